@@ -1,0 +1,44 @@
+// Package resilience keeps a service available when what it depends on is
+// slow, failing or overloaded. This root package holds what every policy
+// agrees on; the policies live in sub-packages:
+//
+//   - retry: retry transient failures with backoff, jitter and retry budgets
+//   - breaker: stop calling a dependency that keeps failing, probe, recover
+//   - bulkhead: cap concurrent calls per dependency
+//   - timelimit: bound how long a call may take
+//   - ratelimit: client pacing, server-side 429s, per-key quotas
+//   - cache: read-through cache that serves stale data when the source fails
+//   - outbox: transactional outbox relayed to a message broker
+//   - chaos: fault injection to test failure modes
+//
+// # Policies
+//
+// Every policy is a [Policy]: it has a method
+//
+//	Do(ctx context.Context, op func(context.Context) error) error
+//
+// and keeps the contract written on the interface. Policies compose with
+// [Chain] (the first is the outermost), carry results with the generic [Do],
+// and wrap HTTP clients and servers with [Transport] and [Handler].
+//
+// # Error protocols
+//
+// Packages agree on a few facts about errors without importing each other:
+// each fact is a method, found with errors.As anywhere in the chain of
+// wrapped errors, so any error type of yours can take part too.
+//
+//   - RetryAfter() time.Duration: when the caller may try again. Rate-limit
+//     rejections, open breakers and HTTP 429/503 responses with a
+//     Retry-After header have it. Retry policies wait at least that long (or
+//     give up when it is longer than they may wait), and Handler sends it as
+//     a Retry-After header. Read it with [RetryAfter].
+//   - Permanent() bool: retrying cannot help. Retry policies return such an
+//     error at once. Mark an error with [Permanent]; test with
+//     [IsPermanent]. Transport marks the failures of non-idempotent
+//     requests this way.
+//   - HTTPStatus() int: the status [Handler] answers with when a policy
+//     rejects a request (429 for rate limits, 503 for overload).
+//
+// Keyed policies (one breaker per downstream host, one rate limit per
+// customer) find their key with [KeyFrom]; set it with [WithKey].
+package resilience

@@ -1,0 +1,3 @@
+module github.com/resiliencekit/resilience
+
+go 1.25.0

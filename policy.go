@@ -1,0 +1,151 @@
+package resilience
+
+import (
+	"context"
+	"sync"
+)
+
+// Policy is the one interface every resilience policy satisfies. Retry,
+// breaker, bulkhead, time limit, rate limiter and fault injector all
+// implement it, so any of them can wrap any call and they compose with
+// [Chain].
+//
+// Every implementation keeps this contract, and its tests check it:
+//
+//  1. Do calls op sequentially, never concurrently, and does not return
+//     before the last call of op has returned.
+//  2. Do passes op a context derived from ctx; when ctx is cancelled Do
+//     stops waiting at once (it returns without starting another attempt).
+//  3. Do returns op's error, possibly wrapped with %w, or an error of its own
+//     (a rejection such as an open breaker or a full bulkhead).
+//  4. A panic in op is recorded as a failure, the policy's state is restored
+//     (permits released, counters updated), and the panic propagates to the
+//     caller of Do unchanged.
+//
+// Implementations are safe for concurrent use by many goroutines.
+type Policy interface {
+	Do(ctx context.Context, op func(context.Context) error) error
+}
+
+// PolicyFunc adapts an ordinary function to a [Policy]. It is the quickest
+// way to write a small policy of your own, for example one that logs every
+// call. The function must keep the contract documented on Policy.
+type PolicyFunc func(ctx context.Context, op func(context.Context) error) error
+
+// Do calls f(ctx, op).
+func (f PolicyFunc) Do(ctx context.Context, op func(context.Context) error) error {
+	return f(ctx, op)
+}
+
+// Chain composes policies into one. Chain(a, b, c).Do(ctx, op) behaves as
+//
+//	a.Do(ctx, func(ctx) error {
+//		return b.Do(ctx, func(ctx) error {
+//			return c.Do(ctx, op)
+//		})
+//	})
+//
+// so the first policy is the outermost. The usual order, from the outside
+// in, is: time limit for the whole call, retry, circuit breaker, bulkhead,
+// time limit per attempt. Nil policies are skipped and nested chains are
+// flattened. Chain with no policies runs op directly; Chain with one policy
+// returns that policy.
+//
+// A chain of any length makes no allocation per call: the bookkeeping that
+// threads op through the layers is pooled inside the chain. This relies on
+// contract rule 1 of [Policy] (op is called sequentially and never after Do
+// returned); a policy that breaks it makes the chain panic with a message
+// naming the violation instead of running the wrong operation.
+func Chain(ps ...Policy) Policy {
+	flat := make([]Policy, 0, len(ps))
+	for _, p := range ps {
+		switch p := p.(type) {
+		case nil:
+		case *chain:
+			flat = append(flat, p.ps...)
+		case noop:
+		default:
+			flat = append(flat, p)
+		}
+	}
+	switch len(flat) {
+	case 0:
+		return noop{}
+	case 1:
+		return flat[0]
+	}
+	c := &chain{ps: flat}
+	c.frames.New = func() any {
+		f := &frame{c: c}
+		f.next = f.call
+		return f
+	}
+	return c
+}
+
+// noop is the empty chain: it runs op once with the caller's context.
+type noop struct{}
+
+func (noop) Do(ctx context.Context, op func(context.Context) error) error { return op(ctx) }
+
+// chain runs its policies from the outermost to the innermost.
+type chain struct {
+	ps     []Policy
+	frames sync.Pool // *frame
+}
+
+// frame carries one call of a chain through its layers. depth is the index of
+// the policy that the next call of next enters; because each policy calls its
+// op sequentially and only while its own Do is running, one counter, saved
+// and restored around each layer, is enough to know where a call is.
+type frame struct {
+	c      *chain
+	op     func(context.Context) error
+	next   func(context.Context) error // f.call, made once per pooled frame
+	depth  int
+	active bool
+}
+
+func (c *chain) Do(ctx context.Context, op func(context.Context) error) error {
+	f := c.frames.Get().(*frame)
+	f.op, f.depth, f.active = op, 0, true
+	defer c.release(f)
+	return f.call(ctx)
+}
+
+func (c *chain) release(f *frame) {
+	f.op, f.active = nil, false
+	c.frames.Put(f)
+}
+
+// call enters the policy at f.depth, or runs the caller's op below the last
+// policy.
+func (f *frame) call(ctx context.Context) error {
+	if !f.active {
+		panic("resilience: a policy in a Chain called its op after its Do returned (see the Policy contract)")
+	}
+	d := f.depth
+	if d == len(f.c.ps) {
+		return f.op(ctx)
+	}
+	f.depth = d + 1
+	defer f.restore(d)
+	return f.c.ps[d].Do(ctx, f.next)
+}
+
+func (f *frame) restore(d int) { f.depth = d }
+
+// Do runs op under p and returns op's value. It is the generic edge of the
+// library: policies stay non-generic, and Do carries any result type through
+// them. The value returned is the one from the last call of op; when the
+// error is not nil the value is whatever that call returned with it
+// (usually the zero value).
+func Do[T any](ctx context.Context, p Policy, op func(context.Context) (T, error)) (T, error) {
+	var out T
+	err := p.Do(ctx, func(ctx context.Context) error {
+		v, err := op(ctx)
+		out = v
+		return err
+	})
+	return out, err
+}

@@ -1,0 +1,267 @@
+package resilience
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+)
+
+// MaxReplayBody is how many bytes of a request body [Transport] buffers so
+// that it can send the body again on a later attempt, when the request has
+// no GetBody. Requests made with http.NewRequest from a *bytes.Buffer,
+// *bytes.Reader or *strings.Reader have GetBody and are never buffered. A
+// larger body without GetBody is streamed once: the request gets a single
+// attempt, and its failure is marked permanent so retry policies stop.
+const MaxReplayBody = 1 << 20
+
+// maxDrain bounds how much of a discarded response body Transport reads so
+// the connection can be reused; the rest is dropped with the connection.
+const maxDrain = 64 << 10
+
+// ErrBodyNotReplayable is returned, marked permanent, when a policy asks for
+// another attempt of a request whose body could be sent only once (no
+// GetBody and larger than MaxReplayBody).
+var ErrBodyNotReplayable = errors.New("resilience: request body cannot be sent again")
+
+// Transport returns an http.RoundTripper that sends each request through
+// next under the policies ps (composed as by [Chain]). A nil next means
+// http.DefaultTransport. It keeps the RoundTripper contract: the caller's
+// request is never modified, and its body is always closed.
+//
+// Each attempt sends req.Clone(ctx) with the context the policies pass in,
+// and a fresh body from req.GetBody (see [MaxReplayBody] for bodies without
+// one). Unless the caller set a key with [WithKey], the context carries the
+// request's host (req.URL.Host) as key, so keyed policies keep one instance
+// per downstream.
+//
+// Responses with status 408, 429, 500, 502, 503 or 504 are failures for the
+// policies: the attempt returns a [*StatusError] carrying the response and
+// its Retry-After. The response of an attempt that is superseded by another
+// attempt is drained (up to 64 KiB) and closed. When a StatusError is the
+// final outcome, RoundTrip returns its response with a nil error, as a plain
+// transport would; the caller reads and closes it as usual. Rejections by a
+// policy (an open breaker, a full bulkhead) are returned as errors.
+//
+// Requests that are not idempotent — any method but GET, HEAD, OPTIONS,
+// TRACE, PUT and DELETE — have their failures marked permanent (see
+// [Permanent]), so retry policies do not send them twice, unless they carry
+// an Idempotency-Key (or X-Idempotency-Key) header.
+//
+// Policies that give each attempt a context of their own hand its
+// cancellation to Transport with [DeferRelease], so that the body of the
+// response returned stays readable until it is closed.
+func Transport(next http.RoundTripper, ps ...Policy) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return &transport{next: next, p: Chain(ps...)}
+}
+
+type transport struct {
+	next http.RoundTripper
+	p    Policy
+}
+
+// roundTrip is the state of one RoundTrip call across its attempts.
+type roundTrip struct {
+	t         *transport
+	req       *http.Request
+	permanent bool   // failures are permanent: not idempotent, or body not replayable
+	buffered  []byte // the body, when Transport buffered it
+	streamed  io.ReadCloser
+	origUsed  bool // req.Body was given to an attempt (which closes it)
+	attempts  int
+	last      *http.Response // the latest attempt's response, not yet discarded
+	rel       releaser
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL == nil {
+		closeBody(req.Body)
+		return nil, errors.New("resilience: request has no URL")
+	}
+	rt := &roundTrip{t: t, req: req, permanent: !idempotent(req)}
+	if err := rt.prepareBody(); err != nil {
+		return nil, err
+	}
+	ctx := req.Context()
+	if KeyFrom(ctx) == "" {
+		ctx = WithKey(ctx, req.URL.Host)
+	}
+	ctx = withReleaser(ctx, &rt.rel)
+
+	err := t.p.Do(ctx, rt.attempt)
+
+	if !rt.origUsed {
+		closeBody(req.Body) // no attempt took it (a rejection); the contract says close it
+	}
+	var se *StatusError
+	if rt.last != nil && (err == nil || errors.As(err, &se) && se.Response == rt.last) {
+		return rt.respond(), nil
+	}
+	rt.discard()
+	if err == nil {
+		// A policy returned success without a response of an attempt: a
+		// fallback that did not call op, say. There is nothing to return.
+		err = errors.New("resilience: policy succeeded without sending the request")
+	}
+	return nil, err
+}
+
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
+		http.MethodPut, http.MethodDelete:
+		return true
+	}
+	_, key := req.Header["Idempotency-Key"]
+	_, xkey := req.Header["X-Idempotency-Key"]
+	return key || xkey
+}
+
+// prepareBody makes the body replayable when it has to be buffered.
+func (rt *roundTrip) prepareBody() error {
+	req := rt.req
+	if req.Body == nil || req.Body == http.NoBody || req.GetBody != nil {
+		return nil
+	}
+	buf, err := io.ReadAll(io.LimitReader(req.Body, MaxReplayBody+1))
+	if err != nil {
+		closeBody(req.Body)
+		return err
+	}
+	if len(buf) <= MaxReplayBody {
+		closeBody(req.Body)
+		rt.buffered = buf
+		rt.origUsed = true // closed here; nothing more to close
+		return nil
+	}
+	// Too large to keep: send what was read followed by the rest, once.
+	rt.streamed = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(buf), req.Body), req.Body}
+	rt.permanent = true
+	return nil
+}
+
+// body returns the body for the next attempt and its GetBody.
+func (rt *roundTrip) body() (io.ReadCloser, func() (io.ReadCloser, error), error) {
+	req := rt.req
+	switch {
+	case rt.buffered != nil:
+		getBody := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(rt.buffered)), nil }
+		b, _ := getBody()
+		return b, getBody, nil
+	case rt.streamed != nil:
+		if rt.origUsed {
+			return nil, nil, Permanent(ErrBodyNotReplayable)
+		}
+		rt.origUsed = true
+		return rt.streamed, nil, nil
+	case req.Body == nil || req.Body == http.NoBody:
+		return req.Body, req.GetBody, nil
+	case !rt.origUsed:
+		rt.origUsed = true
+		return req.Body, req.GetBody, nil
+	}
+	b, err := req.GetBody()
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, req.GetBody, nil
+}
+
+// attempt is the op the policies run: one exchange with next.
+func (rt *roundTrip) attempt(ctx context.Context) error {
+	rt.discard()
+	body, getBody, err := rt.body()
+	if err != nil {
+		return rt.mark(err)
+	}
+	r := rt.req.Clone(ctx)
+	r.Body, r.GetBody = body, getBody
+	rt.attempts++
+	resp, err := rt.t.next.RoundTrip(r)
+	if err != nil {
+		if resp != nil && resp.Body != nil { // not allowed by the contract; be safe
+			resp.Body.Close()
+		}
+		return rt.mark(err)
+	}
+	rt.last = resp
+	if !retryableStatus(resp.StatusCode) {
+		return nil
+	}
+	wait, _ := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	return rt.mark(&StatusError{Code: resp.StatusCode, Wait: wait, Response: resp})
+}
+
+func (rt *roundTrip) mark(err error) error {
+	if rt.permanent {
+		return Permanent(err)
+	}
+	return err
+}
+
+// discard drains and closes the pending response, if any, and releases what
+// the policies deferred for the attempt that produced it.
+func (rt *roundTrip) discard() {
+	if resp := rt.last; resp != nil {
+		rt.last = nil
+		if resp.Body != nil {
+			_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
+			resp.Body.Close()
+		}
+	}
+	rt.rel.run()
+}
+
+// respond hands the pending response to the caller. If policies deferred
+// releases, they run when the caller closes the body.
+func (rt *roundTrip) respond() *http.Response {
+	resp := rt.last
+	rt.last = nil
+	if !rt.rel.pending() {
+		return resp
+	}
+	if resp.Body == nil {
+		rt.rel.run()
+		return resp
+	}
+	rb := releaseBody{ReadCloser: resp.Body, rel: &rt.rel}
+	if rw, ok := resp.Body.(io.ReadWriteCloser); ok { // 101 Switching Protocols
+		resp.Body = &releaseRWBody{releaseBody: rb, w: rw}
+	} else {
+		resp.Body = &rb
+	}
+	return resp
+}
+
+// releaseBody runs the deferred releases once the caller closes the body.
+type releaseBody struct {
+	io.ReadCloser
+	rel *releaser
+}
+
+func (b *releaseBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.rel.run()
+	return err
+}
+
+type releaseRWBody struct {
+	releaseBody
+	w io.Writer
+}
+
+func (b *releaseRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
+
+func closeBody(b io.ReadCloser) {
+	if b != nil && b != http.NoBody {
+		b.Close()
+	}
+}
