@@ -1,0 +1,5 @@
+module github.com/resiliencekit/resilience/ratelimit/redis
+
+go 1.25.0
+
+replace github.com/resiliencekit/resilience => ../../
