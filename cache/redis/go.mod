@@ -1,0 +1,15 @@
+module github.com/resiliencekit/resilience/cache/redis
+
+go 1.25
+
+require github.com/resiliencekit/resilience v0.0.0
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/redis/go-redis/v9 v9.20.0 // indirect
+	github.com/stretchr/testify v1.12.1 // indirect
+	go.uber.org/atomic v1.11.0 // indirect
+	go.uber.org/goleak v1.3.0 // indirect
+)
+
+replace github.com/resiliencekit/resilience => ../../
