@@ -1,0 +1,199 @@
+package retry
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// Retry retries failed operations with backoff and jitter, within the
+// caller's deadline and an optional retry [Budget]. It is a
+// resilience.Policy. Create it with [New]; the zero value is not usable.
+// A Retry is safe for concurrent use by many goroutines, and keeps no
+// per-call state between calls: one Retry serves every call to a
+// downstream.
+type Retry struct {
+	maxRetries   int
+	newBackoff   func() backoff.BackOff
+	initialDelay time.Duration
+	multiplier   float64
+	maxDelay     time.Duration
+	jitter       Jitter
+	jitterFactor float64
+	maxElapsed   time.Duration
+	retryable    func(error) bool
+	onRetry      func(attempt int, err error, delay time.Duration)
+	budget       Budget
+
+	mu  sync.Mutex // guards rnd
+	rnd *rand.Rand
+}
+
+// New returns a Retry configured by c, whose zero fields take their
+// defaults (see [Config]). It panics with a "retry: ..." message on an
+// invalid configuration.
+func New(c Config) *Retry {
+	c = c.withDefaults()
+	return &Retry{
+		maxRetries:   c.MaxRetries,
+		newBackoff:   c.Backoff,
+		initialDelay: c.InitialDelay,
+		multiplier:   c.Multiplier,
+		maxDelay:     c.MaxDelay,
+		jitter:       c.Jitter,
+		jitterFactor: c.JitterFactor,
+		maxElapsed:   c.MaxElapsed,
+		retryable:    c.Retryable,
+		onRetry:      c.OnRetry,
+		budget:       c.Budget,
+		rnd:          c.Rand,
+	}
+}
+
+// Do calls op, and calls it again after a delay each time it fails with an
+// error worth retrying, until it succeeds or a limit is reached (see the
+// package documentation). It returns nil on success; op's error as it is
+// when that error is not retried (permanent, rejected by Retryable, or
+// returned after ctx ended); ctx.Err() when ctx ends while Do waits; and an
+// [*ExhaustedError] wrapping the last error when Do gives up.
+//
+// Do keeps the contract of resilience.Policy: op is called sequentially,
+// with ctx itself, and Do never returns before op returned; when ctx is
+// done Do stops waiting at once and starts no further attempt; a panic in
+// op counts as a failure for the Budget and propagates unchanged, with no
+// retry.
+//
+// A call whose first attempt succeeds allocates nothing and, without a
+// Budget, costs little more than calling op.
+func (r *Retry) Do(ctx context.Context, op func(context.Context) error) error {
+	var start time.Time
+	if r.maxElapsed > 0 {
+		start = time.Now()
+	}
+	if r.budget != nil {
+		r.budget.Request()
+	}
+	err := r.call(ctx, op)
+	if err == nil {
+		return nil
+	}
+	return r.retry(ctx, op, err, start)
+}
+
+// call runs one attempt and tells the budget how it went. A panic counts
+// as a failure and goes on.
+func (r *Retry) call(ctx context.Context, op func(context.Context) error) error {
+	if r.budget == nil {
+		return op(ctx)
+	}
+	returned := false
+	defer func() {
+		if !returned {
+			r.budget.Failure()
+		}
+	}()
+	err := op(ctx)
+	returned = true
+	if err == nil {
+		r.budget.Success()
+	}
+	return err
+}
+
+// attemptState is what one call of Do remembers across its retries. It
+// lives on the stack of retry.
+type attemptState struct {
+	bo    backoff.BackOff // from Config.Backoff, made at the first retry
+	base  time.Duration   // built-in backoff: base delay of the next retry
+	prev  time.Duration   // the previous delay, for JitterDecorrelated
+	timer *time.Timer     // made at the first sleep, reused after
+}
+
+// retry is the slow path of Do, entered after the first attempt failed
+// with err.
+func (r *Retry) retry(ctx context.Context, op func(context.Context) error, err error, start time.Time) error {
+	var st attemptState
+	defer st.stopTimer()
+	for attempts := 1; ; attempts++ {
+		if ctx.Err() != nil || permanent(err) || r.retryable != nil && !r.retryable(err) {
+			return err
+		}
+		if r.budget != nil {
+			r.budget.Failure()
+		}
+		if attempts > r.maxRetries {
+			return &ExhaustedError{Attempts: attempts, Reason: ReasonMaxRetries, Err: err}
+		}
+		delay, ok := r.nextDelay(&st, attempts)
+		if !ok {
+			return &ExhaustedError{Attempts: attempts, Reason: ReasonBackoffStop, Err: err}
+		}
+		if wait, ok := retryAfter(err); ok {
+			if wait > r.maxDelay {
+				return &ExhaustedError{Attempts: attempts, Reason: ReasonRetryAfter, Err: err}
+			}
+			delay = max(delay, wait)
+		}
+		if reason := r.timeLeft(ctx, start, delay); reason != 0 {
+			return &ExhaustedError{Attempts: attempts, Reason: reason, Err: err}
+		}
+		if r.budget != nil && !r.budget.Withdraw() {
+			return &ExhaustedError{Attempts: attempts, Reason: ReasonBudget, Err: err}
+		}
+		if r.onRetry != nil {
+			r.onRetry(attempts, err, delay)
+		}
+		if err := st.sleep(ctx, delay); err != nil {
+			return err
+		}
+		if err = r.call(ctx, op); err == nil {
+			return nil
+		}
+	}
+}
+
+// timeLeft returns the reason to give up when an attempt that starts after
+// delay would start at or after the caller's deadline or the end of
+// MaxElapsed, and 0 when it can start in time.
+func (r *Retry) timeLeft(ctx context.Context, start time.Time, delay time.Duration) Reason {
+	deadline, hasDeadline := ctx.Deadline()
+	if !hasDeadline && r.maxElapsed == 0 {
+		return 0
+	}
+	next := time.Now().Add(delay)
+	if hasDeadline && !next.Before(deadline) {
+		return ReasonDeadline
+	}
+	if r.maxElapsed > 0 && next.Sub(start) >= r.maxElapsed {
+		return ReasonMaxElapsed
+	}
+	return 0
+}
+
+// sleep waits for d, or until ctx is done, in which case it returns
+// ctx.Err().
+func (st *attemptState) sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	if st.timer == nil {
+		st.timer = time.NewTimer(d)
+	} else {
+		st.timer.Reset(d)
+	}
+	select {
+	case <-st.timer.C:
+		return ctx.Err() // ended as the timer fired: still no new attempt
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (st *attemptState) stopTimer() {
+	if st.timer != nil {
+		st.timer.Stop()
+	}
+}
