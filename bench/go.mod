@@ -3,3 +3,13 @@ module github.com/resiliencekit/resilience/bench
 go 1.25.0
 
 replace github.com/resiliencekit/resilience => ../
+
+require (
+	github.com/cenkalti/backoff/v4 v4.3.0
+	github.com/eapache/go-resiliency v1.7.0
+	github.com/failsafe-go/failsafe-go v0.9.8
+	github.com/resiliencekit/resilience v0.0.0-00010101000000-000000000000
+	github.com/sony/gobreaker/v2 v2.4.0
+)
+
+require github.com/bits-and-blooms/bitset v1.24.4 // indirect
