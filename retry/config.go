@@ -122,7 +122,8 @@ type Config struct {
 	// could not begin within MaxElapsed of the start of Do (and gives up at
 	// once instead of sleeping). It does not interrupt a running attempt;
 	// use a time limit for that. Zero means no bound other than the
-	// caller's deadline.
+	// caller's deadline. When set, every call reads the clock once at its
+	// start, even one that succeeds at once.
 	MaxElapsed time.Duration
 
 	// Retryable, when not nil, reports whether an error is worth retrying;

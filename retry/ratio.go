@@ -40,7 +40,8 @@ type RatioConfig struct {
 // 30 % to its load, in an outage or not.
 //
 // The window is kept in ten slots, so it slides in steps of a tenth of its
-// length. The budget is lock-free (atomic counters) and safe for concurrent
+// length. Request reads the clock, so each call that uses the budget does,
+// even one that succeeds at once. The budget is lock-free (atomic counters) and safe for concurrent
 // use; under heavy concurrency it errs towards refusing a retry, never
 // towards allowing too many. The zero value is not usable: create it with
 // [NewRatioBudget].
