@@ -48,4 +48,12 @@
 // and [RatioBudget] (Finagle's retry budget) allows retries up to a fraction
 // of recent requests. A call whose budget is spent still makes its first
 // attempt; it only gets no retries.
+//
+// # Presets
+//
+// [Interactive] and [Background] are starting points that follow the rule
+// "immediate or regular-interval retries for interactive operations,
+// exponential backoff for background ones": a person waiting gets two quick
+// retries and a fast answer; a batch job gets ten retries spread over up to
+// fifteen minutes.
 package retry
