@@ -133,7 +133,7 @@ func TestNotRetried(t *testing.T) {
 		{"first Permanent method decides", fmt.Errorf("%w", errors.Join(permErr{false}, permErr{true})), nil, true},
 		{"As method says permanent", asErr{permErr{true}}, nil, false},
 		{"As method says nothing", asErr{errTransient}, nil, true},
-		{"As method for backoff.PermanentError", fmt.Errorf("x: %w", asErr{errTransient}), nil, true},
+		{"As method that matches nothing, wrapped", fmt.Errorf("x: %w", asErr{errTransient}), nil, true},
 		{"Retryable rejects", notFound, func(err error) bool { return !errors.Is(err, notFound) }, false},
 		{"Retryable accepts", errTransient, func(err error) bool { return !errors.Is(err, notFound) }, true},
 		{"permanent beats Retryable", resilience.Permanent(errTransient), func(error) bool { return true }, false},
@@ -419,6 +419,9 @@ func TestConcurrentUse(t *testing.T) {
 	})
 }
 
+// TestSuccessPathAllocatesNothing is not parallel on purpose: AllocsPerRun
+// counts every allocation of the process, and top-level sequential tests run
+// while the parallel ones wait.
 func TestSuccessPathAllocatesNothing(t *testing.T) {
 	ctx := context.Background()
 	op := func(context.Context) error { return nil }
