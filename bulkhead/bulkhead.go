@@ -1,0 +1,462 @@
+package bulkhead
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/resiliencekit/resilience"
+)
+
+// Order is the order in which waiting calls receive the permits that
+// finishing calls release.
+type Order int
+
+const (
+	// FIFO serves the call that has waited longest first. It is the
+	// default.
+	FIFO Order = iota
+	// LIFO serves the newest call first, and a call arriving at a full queue
+	// pushes the oldest waiter out (it is refused with [ErrFull]). Under
+	// sustained overload this serves the callers most likely to still be
+	// waiting for the answer, instead of those that have probably given up.
+	LIFO
+)
+
+// String returns "FIFO" or "LIFO".
+func (o Order) String() string {
+	switch o {
+	case FIFO:
+		return "FIFO"
+	case LIFO:
+		return "LIFO"
+	}
+	return fmt.Sprintf("Order(%d)", int(o))
+}
+
+// Config holds the optional settings of a [Bulkhead]. The zero value is a
+// fail-fast bulkhead with a fixed limit: no queue, no hooks.
+type Config struct {
+	// MaxQueue is how many calls may wait for a permit when all are taken.
+	// 0 (the default) refuses such calls at once with [ErrFull]. Must not
+	// be negative.
+	MaxQueue int
+
+	// MaxWait bounds how long a call waits in the queue; when it expires
+	// the call is refused with [ErrFull]. 0 (the default) means the call
+	// waits as long as its context allows. Must not be negative.
+	MaxWait time.Duration
+
+	// Order is the order in which queued calls get permits: [FIFO] (the
+	// default) or [LIFO].
+	Order Order
+
+	// Adaptive, when not nil, makes the limit adaptive: after each call the
+	// bulkhead reports the call's latency and outcome to a [Limit] made by
+	// Adaptive.NewLimit(maxConcurrent), and admits as many calls as that
+	// limit says, between 1 and maxConcurrent. See [AIMD] and [Gradient].
+	// nil (the default) keeps the limit fixed at maxConcurrent.
+	Adaptive Algorithm
+
+	// Dropped reports whether a failed call's error says that the
+	// dependency is overloaded, which adaptive limits treat as a drop
+	// (the strongest signal to lower the limit). It is called only with
+	// an adaptive limit and a non-nil error. nil (the default) counts as
+	// drops the errors matching context.DeadlineExceeded and those whose
+	// HTTP status (an HTTPStatus() int method, or a
+	// *resilience.StatusError) is 429, 503 or 504. Calls failing with
+	// context.Canceled (the caller gave up) are not reported to the limit
+	// at all.
+	Dropped func(err error) bool
+
+	// OnReject, when not nil, is called for every call the bulkhead
+	// refuses, with the caller's context and the error returned to it. It
+	// is called without any lock held, on the refused caller's goroutine.
+	OnReject func(ctx context.Context, err *FullError)
+
+	// OnLimit, when not nil, is called when an adaptive limit changes, with
+	// the old and the new limit. It is called without any lock held, on the
+	// goroutine of the call whose outcome moved the limit; concurrent
+	// changes may be reported out of order.
+	OnLimit func(old, new int)
+}
+
+// validate panics on an invalid configuration.
+func (c *Config) validate() {
+	switch {
+	case c.MaxQueue < 0:
+		panic(fmt.Sprintf("bulkhead: negative MaxQueue %d", c.MaxQueue))
+	case c.MaxWait < 0:
+		panic(fmt.Sprintf("bulkhead: negative MaxWait %v", c.MaxWait))
+	case c.Order != FIFO && c.Order != LIFO:
+		panic(fmt.Sprintf("bulkhead: unknown %v", c.Order))
+	}
+}
+
+// Metrics is a snapshot of a bulkhead's state, for dashboards and readiness
+// checks. The fields are read one after the other, not atomically as a
+// whole.
+type Metrics struct {
+	// InFlight is the number of calls holding a permit.
+	InFlight int
+	// Queued is the number of calls waiting for a permit.
+	Queued int
+	// Limit is the concurrency limit in force: maxConcurrent, or the
+	// current value of an adaptive limit.
+	Limit int
+	// Rejected counts the calls refused with ErrFull since the bulkhead
+	// was made.
+	Rejected uint64
+}
+
+// Bulkhead limits how many calls run at once. Make one with [New]; the zero
+// value is not usable. A Bulkhead is safe for concurrent use by many
+// goroutines.
+type Bulkhead struct {
+	// inflight counts the calls holding a permit; a Group sets it to
+	// evictedMark when it drops the bulkhead.
+	inflight atomic.Int64
+	// waiting counts the queued calls, plus a call in the slow path of
+	// acquire between announcing itself and queueing or leaving. A release
+	// that sees it non-zero hands the permit over under mu.
+	waiting atomic.Int64
+	limit   atomic.Int64
+
+	max      int
+	maxQueue int
+	maxWait  time.Duration
+	lifo     bool
+	adaptive Limit
+	dropped  func(error) bool
+	onReject func(context.Context, *FullError)
+	onLimit  func(old, new int)
+
+	rejected atomic.Uint64
+
+	mu      sync.Mutex
+	queue   waitQueue
+	evicted bool // a Group dropped this bulkhead; only with inflight == evictedMark
+}
+
+// evictedMark is the value of inflight of an evicted bulkhead: no fast path
+// can take a permit from it.
+const evictedMark = 1 << 62
+
+// New returns a bulkhead that admits up to maxConcurrent calls at once,
+// configured by at most one Config (see [Config] for the defaults). It
+// panics if maxConcurrent is less than 1, if more than one Config is given,
+// or if the Config is invalid.
+func New(maxConcurrent int, cfg ...Config) *Bulkhead {
+	if maxConcurrent < 1 {
+		panic(fmt.Sprintf("bulkhead: maxConcurrent %d is less than 1", maxConcurrent))
+	}
+	if len(cfg) > 1 {
+		panic("bulkhead: more than one Config")
+	}
+	var c Config
+	if len(cfg) == 1 {
+		c = cfg[0]
+	}
+	c.validate()
+	return newBulkhead(maxConcurrent, &c)
+}
+
+func newBulkhead(maxConcurrent int, c *Config) *Bulkhead {
+	b := &Bulkhead{
+		max:      maxConcurrent,
+		maxQueue: c.MaxQueue,
+		maxWait:  c.MaxWait,
+		lifo:     c.Order == LIFO,
+		dropped:  c.Dropped,
+		onReject: c.OnReject,
+		onLimit:  c.OnLimit,
+	}
+	if b.dropped == nil {
+		b.dropped = defaultDropped
+	}
+	limit := maxConcurrent
+	if c.Adaptive != nil {
+		b.adaptive = c.Adaptive.NewLimit(maxConcurrent)
+		if b.adaptive == nil {
+			panic("bulkhead: Adaptive.NewLimit returned nil")
+		}
+		limit = b.clamp(b.adaptive.Value())
+	}
+	b.limit.Store(int64(limit))
+	return b
+}
+
+// Do runs op once it holds a permit and returns op's error. When no permit
+// is free it waits in the queue, if the bulkhead has one with room, and
+// otherwise returns a [*FullError] (matching [ErrFull]) without calling op.
+//
+// Do keeps the contract of resilience.Policy: it calls op at most once, with
+// ctx itself, and returns only after op returned. A caller whose ctx ends
+// while it waits leaves the queue at once, freeing its place, and Do
+// returns ctx.Err(). The permit is released when op returns or panics; a
+// panic propagates unchanged.
+func (b *Bulkhead) Do(ctx context.Context, op func(context.Context) error) error {
+	n, err := b.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	return b.run(ctx, op, n)
+}
+
+// run calls op under a permit taken by acquire, with n calls in flight.
+func (b *Bulkhead) run(ctx context.Context, op func(context.Context) error, n int) error {
+	if b.adaptive != nil {
+		return b.runAdaptive(ctx, op, n)
+	}
+	defer b.release()
+	return op(ctx)
+}
+
+func (b *Bulkhead) runAdaptive(ctx context.Context, op func(context.Context) error, n int) error {
+	defer b.release() // also on panic, when the call is not sampled
+	start := time.Now()
+	err := op(ctx)
+	b.observe(start, n, err)
+	return err
+}
+
+// acquire takes a permit and returns the number of calls in flight,
+// including this one. The fast path is one compare-and-swap; it steps aside
+// for queued calls so that they keep their turn.
+func (b *Bulkhead) acquire(ctx context.Context) (int, error) {
+	for {
+		n := b.inflight.Load()
+		if n >= b.limit.Load() || b.waiting.Load() != 0 {
+			return b.acquireSlow(ctx)
+		}
+		if b.inflight.CompareAndSwap(n, n+1) {
+			return int(n + 1), nil
+		}
+	}
+}
+
+// tryAcquire takes a permit if one is free, whoever waits.
+func (b *Bulkhead) tryAcquire() (int, bool) {
+	for {
+		n := b.inflight.Load()
+		if n >= b.limit.Load() {
+			return 0, false
+		}
+		if b.inflight.CompareAndSwap(n, n+1) {
+			return int(n + 1), true
+		}
+	}
+}
+
+// acquireSlow takes a permit, queueing for it if need be.
+//
+// No wakeup is lost: a call announces itself in waiting before its last
+// try for a permit (both under mu), and release gives its permit back before
+// it reads waiting. Either the release sees the announcement, and hands the
+// permit over under mu once the call is queued, or it does not, and then
+// the call's last try sees the permit free.
+func (b *Bulkhead) acquireSlow(ctx context.Context) (int, error) {
+	b.mu.Lock()
+	if b.evicted {
+		b.mu.Unlock()
+		return 0, errEvicted
+	}
+	b.waiting.Add(1)
+	if n, ok := b.tryAcquire(); ok {
+		b.waiting.Add(-1)
+		b.mu.Unlock()
+		return n, nil
+	}
+	if err := ctx.Err(); err != nil {
+		b.waiting.Add(-1)
+		b.mu.Unlock()
+		return 0, err
+	}
+	if b.queue.len >= b.maxQueue {
+		if !b.lifo || b.maxQueue == 0 {
+			b.waiting.Add(-1)
+			limit := b.limit.Load()
+			b.mu.Unlock()
+			return 0, b.reject(ctx, limit, 0)
+		}
+		// LIFO: the newest call takes the place of the oldest.
+		old := b.queue.popFront()
+		old.state = refused
+		b.waiting.Add(-1)
+		old.ready <- struct{}{}
+	}
+	w := &waiter{ready: make(chan struct{}, 1), since: time.Now()}
+	b.queue.pushBack(w)
+	b.mu.Unlock()
+	return b.wait(ctx, w)
+}
+
+// wait blocks until w is handed a permit, refused, timed out or its caller
+// gives up.
+func (b *Bulkhead) wait(ctx context.Context, w *waiter) (int, error) {
+	var expired <-chan time.Time
+	if b.maxWait > 0 {
+		t := time.NewTimer(b.maxWait)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case <-w.ready:
+		return b.woken(ctx, w)
+	case <-ctx.Done():
+		b.mu.Lock()
+		state := w.state
+		if state == queued {
+			b.queue.remove(w)
+			b.waiting.Add(-1)
+		}
+		b.mu.Unlock()
+		if state == granted {
+			// The permit arrived as the caller gave up: pass it on.
+			b.release()
+		}
+		return 0, ctx.Err()
+	case <-expired:
+		b.mu.Lock()
+		if w.state == queued {
+			b.queue.remove(w)
+			b.waiting.Add(-1)
+			w.state = refused
+		}
+		b.mu.Unlock()
+		// A permit that arrived as MaxWait expired is used: the caller
+		// still wants it.
+		return b.woken(ctx, w)
+	}
+}
+
+// woken returns the outcome of a waiter that left the queued state.
+func (b *Bulkhead) woken(ctx context.Context, w *waiter) (int, error) {
+	if w.state == granted {
+		return w.n, nil
+	}
+	return 0, b.reject(ctx, b.limit.Load(), time.Since(w.since))
+}
+
+// reject counts a refusal, reports it to the hook and returns its error.
+func (b *Bulkhead) reject(ctx context.Context, limit int64, waited time.Duration) error {
+	b.rejected.Add(1)
+	err := &FullError{Limit: int(limit), Waited: waited}
+	if b.onReject != nil {
+		b.onReject(ctx, err)
+	}
+	return err
+}
+
+// release gives a permit back and, when calls are queued, hands permits to
+// them.
+func (b *Bulkhead) release() {
+	b.inflight.Add(-1)
+	if b.waiting.Load() != 0 {
+		b.mu.Lock()
+		b.dispatch()
+		b.mu.Unlock()
+	}
+}
+
+// dispatch hands free permits to queued calls, in queue order. b.mu must be
+// held.
+func (b *Bulkhead) dispatch() {
+	for b.queue.len > 0 {
+		n, ok := b.tryAcquire()
+		if !ok {
+			return
+		}
+		var w *waiter
+		if b.lifo {
+			w = b.queue.popBack()
+		} else {
+			w = b.queue.popFront()
+		}
+		w.state, w.n = granted, n
+		b.waiting.Add(-1)
+		w.ready <- struct{}{}
+	}
+}
+
+// observe reports a finished call to the adaptive limit and applies the
+// limit it returns.
+func (b *Bulkhead) observe(start time.Time, n int, err error) {
+	dropped := false
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return
+		}
+		dropped = b.dropped(err)
+	}
+	next := int64(b.clamp(b.adaptive.Observe(Sample{
+		Start:    start,
+		Latency:  time.Since(start),
+		InFlight: n,
+		Dropped:  dropped,
+	})))
+	old := b.limit.Swap(next)
+	if next == old {
+		return
+	}
+	if next > old && b.waiting.Load() != 0 {
+		b.mu.Lock()
+		b.dispatch()
+		b.mu.Unlock()
+	}
+	if b.onLimit != nil {
+		b.onLimit(int(old), int(next))
+	}
+}
+
+// clamp bounds a limit to [1, max].
+func (b *Bulkhead) clamp(l int) int {
+	return max(1, min(l, b.max))
+}
+
+// Metrics returns a snapshot of the bulkhead's counters.
+func (b *Bulkhead) Metrics() Metrics {
+	b.mu.Lock()
+	queued := b.queue.len
+	b.mu.Unlock()
+	inflight := b.inflight.Load()
+	if inflight >= evictedMark {
+		inflight = 0 // dropped by a Group
+	}
+	return Metrics{
+		InFlight: int(inflight),
+		Queued:   queued,
+		Limit:    int(b.limit.Load()),
+		Rejected: b.rejected.Load(),
+	}
+}
+
+// Saturated reports whether a call arriving now would find no permit free
+// and no room in the queue (in [LIFO] order, it would push out the oldest
+// waiter). A readiness endpoint can report it, so that whoever supervises
+// the process sends traffic elsewhere. It takes no lock.
+func (b *Bulkhead) Saturated() bool {
+	return b.inflight.Load() >= b.limit.Load() && b.waiting.Load() >= int64(b.maxQueue)
+}
+
+// defaultDropped is the default of Config.Dropped.
+func defaultDropped(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var hs interface{ HTTPStatus() int }
+	if errors.As(err, &hs) && overloadStatus(hs.HTTPStatus()) {
+		return true
+	}
+	var se *resilience.StatusError
+	return errors.As(err, &se) && overloadStatus(se.Code)
+}
+
+func overloadStatus(code int) bool {
+	return code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable ||
+		code == http.StatusGatewayTimeout
+}

@@ -1,0 +1,75 @@
+package bulkhead
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestPermitHandedToLeavingWaiter forces the race that the public tests can
+// only hope for: a waiter's context ends, and before the waiter gets the
+// lock to leave the queue, a release hands it a permit. The waiter must pass
+// the permit on, not keep it and not lose it.
+func TestPermitHandedToLeavingWaiter(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		b := New(1, Config{MaxQueue: 2})
+		_, err := b.acquire(t.Context()) // the permit a call holds
+		require.NoError(t, err)
+
+		ctx, cancel := context.WithCancel(t.Context())
+		leaving := make(chan error, 1)
+		go func() {
+			leaving <- b.Do(ctx, func(context.Context) error {
+				t.Error("op of a caller that gave up ran")
+				return nil
+			})
+		}()
+		synctest.Wait()
+		next := make(chan error, 1)
+		go func() { next <- b.Do(t.Context(), func(context.Context) error { return nil }) }()
+		synctest.Wait() // both queued, the leaving one first
+
+		b.mu.Lock()
+		cancel() // wakes the first waiter, which now waits for b.mu
+		// What release does, while the waiter cannot yet leave the queue:
+		b.inflight.Add(-1)
+		b.dispatch()
+		assert.Equal(t, 1, b.queue.len, "the first waiter was handed the permit")
+		b.mu.Unlock()
+
+		assert.Equal(t, context.Canceled, <-leaving)
+		require.NoError(t, <-next, "the permit went on to the next waiter")
+		assert.Equal(t, Metrics{Limit: 1}, b.Metrics())
+	})
+}
+
+// TestEvictedBulkhead checks what a call finds when a Group drops the
+// bulkhead it just looked up: no permit, and errEvicted so that the Group
+// looks the key up again.
+func TestEvictedBulkhead(t *testing.T) {
+	t.Parallel()
+	g := NewGroup(2, GroupConfig{MaxKeys: 1})
+	old := g.get("a")
+	require.NotNil(t, old)
+	require.NoError(t, g.Do(t.Context(), func(context.Context) error { return nil }), "key \"\" evicts \"a\"")
+	_, ok := g.Metrics("a")
+	assert.False(t, ok)
+
+	_, err := old.acquire(t.Context())
+	assert.Equal(t, errEvicted, err)
+	assert.Equal(t, Metrics{Limit: 2}, old.Metrics())
+	assert.True(t, old.Saturated(), "an evicted bulkhead admits nothing")
+	assert.False(t, old.evict(), "already evicted")
+
+	// A busy bulkhead cannot be evicted.
+	b := New(1)
+	_, err = b.acquire(t.Context())
+	require.NoError(t, err)
+	assert.False(t, b.evict())
+	b.release()
+	assert.True(t, b.evict())
+}
