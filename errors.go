@@ -1,8 +1,9 @@
 package resilience
 
 import (
-	"errors"
 	"time"
+
+	"github.com/resiliencekit/resilience/internal/errs"
 )
 
 // Permanent marks err as permanent: retrying the call cannot help (a
@@ -36,8 +37,8 @@ func (e *permanentError) Permanent() bool { return true }
 // Permanent() bool, and the first such method found returns true. Errors
 // made by [Permanent] have one.
 func IsPermanent(err error) bool {
-	var p interface{ Permanent() bool }
-	return errors.As(err, &p) && p.Permanent()
+	p, ok := errs.As[interface{ Permanent() bool }](err)
+	return ok && p.Permanent()
 }
 
 // RetryAfter reports when the caller may try again, for errors that know:
@@ -51,8 +52,7 @@ func IsPermanent(err error) bool {
 // (or give up when it is too long), and [Handler] turns it into a
 // Retry-After header. A zero or negative value means "no hint".
 func RetryAfter(err error) (time.Duration, bool) {
-	var ra interface{ RetryAfter() time.Duration }
-	if errors.As(err, &ra) {
+	if ra, ok := errs.As[interface{ RetryAfter() time.Duration }](err); ok {
 		if d := ra.RetryAfter(); d > 0 {
 			return d, true
 		}

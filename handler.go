@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/resiliencekit/resilience/internal/errs"
 )
 
 // Handler returns an http.Handler that serves each request with next under
@@ -76,9 +78,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // writeRejection answers a request that the policies refused.
 func writeRejection(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
-	var hs interface{ HTTPStatus() int }
+	hs, ok := errs.As[interface{ HTTPStatus() int }](err)
 	switch {
-	case errors.As(err, &hs) && hs.HTTPStatus() >= 400 && hs.HTTPStatus() <= 599:
+	case ok && hs.HTTPStatus() >= 400 && hs.HTTPStatus() <= 599:
 		code = hs.HTTPStatus()
 	case errors.Is(err, context.DeadlineExceeded):
 		code = http.StatusServiceUnavailable

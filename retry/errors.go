@@ -3,10 +3,11 @@ package retry
 import (
 	"errors"
 	"strconv"
-	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/errs"
 )
 
 // ErrExhausted is matched (with errors.Is) by the error [Retry.Do] returns
@@ -87,73 +88,12 @@ func (e *ExhaustedError) Is(target error) bool { return target == ErrExhausted }
 // Unwrap returns the error of the last attempt.
 func (e *ExhaustedError) Unwrap() error { return e.Err }
 
-// The error protocols of the root package, found with errors.As there,
-// which allocates. These walks find the same methods without allocating;
-// an error in the chain with an As method is left to errors.As (through
-// the root functions), since only it knows what that method answers.
-
-type permanenter interface{ Permanent() bool }
-
-type retryAfterer interface{ RetryAfter() time.Duration }
-
-type aser interface{ As(any) bool }
-
-// find looks for the first error of type T in the tree of err, in the order
-// errors.As uses. unsure is true when the walk met an As method first.
-func find[T any](err error) (v T, ok, unsure bool) {
-	for err != nil {
-		if v, ok := err.(T); ok {
-			return v, true, false
-		}
-		if _, ok := err.(aser); ok {
-			return v, false, true
-		}
-		switch u := err.(type) {
-		case interface{ Unwrap() error }:
-			err = u.Unwrap()
-		case interface{ Unwrap() []error }:
-			for _, e := range u.Unwrap() {
-				if v, ok, unsure := find[T](e); ok || unsure {
-					return v, ok, unsure
-				}
-			}
-			return v, false, false
-		default:
-			return v, false, false
-		}
-	}
-	return v, false, false
-}
-
 // permanent reports whether err must not be retried: resilience.IsPermanent,
-// or a *backoff.PermanentError in its chain.
+// or a *backoff.PermanentError in its chain. Neither check allocates.
 func permanent(err error) bool {
-	p, ok, unsure := find[permanenter](err)
-	if unsure {
-		if resilience.IsPermanent(err) {
-			return true
-		}
-	} else if ok && p.Permanent() {
+	if resilience.IsPermanent(err) {
 		return true
 	}
-	_, ok, unsure = find[*backoff.PermanentError](err)
-	if unsure {
-		var pe *backoff.PermanentError
-		return errors.As(err, &pe)
-	}
+	_, ok := errs.As[*backoff.PermanentError](err)
 	return ok
-}
-
-// retryAfter is resilience.RetryAfter.
-func retryAfter(err error) (time.Duration, bool) {
-	ra, ok, unsure := find[retryAfterer](err)
-	if unsure {
-		return resilience.RetryAfter(err)
-	}
-	if ok {
-		if d := ra.RetryAfter(); d > 0 {
-			return d, true
-		}
-	}
-	return 0, false
 }

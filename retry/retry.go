@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/resiliencekit/resilience"
 )
 
 // Retry retries failed operations with backoff and jitter, within the
@@ -131,7 +133,7 @@ func (r *Retry) retry(ctx context.Context, op func(context.Context) error, err e
 		if !ok {
 			return &ExhaustedError{Attempts: attempts, Reason: ReasonBackoffStop, Err: err}
 		}
-		if wait, ok := retryAfter(err); ok {
+		if wait, ok := resilience.RetryAfter(err); ok {
 			if wait > r.maxDelay {
 				return &ExhaustedError{Attempts: attempts, Reason: ReasonRetryAfter, Err: err}
 			}
