@@ -1,4 +1,34 @@
 // Package timelimit bounds how long a call may take. Placed outside a retry
 // policy it is the budget of the whole call; placed inside, the budget of
-// each attempt.
+// each attempt:
+//
+//	total := resilience.Chain(timelimit.New(2*time.Second), retrier)
+//	perAttempt := resilience.Chain(retrier, timelimit.New(300*time.Millisecond))
+//
+// and both can be combined: a total budget around a retry whose attempts
+// each have a shorter one.
+//
+// A [Limiter] gives op a context that expires after the time limit
+// (context.WithTimeoutCause) and reports its own expiry as a
+// [*TimeoutError], which matches both [ErrTimeout] and
+// context.DeadlineExceeded; when the caller's context ends first, its error
+// passes through unchanged.
+//
+// # Operations must honour their context
+//
+// Go cannot stop a goroutine from the outside, and a Limiter does not
+// abandon op in a goroutine of its own: that would leave op running,
+// holding its connections and memory, after the caller was told it failed
+// (and break the rule of resilience.Policy that Do returns only after op
+// returned). So the time limit works by cancelling op's context, and op must
+// watch it: pass it to every call that blocks (http.NewRequestWithContext,
+// database/sql's *Context methods, select on ctx.Done()). An op that ignores
+// its context returns late; the Limiter then still reports the timeout, and
+// counts the call as late and tells [Config.OnLate], so that the bug is
+// seen rather than hidden.
+//
+// Inside resilience.Transport the time limit also covers reading the
+// response body, as http.Client.Timeout does: the Limiter hands the
+// cancellation of its context to the Transport (resilience.DeferRelease),
+// which runs it when the body is closed.
 package timelimit

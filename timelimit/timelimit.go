@@ -1,0 +1,174 @@
+package timelimit
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/resiliencekit/resilience"
+)
+
+// DefaultGrace is how long after the time limit op may return before it
+// counts as late, when Config.Grace is 0.
+const DefaultGrace = 10 * time.Millisecond
+
+// Config holds the optional settings of a [Limiter]. The zero value is
+// ready to use: no hooks and a grace of [DefaultGrace].
+type Config struct {
+	// Grace is how long after the time limit op may take to return before
+	// the call counts as late: an op that honours its context returns
+	// within microseconds of the deadline, one that ignores it returns
+	// whenever it is done. 0 means [DefaultGrace]. Must not be negative.
+	Grace time.Duration
+
+	// OnTimeout, when not nil, is called for each call whose time limit
+	// expired, after op returned, with the caller's context and the error
+	// Do returns. It is called on the caller's goroutine, with no lock
+	// held.
+	OnTimeout func(ctx context.Context, err *TimeoutError)
+
+	// OnLate, when not nil, is called for each call whose op returned more
+	// than Grace after the time limit expired, with the caller's context
+	// and how long after the deadline op returned. Such an op ignores its
+	// context; fix it. It is called on the caller's goroutine after op
+	// returned, with no lock held, before OnTimeout.
+	OnLate func(ctx context.Context, late time.Duration)
+}
+
+// Metrics counts the outcomes of a [Limiter] since it was made.
+type Metrics struct {
+	// Timeouts counts the calls whose time limit expired.
+	Timeouts uint64
+	// Late counts the timed-out calls whose op returned more than Grace
+	// after the deadline.
+	Late uint64
+}
+
+// Limiter runs each call with a time limit. Make one with [New]; the zero
+// value is not usable. A Limiter is safe for concurrent use by many
+// goroutines, and keeps no state between calls but its counters.
+type Limiter struct {
+	d         time.Duration
+	cause     *TimeoutError // the cause of every expiry of this Limiter's contexts
+	grace     time.Duration
+	onTimeout func(context.Context, *TimeoutError)
+	onLate    func(context.Context, time.Duration)
+
+	timeouts atomic.Uint64
+	late     atomic.Uint64
+}
+
+// New returns a Limiter that gives each call d, configured by at most one
+// Config. It panics if d is not positive, if more than one Config is given,
+// or if Config.Grace is negative.
+func New(d time.Duration, cfg ...Config) *Limiter {
+	if d <= 0 {
+		panic(fmt.Sprintf("timelimit: time limit %v is not positive", d))
+	}
+	if len(cfg) > 1 {
+		panic("timelimit: more than one Config")
+	}
+	var c Config
+	if len(cfg) == 1 {
+		c = cfg[0]
+	}
+	if c.Grace < 0 {
+		panic(fmt.Sprintf("timelimit: negative Grace %v", c.Grace))
+	}
+	if c.Grace == 0 {
+		c.Grace = DefaultGrace
+	}
+	return &Limiter{
+		d:         d,
+		cause:     &TimeoutError{Limit: d},
+		grace:     c.Grace,
+		onTimeout: c.OnTimeout,
+		onLate:    c.OnLate,
+	}
+}
+
+// Limit returns the time limit the Limiter gives each call.
+func (l *Limiter) Limit() time.Duration { return l.d }
+
+// Do calls op once with a context derived from ctx that expires after the
+// time limit, and waits for op to return.
+//
+// When the time limit expired before op returned, Do returns a
+// [*TimeoutError] wrapping op's error (even if op then succeeded: its result
+// came too late and its context is already cancelled); it matches
+// [ErrTimeout] and context.DeadlineExceeded, and context.Cause of op's
+// context returns an error that does too. Otherwise Do returns op's error
+// unchanged, including when ctx was cancelled or its own deadline came
+// (first, or by the time op returned): a caller's deadline is not
+// disguised as this Limiter's.
+//
+// Do keeps the contract of resilience.Policy: it never abandons op, so an
+// op that ignores its context makes Do return late (see [Config.OnLate]).
+// A panic in op cancels op's context and propagates unchanged.
+//
+// When ctx comes from resilience.Transport, the cancellation of op's
+// context is handed to it with resilience.DeferRelease, so that the body of
+// the response stays readable, within the time limit, until it is closed.
+func (l *Limiter) Do(ctx context.Context, op func(context.Context) error) error {
+	actx, cancel := context.WithTimeoutCause(ctx, l.d, l.cause)
+	returned := false
+	defer func() {
+		if !returned { // op panicked
+			cancel()
+		}
+	}()
+	err := op(actx)
+	returned = true
+	if actx.Err() == nil || !l.expiredFirst(ctx, actx) {
+		if !resilience.DeferRelease(ctx, cancel) {
+			cancel()
+		}
+		return err
+	}
+	cancel()
+	return l.expired(ctx, actx, err)
+}
+
+// expiredFirst reports whether actx, which is done, ended because of this
+// Limiter's time limit and not because of the caller's context: ctx must
+// still be live, and its deadline, if any, must be later than the time
+// limit's (two deadlines at the same instant fire in either order).
+func (l *Limiter) expiredFirst(ctx, actx context.Context) bool {
+	if ctx.Err() != nil || context.Cause(actx) != l.cause {
+		return false
+	}
+	callers, ok := ctx.Deadline()
+	if !ok {
+		return true
+	}
+	ours, _ := actx.Deadline()
+	return callers.After(ours)
+}
+
+// expired accounts for a call whose time limit expired and returns its
+// error.
+func (l *Limiter) expired(ctx, actx context.Context, err error) error {
+	l.timeouts.Add(1)
+	if deadline, ok := actx.Deadline(); ok {
+		if late := time.Since(deadline); late > l.grace {
+			l.late.Add(1)
+			if l.onLate != nil {
+				l.onLate(ctx, late)
+			}
+		}
+	}
+	if err == error(l.cause) {
+		err = context.DeadlineExceeded // op returned context.Cause: do not nest it
+	}
+	te := &TimeoutError{Limit: l.d, Err: err}
+	if l.onTimeout != nil {
+		l.onTimeout(ctx, te)
+	}
+	return te
+}
+
+// Metrics returns the Limiter's counters.
+func (l *Limiter) Metrics() Metrics {
+	return Metrics{Timeouts: l.timeouts.Load(), Late: l.late.Load()}
+}
