@@ -100,16 +100,6 @@ type Action struct {
 // Kind returns the kind of the action, 0 for the zero Action.
 func (a Action) Kind() Kind { return a.kind }
 
-// ends reports whether the action replaces the call: the dependency is not
-// called.
-func (a Action) ends() bool {
-	switch a.kind {
-	case 0, KindSlowBody, KindTruncateBody, KindBodyError:
-		return false
-	}
-	return true
-}
-
 // body reports whether the action spoils a response body.
 func (a Action) body() bool {
 	switch a.kind {

@@ -22,9 +22,9 @@ import (
 
 // send sends one request with a counted body through rt and reads and
 // closes the response. It returns the response (body consumed), the body
-// read, the error of the round trip or of the read, and how many times the
-// request body was closed.
-func send(t *testing.T, ctx context.Context, rt http.RoundTripper, method, url string) (*http.Response, string, error, int64) {
+// read, how many times the request body was closed, and the error of the
+// round trip or of the read.
+func send(t *testing.T, ctx context.Context, rt http.RoundTripper, method, url string) (*http.Response, string, int64, error) {
 	t.Helper()
 	var reqClosed atomic.Int64
 	req, err := http.NewRequestWithContext(ctx, method, url, requestBody(&reqClosed))
@@ -32,11 +32,11 @@ func send(t *testing.T, ctx context.Context, rt http.RoundTripper, method, url s
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		require.Nil(t, resp)
-		return nil, "", err, reqClosed.Load()
+		return nil, "", reqClosed.Load(), err
 	}
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, resp.Body.Close())
-	return resp, string(b), err, reqClosed.Load()
+	return resp, string(b), reqClosed.Load(), err
 }
 
 func TestTransportActions(t *testing.T) {
@@ -79,7 +79,7 @@ func TestTransportActions(t *testing.T) {
 			t.Parallel()
 			tr := &tracker{}
 			inj := chaos.Policy(chaos.Fault{Action: tt.action})
-			resp, body, err, closed := send(t, context.Background(), inj.Transport(tr), "POST", "http://api.test/x")
+			resp, body, closed, err := send(t, context.Background(), inj.Transport(tr), "POST", "http://api.test/x")
 			assert.Zero(t, tr.calls.Load(), "next must not be called")
 			assert.Equal(t, int64(1), closed, "the request body is closed once")
 			if tt.check != nil {
@@ -95,7 +95,7 @@ func TestTransportActions(t *testing.T) {
 func TestTransportStatusHead(t *testing.T) {
 	t.Parallel()
 	rt := chaos.Transport(&tracker{}, chaos.Fault{Action: chaos.Status(429, "Retry-After", "1")})
-	resp, body, err, _ := send(t, context.Background(), rt, "HEAD", "http://api.test/")
+	resp, body, _, err := send(t, context.Background(), rt, "HEAD", "http://api.test/")
 	require.NoError(t, err)
 	assert.Equal(t, 429, resp.StatusCode)
 	assert.Equal(t, http.NoBody, resp.Body)
@@ -135,7 +135,7 @@ func TestTransportNetErrorAddress(t *testing.T) {
 			if tt.key != "" {
 				ctx = resilience.WithKey(ctx, tt.key)
 			}
-			_, _, err, _ := send(t, ctx, chaos.Transport(&tracker{}, chaos.Fault{Action: chaos.ConnReset()}), "GET", tt.url)
+			_, _, _, err := send(t, ctx, chaos.Transport(&tracker{}, chaos.Fault{Action: chaos.ConnReset()}), "GET", tt.url)
 			require.EqualError(t, err, tt.want)
 			var op *net.OpError
 			require.ErrorAs(t, err, &op)
@@ -156,7 +156,7 @@ func TestTransportPassThrough(t *testing.T) {
 	t.Parallel()
 	tr := &tracker{}
 	inj := chaos.Policy(chaos.Fault{Match: chaos.Path("/never"), Action: chaos.EOF()})
-	resp, body, err, closed := send(t, context.Background(), inj.Transport(tr), "POST", "http://api.test/x")
+	resp, body, closed, err := send(t, context.Background(), inj.Transport(tr), "POST", "http://api.test/x")
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, payload, body)
@@ -167,7 +167,7 @@ func TestTransportPassThrough(t *testing.T) {
 
 	// A nil next is http.DefaultTransport: a fault that ends the call never
 	// reaches it.
-	_, _, err, _ = send(t, context.Background(), chaos.Transport(nil, chaos.Fault{Action: chaos.EOF()}), "GET", "http://api.test/")
+	_, _, _, err = send(t, context.Background(), chaos.Transport(nil, chaos.Fault{Action: chaos.EOF()}), "GET", "http://api.test/")
 	require.ErrorIs(t, err, io.EOF)
 }
 
@@ -177,7 +177,7 @@ func TestTransportLatency(t *testing.T) {
 		tr := &tracker{}
 		rt := chaos.Transport(tr, chaos.Fault{Delay: chaos.Fixed(2 * time.Second)})
 		start := time.Now()
-		resp, body, err, closed := send(t, context.Background(), rt, "GET", "http://api.test/")
+		resp, body, closed, err := send(t, context.Background(), rt, "GET", "http://api.test/")
 		require.NoError(t, err)
 		assert.Equal(t, 2*time.Second, time.Since(start))
 		assert.Equal(t, 200, resp.StatusCode)
@@ -189,7 +189,7 @@ func TestTransportLatency(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
 		start = time.Now()
-		_, _, err, closed = send(t, ctx, rt, "GET", "http://api.test/")
+		_, _, closed, err = send(t, ctx, rt, "GET", "http://api.test/")
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Equal(t, 500*time.Millisecond, time.Since(start))
 		assert.Equal(t, int64(1), closed)
@@ -205,7 +205,7 @@ func TestTransportHang(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(time.Minute, cancel)
 		start := time.Now()
-		_, _, err, closed := send(t, ctx, rt, "GET", "http://api.test/")
+		_, _, closed, err := send(t, ctx, rt, "GET", "http://api.test/")
 		require.ErrorIs(t, err, context.Canceled)
 		assert.Equal(t, time.Minute, time.Since(start))
 		assert.Equal(t, int64(1), closed)
@@ -219,7 +219,7 @@ func TestTransportSlowBody(t *testing.T) {
 		tr := &tracker{}
 		rt := chaos.Transport(tr, chaos.Fault{Action: chaos.SlowBody(5, 100*time.Millisecond)})
 		start := time.Now()
-		resp, body, err, _ := send(t, context.Background(), rt, "GET", "http://api.test/")
+		resp, body, _, err := send(t, context.Background(), rt, "GET", "http://api.test/")
 		require.NoError(t, err)
 		assert.Equal(t, payload, body, "a slow body is complete")
 		// 18 bytes in chunks of 5: 4 reads of data, then one that sees EOF.
@@ -315,7 +315,7 @@ func TestTransportCutBodies(t *testing.T) {
 			t.Parallel()
 			tr := &tracker{}
 			inj := chaos.Policy(chaos.Fault{Action: tt.action})
-			_, body, err, closed := send(t, context.Background(), inj.Transport(tr), "GET", "http://api.test/")
+			_, body, closed, err := send(t, context.Background(), inj.Transport(tr), "GET", "http://api.test/")
 			assert.Equal(t, tt.want, body)
 			tt.wantErr(t, err)
 			assert.Equal(t, int64(1), closed)
@@ -336,7 +336,7 @@ func TestTransportBodyFaultsCombine(t *testing.T) {
 			chaos.Fault{Action: chaos.TruncateBody(6)},
 		)
 		start := time.Now()
-		_, body, err, _ := send(t, context.Background(), inj.Transport(tr), "GET", "http://api.test/")
+		_, body, _, err := send(t, context.Background(), inj.Transport(tr), "GET", "http://api.test/")
 		require.ErrorIs(t, err, io.ErrUnexpectedEOF)
 		assert.Equal(t, payload[:6], body)
 		// Three slow chunks of 2 bytes, and one more pause for the read that
@@ -365,12 +365,12 @@ func TestTransportBodyFaultsSkipped(t *testing.T) {
 			return &http.Response{StatusCode: 101, Body: io.NopCloser(strings.NewReader("x"))}, nil
 		}
 	}))
-	_, _, err, _ := send(t, context.Background(), rt, "GET", "http://api.test/err")
+	_, _, _, err := send(t, context.Background(), rt, "GET", "http://api.test/err")
 	require.ErrorIs(t, err, boom)
-	resp, _, err, _ := send(t, context.Background(), rt, "GET", "http://api.test/nobody")
+	resp, _, _, err := send(t, context.Background(), rt, "GET", "http://api.test/nobody")
 	require.NoError(t, err)
 	assert.Equal(t, http.NoBody, resp.Body)
-	_, body, err, _ := send(t, context.Background(), rt, "GET", "http://api.test/upgrade")
+	_, body, _, err := send(t, context.Background(), rt, "GET", "http://api.test/upgrade")
 	require.NoError(t, err)
 	assert.Equal(t, "x", body)
 }
@@ -436,13 +436,13 @@ func TestTransportKey(t *testing.T) {
 	inj := chaos.New(chaos.Config{OnInject: func(_ chaos.Kind, c chaos.Call) { keys = append(keys, c.Key) }},
 		chaos.Fault{Match: chaos.Key("api.test", "payments"), Action: chaos.Status(503)})
 	rt := inj.Transport(&tracker{})
-	resp, _, err, _ := send(t, context.Background(), rt, "GET", "http://api.test/")
+	resp, _, _, err := send(t, context.Background(), rt, "GET", "http://api.test/")
 	require.NoError(t, err)
 	assert.Equal(t, 503, resp.StatusCode)
-	resp, _, err, _ = send(t, resilience.WithKey(context.Background(), "payments"), rt, "GET", "http://other.test/")
+	resp, _, _, err = send(t, resilience.WithKey(context.Background(), "payments"), rt, "GET", "http://other.test/")
 	require.NoError(t, err)
 	assert.Equal(t, 503, resp.StatusCode)
-	resp, _, err, _ = send(t, context.Background(), rt, "GET", "http://other.test/")
+	resp, _, _, err = send(t, context.Background(), rt, "GET", "http://other.test/")
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, []string{"api.test", "payments"}, keys)
