@@ -1,0 +1,487 @@
+package breaker
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The state word packs the State in its low bits and a generation above
+// them. Every change of state (and every Reset) bumps the generation, so a
+// call can tell whether the breaker it started in is still the one it
+// finishes in, with one atomic load.
+const (
+	stateMask = 1<<8 - 1
+	genOne    = 1 << 8
+)
+
+// Breaker is a circuit breaker: a resilience.Policy that stops calling a
+// dependency that keeps failing. Make one with [New]; the zero value is not
+// usable. Use one breaker per dependency (see [Group] for one per host).
+//
+// In the Closed state calls go through and their outcomes are counted; on
+// that path Do takes no lock and allocates nothing. When the trip rule of
+// the Config is met the breaker opens: calls fail fast with an
+// [*OpenError] (matching [ErrOpen]) until the open duration has passed.
+// Then the breaker is half-open: a few probe calls go through — or the
+// health check runs — and enough successes close it, one failure opens it
+// again. Transitions happen lazily, in the calls that notice them (and in
+// the health-check goroutine).
+//
+// A Breaker is safe for concurrent use by many goroutines.
+type Breaker struct {
+	// Read on every call; written only on transitions and failures.
+	word      atomic.Uint64 // generation<<8 | State
+	consec    atomic.Int64  // failures in a row in the current closed period
+	pending   atomic.Bool   // a window below MinCalls has failures: judge it on successes
+	openUntil atomic.Int64  // when Open: ns since epoch of the next probe
+	timed     bool          // closed calls need the clock (time window or SlowCall)
+	cfg       settings
+	epoch     time.Time // monotonic origin of now
+
+	// Written on every closed call (but in a time window, which counts
+	// per bucket): the outcomes counted in Closed and Disabled. Striped, so
+	// concurrent successes do not all write one cache line.
+	calls stripes
+	win   window
+
+	// Cumulative counters off the success path.
+	failures   atomic.Uint64
+	slowCalls  atomic.Uint64
+	ignored    atomic.Uint64
+	rejections atomic.Uint64
+	otherCalls atomic.Uint64 // probes, and calls that finished in a later generation
+
+	mu          sync.Mutex
+	probes      int // probes in flight (HalfOpen)
+	probeOK     int // successful probes in this half-open period
+	reopens     int // opens since the breaker was last closed
+	events      []event
+	evHead      int
+	dispatching bool
+	health      *health // nil without Config.HealthCheck
+}
+
+type event struct{ from, to State }
+
+// New returns a closed Breaker configured by c. It panics with a
+// "breaker: ..." message when c is invalid (see [Config]).
+//
+// A breaker with Config.HealthCheck owns a goroutine while it is open;
+// call [Breaker.Close] when you are done with it. Without a health check
+// Close is not needed.
+func New(c Config) *Breaker { return newBreaker(c.settings(), "", false) }
+
+func newBreaker(cfg settings, key string, keyed bool) *Breaker {
+	b := &Breaker{cfg: cfg, epoch: time.Now()}
+	b.word.Store(genOne | uint64(Closed))
+	b.timed = b.cfg.mode == modeTime || b.cfg.slowCall > 0
+	if b.cfg.mode != modeTime {
+		b.calls.init(1)
+	}
+	b.win.init(&b.cfg)
+	if b.cfg.healthCheck != nil {
+		b.health = newHealth(b, key, keyed)
+	}
+	return b
+}
+
+// now is the monotonic time since b.epoch. time.Since reads the clock once
+// (time.Now reads it twice) and follows the fake clock of testing/synctest.
+func (b *Breaker) now() int64 { return int64(time.Since(b.epoch)) }
+
+// State returns the current state. An open breaker whose open duration has
+// passed reports Open until a call (or the health check) moves it on.
+func (b *Breaker) State() State { return State(b.word.Load() & stateMask) }
+
+// Do runs op unless the breaker rejects it, and counts op's outcome. It
+// returns op's error unchanged, or an [*OpenError] matching [ErrOpen]
+// without calling op.
+//
+// Do keeps the contract of resilience.Policy: it calls op at most once,
+// with ctx, and returns after op returned; a panic in op counts as a
+// failure (a half-open probe slot is released) and propagates. The
+// outcome is classified by Config.Classify.
+func (b *Breaker) Do(ctx context.Context, op func(context.Context) error) error {
+	s := b.word.Load()
+	if s&stateMask != uint64(Closed) || b.timed {
+		return b.doSlow(ctx, op, s)
+	}
+	// Closed, and no clock needed: the path that must stay cheap.
+	done := false
+	defer func() {
+		if !done {
+			b.recordClosed(s, Failure, false)
+		}
+	}()
+	err := op(ctx)
+	done = true
+	if err == nil && b.cfg.classify == nil {
+		b.succeeded(s)
+		return nil
+	}
+	b.recordClosed(s, b.classify(ctx, err), false)
+	return err
+}
+
+// succeeded records a success in Closed without the clock: the hot path.
+func (b *Breaker) succeeded(s uint64) {
+	if b.word.Load() != s {
+		b.otherCalls.Add(1)
+		return
+	}
+	if b.consec.Load() != 0 {
+		b.consec.Store(0)
+	}
+	b.calls.add(0)
+	if b.pending.Load() {
+		b.judgeNow(s)
+	}
+}
+
+// judgeNow judges the window after a success brought it closer to
+// MinCalls.
+func (b *Breaker) judgeNow(s uint64) {
+	if b.judge(b.win.snapshot(b)) && State(s&stateMask) == Closed {
+		b.trip(s)
+	}
+}
+
+// doSlow handles every call that is not a closed call without the clock.
+func (b *Breaker) doSlow(ctx context.Context, op func(context.Context) error, s uint64) error {
+	switch State(s & stateMask) {
+	case Closed, Disabled:
+		return b.doTimed(ctx, op, s)
+	case Open:
+		if wait := b.openUntil.Load() - b.now(); wait > 0 || b.healthActive() {
+			return b.reject(Open, time.Duration(max(wait, 0)))
+		}
+		return b.probe(ctx, op)
+	case HalfOpen:
+		if b.healthActive() {
+			return b.reject(HalfOpen, 0)
+		}
+		return b.probe(ctx, op)
+	}
+	return b.reject(ForcedOpen, 0)
+}
+
+// doTimed runs a call in Closed or Disabled, measuring it when needed.
+func (b *Breaker) doTimed(ctx context.Context, op func(context.Context) error, s uint64) error {
+	var start int64
+	if b.cfg.slowCall > 0 {
+		start = b.now()
+	}
+	done := false
+	defer func() {
+		if !done {
+			b.recordTimed(s, Failure, start)
+		}
+	}()
+	err := op(ctx)
+	done = true
+	b.recordTimed(s, b.classify(ctx, err), start)
+	return err
+}
+
+func (b *Breaker) recordTimed(s uint64, o Outcome, start int64) {
+	if !b.timed {
+		b.recordClosed(s, o, false)
+		return
+	}
+	now := b.now()
+	slow := b.cfg.slowCall > 0 && now-start >= int64(b.cfg.slowCall)
+	if o == Ignore {
+		b.ignored.Add(1)
+		return
+	}
+	if slow {
+		b.slowCalls.Add(1)
+	}
+	if o == Failure {
+		b.failures.Add(1)
+	}
+	if b.word.Load() != s {
+		b.otherCalls.Add(1)
+		return
+	}
+	trip := b.countConsecutive(o)
+	if b.cfg.mode == modeTime {
+		trip = b.win.time.add(b, now, o == Failure, slow) || trip
+	} else {
+		b.calls.add(0)
+		switch {
+		case b.cfg.mode != modeCount:
+		case o == Failure || slow:
+			trip = b.win.count.record(b, o == Failure, slow) || trip
+		case b.pending.Load():
+			trip = b.judge(b.win.snapshot(b)) || trip
+		}
+	}
+	if trip && State(s&stateMask) == Closed {
+		b.trip(s)
+	}
+}
+
+// recordClosed records the outcome of a closed call that was not timed.
+func (b *Breaker) recordClosed(s uint64, o Outcome, slow bool) {
+	switch o {
+	case Ignore:
+		b.ignored.Add(1)
+		return
+	case Success:
+		b.succeeded(s)
+		return
+	}
+	b.failures.Add(1)
+	if b.word.Load() != s {
+		b.otherCalls.Add(1)
+		return
+	}
+	trip := b.countConsecutive(Failure)
+	b.calls.add(0)
+	if b.cfg.mode == modeCount {
+		trip = b.win.count.record(b, true, slow) || trip
+	}
+	if trip && State(s&stateMask) == Closed {
+		b.trip(s)
+	}
+}
+
+// countConsecutive keeps the run of failures and reports whether the
+// consecutive rule trips.
+func (b *Breaker) countConsecutive(o Outcome) bool {
+	if o != Failure {
+		if b.consec.Load() != 0 {
+			b.consec.Store(0)
+		}
+		return false
+	}
+	n := b.consec.Add(1)
+	return b.cfg.consecutive > 0 && n >= b.cfg.consecutive
+}
+
+func (b *Breaker) classify(ctx context.Context, err error) Outcome {
+	if c := b.cfg.classify; c != nil {
+		switch o := c(err); o {
+		case Success, Ignore:
+			return o
+		}
+		return Failure
+	}
+	if err == nil {
+		return Success
+	}
+	if ctx.Err() == context.Canceled {
+		return Ignore
+	}
+	return DefaultClassify(err)
+}
+
+func (b *Breaker) reject(st State, wait time.Duration) error {
+	b.rejections.Add(1)
+	return &OpenError{State: st, Wait: wait}
+}
+
+// trip opens a closed breaker, unless it changed since s.
+func (b *Breaker) trip(s uint64) {
+	b.mu.Lock()
+	if b.word.Load() == s {
+		b.setLocked(Open)
+	}
+	b.mu.Unlock()
+	b.dispatch()
+}
+
+// probe runs op as a half-open probe, moving an open breaker whose open
+// duration has passed to HalfOpen first.
+func (b *Breaker) probe(ctx context.Context, op func(context.Context) error) error {
+	b.mu.Lock()
+	s := b.word.Load()
+	switch State(s & stateMask) {
+	case Open:
+		if wait := b.openUntil.Load() - b.now(); wait > 0 || b.healthActive() {
+			b.mu.Unlock()
+			return b.reject(Open, time.Duration(max(wait, 0)))
+		}
+		b.setLocked(HalfOpen)
+		s = b.word.Load()
+	case HalfOpen:
+		if b.healthActive() {
+			b.mu.Unlock()
+			return b.reject(HalfOpen, 0)
+		}
+	default:
+		// Another call closed, reset or forced the breaker meanwhile.
+		b.mu.Unlock()
+		b.dispatch()
+		return b.Do(ctx, op)
+	}
+	if b.probes >= b.cfg.maxProbes {
+		b.mu.Unlock()
+		b.dispatch()
+		return b.reject(HalfOpen, 0)
+	}
+	b.probes++
+	b.mu.Unlock()
+	b.dispatch()
+
+	var start int64
+	if b.cfg.slowCall > 0 {
+		start = b.now()
+	}
+	done := false
+	defer func() {
+		if !done {
+			b.probeDone(s, Failure, false)
+		}
+	}()
+	err := op(ctx)
+	done = true
+	o := b.classify(ctx, err)
+	slow := b.cfg.slowCall > 0 && b.now()-start >= int64(b.cfg.slowCall)
+	b.probeDone(s, o, slow)
+	return err
+}
+
+// probeDone records the outcome of a probe started in generation s.
+func (b *Breaker) probeDone(s uint64, o Outcome, slow bool) {
+	if o == Ignore {
+		b.ignored.Add(1)
+	} else {
+		b.otherCalls.Add(1)
+		if o == Failure {
+			b.failures.Add(1)
+		}
+		if slow {
+			b.slowCalls.Add(1)
+			if b.cfg.slowRate > 0 && b.cfg.mode != modeConsecutive {
+				o = Failure // the slow-call rule says the dependency still struggles
+			}
+		}
+	}
+	b.mu.Lock()
+	if b.word.Load() == s {
+		b.probes--
+		switch o {
+		case Success:
+			b.probeOK++
+			if b.probeOK >= b.cfg.successes {
+				b.setLocked(Closed)
+			}
+		case Failure:
+			b.setLocked(Open)
+		}
+	}
+	b.mu.Unlock()
+	b.dispatch()
+}
+
+// setLocked moves the breaker to state to, in a new generation, and queues
+// the change for OnStateChange. b.mu is held.
+func (b *Breaker) setLocked(to State) {
+	old := b.word.Load()
+	from := State(old & stateMask)
+	b.probes, b.probeOK = 0, 0
+	switch to {
+	case Closed:
+		b.reopens = 0
+		b.consec.Store(0)
+		b.pending.Store(false)
+		b.win.reset(b)
+	case Open:
+		d := b.openDuration()
+		b.reopens++
+		b.openUntil.Store(b.now() + int64(d))
+	}
+	b.word.Store(old&^stateMask + genOne | uint64(to))
+	if to == Open && b.health != nil {
+		b.health.start()
+	} else if b.health != nil {
+		b.health.wake()
+	}
+	if from != to && b.cfg.onStateChange != nil {
+		b.events = append(b.events, event{from, to})
+	}
+}
+
+// openDuration is the open duration for the next open, with growth and
+// jitter.
+func (b *Breaker) openDuration() time.Duration {
+	c := &b.cfg
+	d := float64(c.openDuration)
+	if c.openMultiplier > 1 && b.reopens > 0 {
+		d *= math.Pow(c.openMultiplier, float64(b.reopens))
+	}
+	d = min(d, float64(c.maxOpen))
+	if c.openJitter > 0 {
+		d -= d * c.openJitter * rand.Float64()
+	}
+	return time.Duration(d)
+}
+
+// dispatch delivers queued state changes to OnStateChange, in order and
+// without holding b.mu. Only one goroutine delivers at a time; changes
+// queued meanwhile (also from inside the callback) are delivered by it.
+func (b *Breaker) dispatch() {
+	if b.cfg.onStateChange == nil {
+		return
+	}
+	b.mu.Lock()
+	if b.dispatching {
+		b.mu.Unlock()
+		return
+	}
+	b.dispatching = true
+	for b.evHead < len(b.events) {
+		ev := b.events[b.evHead]
+		b.evHead++
+		b.mu.Unlock()
+		b.deliver(ev)
+		b.mu.Lock()
+	}
+	b.events, b.evHead = b.events[:0], 0
+	b.dispatching = false
+	b.mu.Unlock()
+}
+
+// deliver calls OnStateChange; if it panics, delivery is handed over to
+// the next dispatch before the panic goes on.
+func (b *Breaker) deliver(ev event) {
+	ok := false
+	defer func() {
+		if !ok {
+			b.mu.Lock()
+			b.dispatching = false
+			b.mu.Unlock()
+		}
+	}()
+	b.cfg.onStateChange(ev.from, ev.to)
+	ok = true
+}
+
+// ForceOpen isolates the dependency: the breaker moves to [ForcedOpen] and
+// rejects every call until [Breaker.Reset]. Safe to call at any time.
+func (b *Breaker) ForceOpen() { b.set(ForcedOpen) }
+
+// Disable turns the breaker off: it moves to [Disabled], lets every call
+// through and keeps measuring them (see [Breaker.Metrics]), but never opens
+// until [Breaker.Reset].
+func (b *Breaker) Disable() { b.set(Disabled) }
+
+// Reset closes the breaker and forgets its window, its run of failures and
+// the growth of its open duration. It also ends ForceOpen and Disable.
+func (b *Breaker) Reset() { b.set(Closed) }
+
+func (b *Breaker) set(to State) {
+	b.mu.Lock()
+	if b.State() != to || to == Closed {
+		b.reopens = 0
+		b.setLocked(to)
+	}
+	b.mu.Unlock()
+	b.dispatch()
+}
