@@ -1,0 +1,153 @@
+package cache
+
+import (
+	"fmt"
+	"log"
+	"time"
+)
+
+// Defaults for the zero fields of [Config].
+const (
+	DefaultMaxEntries  = 10_000
+	DefaultTTL         = time.Minute
+	DefaultLoadTimeout = 10 * time.Second
+)
+
+// Config holds the optional settings of a [Cache]. The zero value is a
+// cache of DefaultMaxEntries values, fresh for DefaultTTL, never served
+// stale, with not-found results not cached and loads bounded by
+// DefaultLoadTimeout.
+//
+// The life of a loaded value, measured from the moment it was loaded:
+//
+//	|--- fresh (TTL) ---|--- stale-while-revalidate ---|
+//	|                   |--- stale-if-error -----------------|
+//	          |refresh-ahead|
+//
+// A fresh value is served as it is. In the last RefreshAhead of its
+// freshness, a Get still serves it and also starts one background reload.
+// Past TTL and within StaleWhileRevalidate, a Get serves the stale value at
+// once and starts one background reload. Past that and within StaleIfError,
+// a Get waits for a load and, only if the load fails, serves the stale value
+// instead of the error. Past every window the value is gone: a Get waits
+// for a load and returns its result.
+//
+// New panics with a "cache: ..." message when a field is out of range.
+type Config struct {
+	// MaxEntries bounds how many keys the cache holds. When it is full, the
+	// entries least likely to be used again are evicted (W-TinyLFU, which
+	// weighs both how often and how recently a key was used). Zero means
+	// DefaultMaxEntries; negative values panic.
+	MaxEntries int
+
+	// TTL is how long a loaded value is fresh. Zero means DefaultTTL;
+	// negative values panic.
+	TTL time.Duration
+
+	// Jitter shortens each value's TTL by a random fraction of at most
+	// Jitter, so keys loaded together (at start-up, or after Load) do not
+	// all expire, or all refresh ahead, at the same moment. It must be in
+	// [0, 1); zero means every value is fresh for exactly TTL.
+	Jitter float64
+
+	// RefreshAhead starts a background reload of a value that is still
+	// fresh but will expire within RefreshAhead, when it is read. Hot keys
+	// are then reloaded before they expire and readers never wait. It must
+	// be less than TTL; zero means no refresh ahead.
+	RefreshAhead time.Duration
+
+	// StaleWhileRevalidate is how long past its TTL a value may still be
+	// served at once while one background load replaces it. Zero means no
+	// such window; negative values panic.
+	StaleWhileRevalidate time.Duration
+
+	// StaleIfError is how long past its TTL a value may be served when a
+	// load of its key fails: any loader error but ErrNotFound, including a
+	// rejection by a policy the loader runs under (an open breaker, a full
+	// bulkhead, a rate limit) and the LoadTimeout. The answer says so
+	// (Entry.Stale and Entry.Err). Zero means never; negative values panic.
+	StaleIfError time.Duration
+
+	// NegativeTTL is how long a not-found result (a loader error that
+	// matches ErrNotFound) is remembered, so that lookups of missing keys do
+	// not all reach the source. Zero means not-found results are not cached;
+	// negative values panic.
+	NegativeTTL time.Duration
+
+	// LoadTimeout bounds each load. Loads run with a context detached from
+	// the caller that started them (its values are kept, its cancellation
+	// and deadline are not), so this is what stops a load that nobody waits
+	// for any more. Zero means DefaultLoadTimeout; negative values panic.
+	LoadTimeout time.Duration
+
+	// OnPanic is called, from the goroutine that ran the load and with no
+	// lock held, each time the loader panics. The callers waiting for that
+	// load get the same *PanicError as their error. Nil means the panic is
+	// written to the standard logger (log.Printf) with its stack, as
+	// net/http does for a panicking handler: a panic is never dropped
+	// silently, and never crashes the process from the cache's goroutine.
+	OnPanic func(err *PanicError)
+}
+
+// settings is Config checked, with defaults filled in, in nanoseconds.
+type settings struct {
+	maxEntries   int
+	ttl          int64
+	jitter       float64
+	refreshAhead int64
+	swr          int64
+	sie          int64
+	negativeTTL  int64
+	loadTimeout  time.Duration
+	onPanic      func(*PanicError)
+}
+
+func (cfg Config) settings() settings {
+	check := func(name string, d time.Duration) {
+		if d < 0 {
+			panic(fmt.Sprintf("cache: negative Config.%s %v", name, d))
+		}
+	}
+	if cfg.MaxEntries < 0 {
+		panic(fmt.Sprintf("cache: negative Config.MaxEntries %d", cfg.MaxEntries))
+	}
+	check("TTL", cfg.TTL)
+	check("RefreshAhead", cfg.RefreshAhead)
+	check("StaleWhileRevalidate", cfg.StaleWhileRevalidate)
+	check("StaleIfError", cfg.StaleIfError)
+	check("NegativeTTL", cfg.NegativeTTL)
+	check("LoadTimeout", cfg.LoadTimeout)
+	if !(cfg.Jitter >= 0 && cfg.Jitter < 1) { // also rejects NaN
+		panic(fmt.Sprintf("cache: Config.Jitter %v is not in [0, 1)", cfg.Jitter))
+	}
+	s := settings{
+		maxEntries:   cfg.MaxEntries,
+		ttl:          int64(cfg.TTL),
+		jitter:       cfg.Jitter,
+		refreshAhead: int64(cfg.RefreshAhead),
+		swr:          int64(cfg.StaleWhileRevalidate),
+		sie:          int64(cfg.StaleIfError),
+		negativeTTL:  int64(cfg.NegativeTTL),
+		loadTimeout:  cfg.LoadTimeout,
+		onPanic:      cfg.OnPanic,
+	}
+	if s.maxEntries == 0 {
+		s.maxEntries = DefaultMaxEntries
+	}
+	if s.ttl == 0 {
+		s.ttl = int64(DefaultTTL)
+	}
+	if s.loadTimeout == 0 {
+		s.loadTimeout = DefaultLoadTimeout
+	}
+	if s.refreshAhead >= s.ttl {
+		panic(fmt.Sprintf("cache: Config.RefreshAhead %v is not less than the TTL %v",
+			cfg.RefreshAhead, time.Duration(s.ttl)))
+	}
+	if s.onPanic == nil {
+		s.onPanic = func(err *PanicError) {
+			log.Printf("%v\n%s", err, err.Stack)
+		}
+	}
+	return s
+}
