@@ -2,8 +2,8 @@ package cache
 
 import (
 	"math"
-	"sync/atomic"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 )
 
@@ -49,7 +49,6 @@ func addSat(a, b int64) int64 {
 	}
 	return a + b
 }
-
 
 // positive returns the entry of value v loaded at loadedAt.
 func positive[V any](s *settings, v V, loadedAt int64) *entry[V] {
