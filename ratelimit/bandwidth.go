@@ -1,0 +1,208 @@
+package ratelimit
+
+import (
+	"context"
+	"io"
+	"net/http"
+
+	"golang.org/x/time/rate"
+)
+
+// The Limiter of a bandwidth wrapper counts bytes: New(1<<20, 64<<10) is a
+// megabyte per second in chunks of up to 64 KiB. The burst is also the
+// largest chunk a Read or Write passes at once, so it should be at least a
+// few kilobytes. One Limiter may be shared by many wrappers to cap their
+// sum. The wrappers wait as long as the bytes need, honouring their
+// context; MaxWait, MaxWaiters and pauses of the Limiter do not apply.
+
+// Reader limits the bytes per second read from an underlying reader.
+// A Reader is not safe for concurrent Reads (no reader is).
+type Reader struct {
+	ctx context.Context // bounds the waits; see NewReader
+	r   io.Reader
+	l   *Limiter
+}
+
+// NewReader returns a Reader that reads from r no faster than l allows.
+// ctx bounds every wait: once it is done, Read returns its error. (An
+// io.Reader has no context of its own, so the wrapper keeps the one of the
+// operation it serves, as exec.CommandContext does.) NewReader panics if
+// the burst of l is below 1 byte and its rate is not infinite.
+func NewReader(ctx context.Context, r io.Reader, l *Limiter) *Reader {
+	checkBandwidth(l)
+	return &Reader{ctx: ctx, r: r, l: l}
+}
+
+// Read reads at most the burst of the limiter, then waits until the bytes
+// read fit in the rate. The bytes are returned even when the wait fails.
+func (r *Reader) Read(p []byte) (int, error) {
+	p = chunk(p, r.l)
+	n, err := r.r.Read(p)
+	if n > 0 && r.l.lim.Limit() != rate.Inf {
+		if werr := r.l.lim.WaitN(r.ctx, n); werr != nil && err == nil {
+			err = r.ctx.Err()
+			if err == nil {
+				err = werr
+			}
+		}
+	}
+	return n, err
+}
+
+// Writer limits the bytes per second written to an underlying writer. A
+// Writer is not safe for concurrent Writes.
+type Writer struct {
+	ctx context.Context
+	w   io.Writer
+	l   *Limiter
+}
+
+// NewWriter returns a Writer that writes to w no faster than l allows; ctx
+// bounds every wait, as for [NewReader].
+func NewWriter(ctx context.Context, w io.Writer, l *Limiter) *Writer {
+	checkBandwidth(l)
+	return &Writer{ctx: ctx, w: w, l: l}
+}
+
+// Write writes p in chunks of at most the burst of the limiter, waiting
+// before each chunk until it fits in the rate.
+func (w *Writer) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		c := chunk(p, w.l)
+		if w.l.lim.Limit() != rate.Inf {
+			if err := w.l.lim.WaitN(w.ctx, len(c)); err != nil {
+				if cerr := w.ctx.Err(); cerr != nil {
+					err = cerr
+				}
+				return written, err
+			}
+		}
+		n, err := w.w.Write(c)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[len(c):]
+	}
+	return written, nil
+}
+
+// NewReadCloser is [NewReader] for an io.ReadCloser, such as the body of
+// an http.Request or http.Response; Close closes rc.
+func NewReadCloser(ctx context.Context, rc io.ReadCloser, l *Limiter) io.ReadCloser {
+	return readCloser{Reader: NewReader(ctx, rc, l), c: rc}
+}
+
+type readCloser struct {
+	*Reader
+	c io.Closer
+}
+
+func (r readCloser) Close() error { return r.c.Close() }
+
+func chunk(p []byte, l *Limiter) []byte {
+	if l.lim.Limit() == rate.Inf {
+		return p
+	}
+	if b := l.lim.Burst(); len(p) > b {
+		return p[:b]
+	}
+	return p
+}
+
+func checkBandwidth(l *Limiter) {
+	if l.lim.Limit() != rate.Inf && l.lim.Burst() < 1 {
+		panic("ratelimit: a bandwidth Limiter needs a burst of at least 1 byte")
+	}
+}
+
+// BandwidthHandler returns a handler that serves next with the request
+// body read no faster than read allows and the response written no faster
+// than write allows; a nil Limiter leaves that direction alone. The waits
+// end when the request's context does. Limiters are shared by all
+// requests, so they cap the sum: for a cap per request, wrap the body with
+// [NewReadCloser] and a Limiter of its own inside your handler.
+//
+// The ResponseWriter passed to next supports http.Flusher and
+// http.ResponseController through Unwrap.
+func BandwidthHandler(next http.Handler, read, write *Limiter) http.Handler {
+	if read != nil {
+		checkBandwidth(read)
+	}
+	if write != nil {
+		checkBandwidth(write)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if read != nil && r.Body != nil && r.Body != http.NoBody {
+			r2 := *r
+			r2.Body = NewReadCloser(r.Context(), r.Body, read)
+			r = &r2
+		}
+		if write != nil {
+			w = &slowResponseWriter{ResponseWriter: w, w: Writer{ctx: r.Context(), w: w, l: write}}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type slowResponseWriter struct {
+	http.ResponseWriter
+	w Writer
+}
+
+func (s *slowResponseWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
+
+func (s *slowResponseWriter) Flush() {
+	_ = http.NewResponseController(s.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *slowResponseWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// BandwidthTransport returns a RoundTripper that sends request bodies no
+// faster than send allows and lets response bodies be read no faster than
+// receive allows; a nil Limiter leaves that direction alone and a nil next
+// means http.DefaultTransport. The waits end when the request's context
+// does. The caller's request is not modified.
+func BandwidthTransport(next http.RoundTripper, send, receive *Limiter) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	if send != nil {
+		checkBandwidth(send)
+	}
+	if receive != nil {
+		checkBandwidth(receive)
+	}
+	return bandwidthTransport{next: next, send: send, receive: receive}
+}
+
+type bandwidthTransport struct {
+	next          http.RoundTripper
+	send, receive *Limiter
+}
+
+func (t bandwidthTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	if t.send != nil && req.Body != nil && req.Body != http.NoBody {
+		r2 := *req
+		r2.Body = NewReadCloser(ctx, req.Body, t.send)
+		if gb := req.GetBody; gb != nil {
+			r2.GetBody = func() (io.ReadCloser, error) {
+				b, err := gb()
+				if err != nil || b == nil || b == http.NoBody {
+					return b, err
+				}
+				return NewReadCloser(ctx, b, t.send), nil
+			}
+		}
+		req = &r2
+	}
+	resp, err := t.next.RoundTrip(req)
+	if err == nil && t.receive != nil && resp.Body != nil && resp.Body != http.NoBody &&
+		resp.StatusCode != http.StatusSwitchingProtocols {
+		resp.Body = NewReadCloser(ctx, resp.Body, t.receive)
+	}
+	return resp, err
+}

@@ -1,0 +1,288 @@
+package ratelimit
+
+import (
+	"context"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Limiter is a token bucket rate limiter (golang.org/x/time/rate underneath)
+// and a resilience.Policy: Do runs the operation when a token is there,
+// waits for one up to [Config.MaxWait], or rejects the call with a
+// [*LimitedError] that matches [ErrLimited] and says when to come back.
+//
+// Use it on the client side to pace the calls to a downstream or a paid
+// API, and on the server side (with [Handler] or resilience.Handler) to
+// refuse what exceeds a global quota with 429 Too Many Requests. For one
+// bucket per customer, API key or host, use [Keyed].
+//
+// When the operation fails with 429 Too Many Requests and a Retry-After (see
+// [Config.IgnoreRetryAfter]) the limiter pauses: it admits nothing until
+// that time has passed; the bucket keeps filling meanwhile.
+//
+// A Limiter is safe for concurrent use. The success path of Do and Allow
+// takes one lock inside rate.Limiter and allocates nothing. A Limiter must
+// be made with [New]; the zero value is not usable.
+type Limiter struct {
+	lim        *rate.Limiter
+	epoch      time.Time // origin of pausedUntil, read on the monotonic clock
+	name       string
+	maxWait    time.Duration
+	maxWaiters int64
+	honorRA    bool
+	onLimited  func(*LimitedError)
+	mu         sync.Mutex // serializes the reservations of waiting calls
+	waiters    atomic.Int64
+	paused     atomic.Int64 // nanoseconds since epoch until which nothing is admitted; 0: none
+}
+
+// New returns a Limiter that admits r calls per second on average (a
+// rate.Limit: a float64, so 0.5 is one call every two seconds; rate.Every
+// converts an interval, rate.Inf admits everything) with bursts of up to
+// burst calls. A bucket starts full. At most one Config may be given; its
+// zero fields are defaults. New panics if r or burst is negative or the
+// Config is invalid.
+func New(r rate.Limit, burst int, cfg ...Config) *Limiter {
+	c := oneConfig(cfg)
+	c.check()
+	Limit{Rate: r, Burst: burst}.check()
+	return &Limiter{
+		lim:        rate.NewLimiter(r, burst),
+		epoch:      time.Now(),
+		name:       c.Name,
+		maxWait:    c.MaxWait,
+		maxWaiters: int64(c.MaxWaiters),
+		honorRA:    !c.IgnoreRetryAfter,
+		onLimited:  c.OnLimited,
+	}
+}
+
+// Do runs op if the limiter admits the call, and returns op's error; or it
+// returns a [*LimitedError] without running op. A call waits for its token
+// only with a positive [Config.MaxWait] and never longer, nor past the
+// deadline of ctx; when ctx is done while waiting, Do returns ctx.Err() at
+// once and gives the token it had reserved back to the bucket.
+//
+// Do keeps the resilience.Policy contract: op runs at most once, with ctx,
+// and Do returns only after it returned. A panic in op propagates
+// (the token stays spent: the call did happen).
+func (l *Limiter) Do(ctx context.Context, op func(context.Context) error) error {
+	if l.paused.Load() != 0 || !l.lim.AllowN(time.Now(), 1) {
+		if err := l.slow(ctx, 1); err != nil {
+			return err
+		}
+	}
+	err := op(ctx)
+	if err != nil && l.honorRA {
+		l.observe(err)
+	}
+	return err
+}
+
+// Allow reports whether a call may happen now and, if so, takes its token.
+// It never waits and calls no hook.
+func (l *Limiter) Allow() bool {
+	if l.paused.Load() != 0 && l.pauseLeft(time.Now()) > 0 {
+		return false
+	}
+	return l.lim.AllowN(time.Now(), 1)
+}
+
+// AllowN is Allow for n tokens at once.
+func (l *Limiter) AllowN(n int) bool {
+	now := time.Now()
+	if l.paused.Load() != 0 && l.pauseLeft(now) > 0 {
+		return false
+	}
+	return l.lim.AllowN(now, n)
+}
+
+// Wait takes a token, waiting for it as Do does. It returns nil when the
+// token was taken, a [*LimitedError], or ctx.Err().
+func (l *Limiter) Wait(ctx context.Context) error { return l.WaitN(ctx, 1) }
+
+// WaitN is Wait for n tokens at once. When n exceeds the burst (and the rate
+// is not infinite) it fails at once with a permanent [*LimitedError] of
+// Reason TooCostly.
+func (l *Limiter) WaitN(ctx context.Context, n int) error {
+	if l.paused.Load() == 0 && l.lim.AllowN(time.Now(), n) {
+		return nil
+	}
+	return l.slow(ctx, n)
+}
+
+// Take takes cost tokens if they are there, without waiting, and reports
+// the state of the bucket; key is ignored. It makes Limiter a [Taker], for
+// [Handler]. The error is always nil.
+func (l *Limiter) Take(_ context.Context, _ string, cost int) (Decision, error) {
+	now := time.Now()
+	lim := l.Limit()
+	d := Decision{Limit: lim}
+	switch {
+	case cost > lim.Burst && lim.Rate != rate.Inf:
+		d.Reason = TooCostly
+	default:
+		if p := l.pauseLeft(now); p > 0 {
+			d.Reason, d.RetryAfter = Paused, p
+			break
+		}
+		d.Allowed = l.lim.AllowN(now, cost)
+	}
+	if lim.Rate == rate.Inf {
+		d.Remaining = lim.Burst
+	} else {
+		tokens := l.lim.TokensAt(now)
+		d.Remaining = max(0, int(math.Floor(tokens)))
+		d.Reset = durationOfTokens(lim.Rate, float64(lim.Burst)-tokens)
+		if !d.Allowed && d.Reason == Rate {
+			d.RetryAfter = durationOfTokens(lim.Rate, float64(cost)-tokens)
+		}
+	}
+	if !d.Allowed {
+		l.limited(&LimitedError{Reason: d.Reason, Wait: d.RetryAfter})
+	}
+	return d, nil
+}
+
+// Limit returns the current rate and burst.
+func (l *Limiter) Limit() Limit {
+	return Limit{Rate: l.lim.Limit(), Burst: l.lim.Burst(), Name: l.name}
+}
+
+// SetLimit changes the rate and the burst from now on (the name stays). It
+// panics if either is negative.
+func (l *Limiter) SetLimit(lim Limit) {
+	lim.check()
+	now := time.Now()
+	l.lim.SetLimitAt(now, lim.Rate)
+	l.lim.SetBurstAt(now, lim.Burst)
+}
+
+// Tokens returns how many tokens the bucket holds now (negative while
+// waiting calls have reserved more than there is).
+func (l *Limiter) Tokens() float64 { return l.lim.Tokens() }
+
+// Waiting returns how many calls are waiting for tokens now.
+func (l *Limiter) Waiting() int { return int(l.waiters.Load()) }
+
+// Pause makes the limiter admit nothing for d (a longer pause already in
+// force is kept). Do calls it by itself when a downstream answers 429 with
+// a Retry-After; call it when you learn of a pause another way.
+func (l *Limiter) Pause(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	until := int64(time.Since(l.epoch) + d)
+	for {
+		p := l.paused.Load()
+		if p >= until || l.paused.CompareAndSwap(p, until) {
+			return
+		}
+	}
+}
+
+// pauseLeft returns how long the pause in force lasts from now, clearing an
+// expired one.
+func (l *Limiter) pauseLeft(now time.Time) time.Duration {
+	p := l.paused.Load()
+	if p == 0 {
+		return 0
+	}
+	left := time.Duration(p) - now.Sub(l.epoch)
+	if left <= 0 {
+		l.paused.CompareAndSwap(p, 0)
+		return 0
+	}
+	return left
+}
+
+func (l *Limiter) observe(err error) {
+	if d, ok := downstreamPause(err, time.Now()); ok {
+		l.Pause(d)
+	}
+}
+
+func (l *Limiter) limited(e *LimitedError) {
+	if l.onLimited != nil {
+		l.onLimited(e)
+	}
+}
+
+func (l *Limiter) reject(reason Reason, wait time.Duration) error {
+	e := &LimitedError{Reason: reason, Wait: wait}
+	l.limited(e)
+	return e
+}
+
+// slow is the path of a call that did not get its tokens at once: the
+// limiter is paused, or the bucket is short.
+func (l *Limiter) slow(ctx context.Context, n int) error {
+	now := time.Now()
+	if n > l.lim.Burst() && l.lim.Limit() != rate.Inf {
+		return l.reject(TooCostly, 0)
+	}
+	budget := l.maxWait
+	if dl, ok := ctx.Deadline(); ok && dl.Sub(now) < budget {
+		budget = max(0, dl.Sub(now))
+	}
+	if p := l.pauseLeft(now); p > 0 {
+		if p > budget {
+			return l.reject(Paused, p)
+		}
+		if w := l.waiters.Add(1); l.maxWaiters > 0 && w > l.maxWaiters {
+			l.waiters.Add(-1)
+			return l.reject(Waiters, p)
+		}
+		err := sleepCtx(ctx, p)
+		l.waiters.Add(-1)
+		if err != nil {
+			return err
+		}
+		budget -= p
+		now = time.Now()
+	}
+	if l.maxWait == 0 {
+		if l.lim.AllowN(now, n) {
+			return nil
+		}
+		return l.reject(Rate, durationOfTokens(l.lim.Limit(), float64(n)-l.lim.TokensAt(now)))
+	}
+	// Reserve and, if the wait is too long, cancel under l.mu: no other
+	// reservation can come between the two, so the cancellation gives the
+	// tokens back whole. (rate.Reservation.CancelAt keeps the tokens that
+	// later reservations depend on.)
+	l.mu.Lock()
+	r := l.lim.ReserveN(now, n)
+	if !r.OK() { // the burst shrank meanwhile
+		l.mu.Unlock()
+		return l.reject(TooCostly, 0)
+	}
+	d := r.DelayFrom(now)
+	if d == 0 {
+		l.mu.Unlock()
+		return nil
+	}
+	if d > budget {
+		r.CancelAt(now)
+		l.mu.Unlock()
+		return l.reject(Rate, d)
+	}
+	if w := l.waiters.Add(1); l.maxWaiters > 0 && w > l.maxWaiters {
+		l.waiters.Add(-1)
+		r.CancelAt(now)
+		l.mu.Unlock()
+		return l.reject(Waiters, d)
+	}
+	l.mu.Unlock()
+	err := sleepCtx(ctx, d)
+	l.waiters.Add(-1)
+	if err != nil {
+		r.Cancel()
+		return err
+	}
+	return nil
+}
