@@ -266,8 +266,8 @@ func TestLimiterPausesOn429(t *testing.T) {
 
 type status429 struct{}
 
-func (status429) Error() string              { return "429" }
-func (status429) HTTPStatus() int            { return 429 }
+func (status429) Error() string             { return "429" }
+func (status429) HTTPStatus() int           { return 429 }
 func (status429) RetryAfter() time.Duration { return 2 * time.Second }
 
 func TestLimiterPauseWaitsWithinMaxWait(t *testing.T) {
