@@ -57,6 +57,10 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.i.passThrough() {
+		h.next.ServeHTTP(w, r)
+		return
+	}
 	c := Call{Time: time.Now(), Key: resilience.KeyFrom(r.Context()), Request: r}
 	p := h.i.plan(c, true)
 	if h.i.rec == nil {

@@ -1,9 +1,11 @@
 package chaos_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -211,21 +213,44 @@ func TestHandlerCutBody(t *testing.T) {
 	}
 }
 
+// controlWriter is a ResponseWriter with the optional methods that
+// http.ResponseController finds through Unwrap.
+type controlWriter struct {
+	*httptest.ResponseRecorder
+	deadlines int
+}
+
+var errNoHijack = errors.New("no hijack here")
+
+func (w *controlWriter) SetWriteDeadline(time.Time) error { w.deadlines++; return nil }
+func (w *controlWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return nil, nil, errNoHijack
+}
+
 func TestHandlerWriterInterfaces(t *testing.T) {
 	t.Parallel()
-	for _, a := range []chaos.Action{chaos.SlowBody(100, 0), chaos.TruncateBody(100)} {
+	for _, a := range []chaos.Action{chaos.SlowBody(100, 0), chaos.TruncateBody(100), {}} {
 		rec := &chaos.Recorder{}
-		h := chaos.New(chaos.Config{Recorder: rec}, chaos.Fault{Action: a}).Handler(http.HandlerFunc(
+		faults := []chaos.Fault{{Delay: chaos.Fixed(0)}}
+		if a.Kind() != 0 {
+			faults = append(faults, chaos.Fault{Action: a})
+		}
+		h := chaos.New(chaos.Config{Recorder: rec}, faults...).Handler(http.HandlerFunc(
 			func(w http.ResponseWriter, _ *http.Request) {
-				_, _ = io.WriteString(w, "a")
+				rc := http.NewResponseController(w)
+				require.NoError(t, rc.SetWriteDeadline(time.Time{}))
+				_, _, err := rc.Hijack()
+				require.ErrorIs(t, err, errNoHijack)
 				w.(http.Flusher).Flush()
-				_, _ = io.Copy(w, strings.NewReader("b"))
-				require.NoError(t, http.NewResponseController(w).Flush())
+				_, _ = io.WriteString(w, "a")
+				_, _ = io.Copy(w, struct{ io.Reader }{strings.NewReader("b")}) // no WriteTo: ReadFrom is used
+				require.NoError(t, rc.Flush())
 			}))
-		w := httptest.NewRecorder()
+		w := &controlWriter{ResponseRecorder: httptest.NewRecorder()}
 		h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
-		assert.Equal(t, "ab", w.Body.String())
+		assert.Equal(t, "ab", w.Body.String(), a.Kind())
 		assert.True(t, w.Flushed)
+		assert.Equal(t, 1, w.deadlines, "ResponseController reaches the writer under the wrappers")
 		assert.Equal(t, 200, rec.Attempts()[0].Status)
 	}
 }

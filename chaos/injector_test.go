@@ -3,6 +3,7 @@ package chaos_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sync"
@@ -131,17 +132,26 @@ func TestEnabledSwitch(t *testing.T) {
 	require.ErrorIs(t, inj.Do(context.Background(), op), chaos.ErrInjected)
 	inj.SetEnabled(false)
 	require.NoError(t, inj.Do(context.Background(), op))
-	assert.Equal(t, int64(3), inj.Calls(), "calls are counted while disabled")
+	assert.Equal(t, int64(1), inj.Calls(), "calls are counted while enabled only")
 	assert.Equal(t, int64(1), inj.Injected(chaos.KindError))
 }
 
 // TestEnabledSwitchHammer flips the switch while many goroutines call
-// through Do, Transport and Handler; run it with -race. Every call is
-// either injected or not, and the counts agree.
+// through Do, Transport and Handler, with and without a recorder; run it
+// with -race. Every call is either injected or not, and the counts agree.
 func TestEnabledSwitchHammer(t *testing.T) {
 	t.Parallel()
+	for _, rec := range []*chaos.Recorder{nil, {}} {
+		t.Run(fmt.Sprint("recorder=", rec != nil), func(t *testing.T) {
+			t.Parallel()
+			hammer(t, rec)
+		})
+	}
+}
+
+func hammer(t *testing.T, rec *chaos.Recorder) {
 	var hooked atomic.Int64
-	inj := chaos.New(chaos.Config{OnInject: func(chaos.Kind, chaos.Call) { hooked.Add(1) }},
+	inj := chaos.New(chaos.Config{Recorder: rec, OnInject: func(chaos.Kind, chaos.Call) { hooked.Add(1) }},
 		chaos.Fault{When: chaos.Rate(0.5, 11), Action: chaos.Error(chaos.ErrInjected)})
 	rt := inj.Transport(&tracker{})
 	h := inj.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
@@ -191,9 +201,20 @@ func TestEnabledSwitchHammer(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	flips.Wait()
-	assert.Equal(t, int64(goroutines*each), inj.Calls())
 	assert.Equal(t, failed.Load(), inj.Injected(chaos.KindError))
 	assert.Equal(t, hooked.Load(), inj.Injected(chaos.KindError))
+	assert.LessOrEqual(t, inj.Injected(chaos.KindError), inj.Calls())
+	assert.LessOrEqual(t, inj.Calls(), int64(goroutines*each))
+	if rec != nil {
+		assert.Equal(t, goroutines*each, rec.Len(), "a recorder sees every call, enabled or not")
+		injected := 0
+		for _, a := range rec.Attempts() {
+			if a.Injected(chaos.KindError) {
+				injected++
+			}
+		}
+		assert.Equal(t, failed.Load(), int64(injected))
+	}
 }
 
 // headerRecorder is a minimal ResponseWriter, safe to make per call.

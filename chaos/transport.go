@@ -45,6 +45,9 @@ type transport struct {
 }
 
 func (t *transport) RoundTrip(req *http.Request) (resp *http.Response, err error) {
+	if t.i.passThrough() {
+		return t.next.RoundTrip(req)
+	}
 	ctx := req.Context()
 	key := resilience.KeyFrom(ctx)
 	if key == "" && req.URL != nil {
