@@ -56,7 +56,8 @@
 //	})
 //
 // Real sockets do not advance virtual time: inside a bubble, give Transport
-// a fake next RoundTripper (a function), and serve Handler with an
+// a fake next RoundTripper, such as [InProcess], which serves an
+// http.Handler without a socket, and serve Handler with InProcess or an
 // httptest.ResponseRecorder.
 //
 // Delays and hangs wait on a timer and the call's context, in the calling

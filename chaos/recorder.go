@@ -39,10 +39,13 @@ type Attempt struct {
 	// written (Handler); 0 when there was none.
 	Status int
 	// Err is the error the call returned: the injected one, the one of the
-	// dependency, or the context's. Nil for Handler calls.
+	// dependency, or the context's. For Handler calls it is the injected
+	// Error answered for, or the context's error when the client went away
+	// during a delay or a Hang; nil otherwise.
 	Err error
-	// Panicked is true when the call panicked, with an injected Panic or a
-	// panic of the dependency. The panic went on to the caller.
+	// Panicked is true when the call panicked: an injected Panic, a panic
+	// of the dependency or handler, or a response aborted with
+	// http.ErrAbortHandler. The panic went on to the caller.
 	Panicked bool
 }
 
