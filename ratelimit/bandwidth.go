@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -38,12 +39,9 @@ func NewReader(ctx context.Context, r io.Reader, l *Limiter) *Reader {
 func (r *Reader) Read(p []byte) (int, error) {
 	p = chunk(p, r.l)
 	n, err := r.r.Read(p)
-	if n > 0 && r.l.lim.Limit() != rate.Inf {
-		if werr := r.l.lim.WaitN(r.ctx, n); werr != nil && err == nil {
-			err = r.ctx.Err()
-			if err == nil {
-				err = werr
-			}
+	if n > 0 {
+		if werr := waitBytes(r.ctx, r.l, n); werr != nil && err == nil {
+			err = werr
 		}
 	}
 	return n, err
@@ -70,13 +68,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		c := chunk(p, w.l)
-		if w.l.lim.Limit() != rate.Inf {
-			if err := w.l.lim.WaitN(w.ctx, len(c)); err != nil {
-				if cerr := w.ctx.Err(); cerr != nil {
-					err = cerr
-				}
-				return written, err
-			}
+		if err := waitBytes(w.ctx, w.l, len(c)); err != nil {
+			return written, err
 		}
 		n, err := w.w.Write(c)
 		written += n
@@ -100,6 +93,30 @@ type readCloser struct {
 }
 
 func (r readCloser) Close() error { return r.c.Close() }
+
+// errDeadline is returned when the bytes cannot pass before the deadline
+// of the context: it matches context.DeadlineExceeded.
+var errDeadline = fmt.Errorf("ratelimit: bandwidth: %w before the bytes could pass", context.DeadlineExceeded)
+
+// waitBytes waits until n bytes fit in l's rate. A wait that would end
+// after the context's deadline fails at once with an error matching
+// context.DeadlineExceeded.
+func waitBytes(ctx context.Context, l *Limiter, n int) error {
+	if l.lim.Limit() == rate.Inf {
+		return nil
+	}
+	err := l.lim.WaitN(ctx, n)
+	if err == nil {
+		return nil
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	if _, ok := ctx.Deadline(); ok {
+		return errDeadline
+	}
+	return err
+}
 
 func chunk(p []byte, l *Limiter) []byte {
 	if l.lim.Limit() == rate.Inf {

@@ -212,6 +212,9 @@ func (p *sfParser) bare() (sfValue, error) {
 }
 
 func (p *sfParser) number() (sfValue, error) {
+	if p.eof() {
+		return sfValue{}, errSyntax
+	}
 	start := p.i
 	if p.s[p.i] == '-' {
 		p.i++

@@ -1,0 +1,44 @@
+//go:build !race
+
+package ratelimit_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"golang.org/x/time/rate"
+
+	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/ratelimit"
+)
+
+// The success paths allocate nothing. (The race detector changes
+// allocation counts, so this runs only without it.)
+func TestSuccessPathAllocatesNothing(t *testing.T) {
+	ctx := resilience.WithKey(context.Background(), "key-1")
+	l := ratelimit.New(rate.Inf, 1)
+	k := ratelimit.NewKeyed(1e9, 1<<30)
+	a := ratelimit.NewAdaptive()
+	keys := make([]string, 100)
+	for i := range keys {
+		keys[i] = fmt.Sprint("key-", i)
+		k.Allow(keys[i])
+	}
+	finite := ratelimit.New(1e9, 1<<30)
+	i := 0
+	tests := map[string]func(){
+		"Limiter.Do":        func() { _ = l.Do(ctx, nop) },
+		"Limiter.Allow":     func() { finite.Allow() },
+		"Limiter.Do finite": func() { _ = finite.Do(ctx, nop) },
+		"Limiter.Take":      func() { _, _ = finite.Take(ctx, "", 1) },
+		"Keyed.Do":          func() { _ = k.Do(ctx, nop) },
+		"Keyed.Allow":       func() { i++; k.Allow(keys[i%len(keys)]) },
+		"Keyed.Take":        func() { _, _ = k.Take(ctx, "key-2", 1) },
+		"Adaptive.Do":       func() { _ = a.Do(ctx, nop) },
+	}
+	for name, f := range tests {
+		assert.Zero(t, testing.AllocsPerRun(1000, f), name)
+	}
+}
