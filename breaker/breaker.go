@@ -38,7 +38,7 @@ type Breaker struct {
 	consec    atomic.Int64  // failures in a row in the current closed period
 	pending   atomic.Bool   // a window below MinCalls has failures: judge it on successes
 	openUntil atomic.Int64  // when Open: ns since epoch of the next probe
-	timed     bool          // closed calls need the clock (time window or SlowCall)
+	timed     bool          // closed calls need the clock (SlowCall)
 	cfg       settings
 	epoch     time.Time // monotonic origin of now
 
@@ -56,7 +56,7 @@ type Breaker struct {
 	otherCalls atomic.Uint64 // probes, and calls that finished in a later generation
 
 	mu          sync.Mutex
-	probes      int // probes in flight (HalfOpen)
+	probes      int // probes in flight, of this half-open period or earlier ones
 	probeOK     int // successful probes in this half-open period
 	reopens     int // opens since the breaker was last closed
 	events      []event
@@ -78,11 +78,11 @@ func New(c Config) *Breaker { return newBreaker(c.settings(), "", false) }
 func newBreaker(cfg settings, key string, keyed bool) *Breaker {
 	b := &Breaker{cfg: cfg, epoch: time.Now()}
 	b.word.Store(genOne | uint64(Closed))
-	b.timed = b.cfg.mode == modeTime || b.cfg.slowCall > 0
+	b.timed = b.cfg.slowCall > 0
 	if b.cfg.mode != modeTime {
 		b.calls.init(1)
 	}
-	b.win.init(&b.cfg)
+	b.win.init(b)
 	if b.cfg.healthCheck != nil {
 		b.health = newHealth(b, key, keyed)
 	}
@@ -114,7 +114,7 @@ func (b *Breaker) Do(ctx context.Context, op func(context.Context) error) error 
 	done := false
 	defer func() {
 		if !done {
-			b.recordClosed(s, Failure, false)
+			b.recordClosed(s, Failure)
 		}
 	}()
 	err := op(ctx)
@@ -123,7 +123,7 @@ func (b *Breaker) Do(ctx context.Context, op func(context.Context) error) error 
 		b.succeeded(s)
 		return nil
 	}
-	b.recordClosed(s, b.classify(ctx, err), false)
+	b.recordClosed(s, b.classify(ctx, err))
 	return err
 }
 
@@ -136,7 +136,11 @@ func (b *Breaker) succeeded(s uint64) {
 	if b.consec.Load() != 0 {
 		b.consec.Store(0)
 	}
-	b.calls.add(0)
+	if b.cfg.mode == modeTime {
+		b.win.time.hit()
+	} else {
+		b.calls.add(0)
+	}
 	if b.pending.Load() {
 		b.judgeNow(s)
 	}
@@ -189,7 +193,7 @@ func (b *Breaker) doTimed(ctx context.Context, op func(context.Context) error, s
 
 func (b *Breaker) recordTimed(s uint64, o Outcome, start int64) {
 	if !b.timed {
-		b.recordClosed(s, o, false)
+		b.recordClosed(s, o)
 		return
 	}
 	now := b.now()
@@ -210,7 +214,7 @@ func (b *Breaker) recordTimed(s uint64, o Outcome, start int64) {
 	}
 	trip := b.countConsecutive(o)
 	if b.cfg.mode == modeTime {
-		trip = b.win.time.add(b, now, o == Failure, slow) || trip
+		trip = b.win.time.add(now, o == Failure, slow) || trip
 	} else {
 		b.calls.add(0)
 		switch {
@@ -227,7 +231,7 @@ func (b *Breaker) recordTimed(s uint64, o Outcome, start int64) {
 }
 
 // recordClosed records the outcome of a closed call that was not timed.
-func (b *Breaker) recordClosed(s uint64, o Outcome, slow bool) {
+func (b *Breaker) recordClosed(s uint64, o Outcome) {
 	switch o {
 	case Ignore:
 		b.ignored.Add(1)
@@ -242,9 +246,14 @@ func (b *Breaker) recordClosed(s uint64, o Outcome, slow bool) {
 		return
 	}
 	trip := b.countConsecutive(Failure)
-	b.calls.add(0)
-	if b.cfg.mode == modeCount {
-		trip = b.win.count.record(b, true, slow) || trip
+	switch b.cfg.mode {
+	case modeTime:
+		trip = b.win.time.add(b.now(), true, false) || trip
+	case modeCount:
+		b.calls.add(0)
+		trip = b.win.count.record(b, true, false) || trip
+	default:
+		b.calls.add(0)
 	}
 	if trip && State(s&stateMask) == Closed {
 		b.trip(s)
@@ -364,8 +373,8 @@ func (b *Breaker) probeDone(s uint64, o Outcome, slow bool) {
 		}
 	}
 	b.mu.Lock()
+	b.probes--
 	if b.word.Load() == s {
-		b.probes--
 		switch o {
 		case Success:
 			b.probeOK++
@@ -385,7 +394,7 @@ func (b *Breaker) probeDone(s uint64, o Outcome, slow bool) {
 func (b *Breaker) setLocked(to State) {
 	old := b.word.Load()
 	from := State(old & stateMask)
-	b.probes, b.probeOK = 0, 0
+	b.probeOK = 0
 	switch to {
 	case Closed:
 		b.reopens = 0

@@ -591,3 +591,42 @@ func TestMetrics(t *testing.T) {
 		assert.Zero(t, m.WindowCalls, "expired")
 	})
 }
+
+// Successes in a time window count in the bucket of their time although
+// they do not read the clock: the window's timer keeps up, stops when
+// calls stop, and the next call catches up.
+func TestTimeWindowBuckets(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		b := breaker.New(breaker.Config{WindowDuration: 10 * time.Second, MinCalls: 1})
+		calls := func(n int) {
+			for range n {
+				require.NoError(t, call(b, ok))
+			}
+		}
+		calls(5) // bucket 0
+		time.Sleep(5 * time.Second)
+		calls(3) // bucket 5
+		time.Sleep(4500 * time.Millisecond)
+		calls(2) // bucket 9
+		require.Equal(t, 10, b.Metrics().WindowCalls)
+		time.Sleep(time.Second) // t = 10.5 s: bucket 0 left
+		require.Equal(t, 5, b.Metrics().WindowCalls)
+
+		time.Sleep(time.Minute) // idle: the timer stops
+		require.Zero(t, b.Metrics().WindowCalls)
+		calls(4)
+		time.Sleep(3 * time.Second)
+		calls(1)
+		require.Equal(t, 5, b.Metrics().WindowCalls)
+		time.Sleep(7500 * time.Millisecond)
+		require.Equal(t, 1, b.Metrics().WindowCalls, "the first four left with their bucket")
+
+		// A failure judged against the right window: 1 of 2.
+		require.ErrorIs(t, call(b, fail), errBoom)
+		m := b.Metrics()
+		require.Equal(t, 2, m.WindowCalls)
+		require.Equal(t, breaker.Open, m.State, "50% trips")
+		require.Equal(t, uint64(16), m.Calls)
+	})
+}

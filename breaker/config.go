@@ -109,7 +109,10 @@ type Config struct {
 	WindowCalls int
 	// WindowDuration makes the rates count over the calls of the last
 	// WindowDuration (a time window), kept in Buckets buckets: a bucket's
-	// calls leave the window together, when the bucket gets too old.
+	// calls leave the window together, when the bucket gets too old. So
+	// that successes need not read the clock, a timer moves the buckets
+	// along while calls come in; it stops by itself after a bucket with no
+	// calls.
 	WindowDuration time.Duration
 	// Buckets is how many buckets a time window has. Zero means
 	// DefaultBuckets; at most MaxBuckets. Only with WindowDuration.
@@ -150,8 +153,10 @@ type Config struct {
 	// no jitter.
 	OpenJitter float64
 
-	// MaxProbes is how many calls may be in flight at once while the
-	// breaker is half-open; other calls are rejected. Zero means 1.
+	// MaxProbes is how many probe calls may be in flight at once while
+	// the breaker is half-open (probes of an earlier half-open period that
+	// are still running count too); other calls are rejected. Zero means
+	// 1.
 	MaxProbes int
 	// SuccessThreshold is how many successful probes close the breaker.
 	// One failed probe re-opens it. Zero means 1.

@@ -43,9 +43,9 @@
 //
 // # Cost
 //
-// A call in the Closed state that succeeds takes no lock and allocates
-// nothing; the consecutive and count-window rules do not read the clock on
-// that path, the time window reads it once, and SlowCall twice. Concurrent
-// successes do not write shared memory in the consecutive rule beyond one
-// counter, and the count window keeps its outcomes as bits.
+// A call in the Closed state that succeeds takes no lock, allocates nothing
+// and does not read the clock (unless Config.SlowCall asks to time calls);
+// it increments one counter, striped over cache lines so that concurrent
+// callers on different CPUs do not contend. Failures, transitions and
+// Metrics do the rest of the work.
 package breaker

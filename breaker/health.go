@@ -144,7 +144,11 @@ func (b *Breaker) Close() {
 		return
 	}
 	h.once.Do(func() {
+		// Under b.mu, so that start either sees closed or has added to
+		// the WaitGroup before Wait.
+		b.mu.Lock()
 		h.closed.Store(true)
+		b.mu.Unlock()
 		h.cancel()
 	})
 	h.wg.Wait()

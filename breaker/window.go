@@ -3,6 +3,7 @@ package breaker
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // window holds the counts behind the rate rules: a count window or a time
@@ -12,12 +13,12 @@ type window struct {
 	time  timeWindow
 }
 
-func (w *window) init(c *settings) {
-	switch c.mode {
+func (w *window) init(b *Breaker) {
+	switch c := &b.cfg; c.mode {
 	case modeCount:
 		w.count.init(c.windowCalls, c.slowCall > 0)
 	case modeTime:
-		w.time.init(c.buckets, c.bucketWidth)
+		w.time.init(b, c.buckets, c.bucketWidth)
 	}
 }
 
@@ -158,22 +159,35 @@ func (w *countWindow) reset(calls int64) {
 }
 
 // timeWindow keeps the calls of the last buckets×width nanoseconds in a
-// ring of buckets. Bucket k (now/width) lives in slot k mod buckets; the
-// first call that finds an older bucket in its slot empties it. Calls are
-// counted in striped counters (one per bucket in each stripe), failures and
-// slow calls in plain ones, since only they are off the success path.
+// ring of buckets: bucket k (now/width) lives in slot k mod buckets, and
+// the slot is emptied when a newer bucket takes it over. Calls are counted
+// in striped counters (one per bucket in each stripe), failures and slow
+// calls in plain ones, since only they are off the success path.
+//
+// A success does not read the clock: it counts in the slot of the newest
+// bucket, which a timer moves along at each bucket boundary. The timer runs
+// only while calls come in; after a bucket with no calls it stops, and the
+// next call reads the clock and starts it again. Failures, slow calls and
+// Metrics read the clock and see the exact window.
 type timeWindow struct {
+	b       *Breaker
 	width   int64
-	epochs  []atomic.Int64 // bucket number of each slot, -1 when empty
+	epochs  []atomic.Int64 // bucket number held by each slot, -1 when empty
 	calls   stripes
 	fails   []atomic.Int64
 	slows   []atomic.Int64
 	retired atomic.Int64 // calls of the buckets emptied so far, for Metrics
-	mu      sync.Mutex   // serializes emptying buckets
+	slot    atomic.Int64 // slot of the newest bucket: where successes count
+	ticking atomic.Bool  // the timer keeps slot current
+
+	mu     sync.Mutex // serializes emptying buckets; guards the fields below
+	newest int64      // bucket number in slot
+	timer  *time.Timer
+	seen   int64 // calls counted at the last tick
 }
 
-func (w *timeWindow) init(n int, width int64) {
-	w.width = width
+func (w *timeWindow) init(b *Breaker, n int, width int64) {
+	w.b, w.width = b, width
 	w.epochs = make([]atomic.Int64, n)
 	for i := range w.epochs {
 		w.epochs[i].Store(-1)
@@ -181,17 +195,29 @@ func (w *timeWindow) init(n int, width int64) {
 	w.calls.init(n)
 	w.fails = make([]atomic.Int64, n)
 	w.slows = make([]atomic.Int64, n)
+	w.newest = -1
+}
+
+// hit counts a success without reading the clock.
+func (w *timeWindow) hit() {
+	if !w.ticking.Load() {
+		w.start()
+	}
+	w.calls.add(int(w.slot.Load()))
 }
 
 // add records a call that ended at now and reports whether the window
-// trips. Besides failures and slow calls, the first call of a bucket judges
-// the window: the successes that left it may have raised the rates.
-func (w *timeWindow) add(b *Breaker, now int64, fail, slow bool) bool {
+// trips.
+func (w *timeWindow) add(now int64, fail, slow bool) bool {
+	if !w.ticking.Load() {
+		w.start()
+	}
 	k := now / w.width
 	i := int(k % int64(len(w.epochs)))
-	rolled := w.epochs[i].Load() != k
-	if rolled {
-		w.roll(i, k)
+	if w.epochs[i].Load() != k {
+		w.mu.Lock()
+		w.advance(k)
+		w.mu.Unlock()
 	}
 	w.calls.add(i)
 	if fail {
@@ -200,27 +226,74 @@ func (w *timeWindow) add(b *Breaker, now int64, fail, slow bool) bool {
 	if slow {
 		w.slows[i].Add(1)
 	}
-	if !fail && !slow && !rolled && !b.pending.Load() {
+	if !fail && !slow && !w.b.pending.Load() {
 		return false
 	}
-	return b.judge(w.snapshot(k))
+	return w.b.judge(w.snapshot(k))
 }
 
-// roll empties slot i for bucket k, unless another call already did.
-func (w *timeWindow) roll(i int, k int64) {
-	w.mu.Lock()
+// advance makes bucket k take its slot (emptying an older bucket there)
+// and, if it is the newest bucket, the slot of successes. w.mu is held.
+func (w *timeWindow) advance(k int64) {
+	i := int(k % int64(len(w.epochs)))
 	if w.epochs[i].Load() < k {
-		w.empty(i)
+		w.retired.Add(w.calls.take(i))
+		w.fails[i].Store(0)
+		w.slows[i].Store(0)
 		w.epochs[i].Store(k)
 	}
-	w.mu.Unlock()
+	if k > w.newest {
+		w.newest = k
+		w.slot.Store(int64(i))
+	}
 }
 
-// empty zeroes slot i. w.mu is held.
-func (w *timeWindow) empty(i int) {
-	w.retired.Add(w.calls.take(i))
-	w.fails[i].Store(0)
-	w.slows[i].Store(0)
+// start reads the clock, brings the window up to date and starts the
+// timer.
+func (w *timeWindow) start() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ticking.Load() {
+		return
+	}
+	w.ticking.Store(true)
+	w.seen = w.total()
+	w.schedule()
+}
+
+// tick runs at each bucket boundary while calls come in.
+func (w *timeWindow) tick() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if total := w.total(); total != w.seen {
+		w.seen = total
+		w.schedule()
+		return
+	}
+	// A bucket without calls: stop until the next call. Bring the slot up
+	// to date first, so a success that raced with this tick counts in a
+	// current bucket.
+	w.advance(w.b.now() / w.width)
+	w.ticking.Store(false)
+}
+
+// schedule advances to the current bucket and sets the timer for the next
+// boundary. w.mu is held.
+func (w *timeWindow) schedule() {
+	now := w.b.now()
+	k := now / w.width
+	w.advance(k)
+	// Successes leaving the window can raise its rates: have the next
+	// call judge it when it holds failures or slow calls.
+	if _, fails, slows := w.snapshot(k); fails > 0 || slows > 0 {
+		w.b.pending.Store(true)
+	}
+	next := time.Duration((k+1)*w.width - now)
+	if w.timer == nil {
+		w.timer = time.AfterFunc(next, w.tick)
+	} else {
+		w.timer.Reset(next)
+	}
 }
 
 // snapshot sums the buckets of the window that ends with bucket k.
@@ -248,8 +321,12 @@ func (w *timeWindow) total() int64 {
 func (w *timeWindow) reset() {
 	w.mu.Lock()
 	for i := range w.epochs {
-		w.empty(i)
+		w.retired.Add(w.calls.take(i))
+		w.fails[i].Store(0)
+		w.slows[i].Store(0)
 		w.epochs[i].Store(-1)
 	}
+	w.newest = -1
+	w.advance(w.b.now() / w.width)
 	w.mu.Unlock()
 }
