@@ -1,4 +1,86 @@
 // Package cache is a read-through cache that keeps data close to the
 // service: it coalesces concurrent loads of a key and serves stale values
 // when the source of the data fails.
+//
+// A [Cache] is made with [New] from a loader and a [Config]:
+//
+//	users := cache.New(func(ctx context.Context, id int) (User, error) {
+//		return db.User(ctx, id) // return cache.ErrNotFound (wrapped) for a missing user
+//	}, cache.Config{
+//		MaxEntries:           100_000,
+//		TTL:                  time.Minute,
+//		RefreshAhead:         10 * time.Second,
+//		Jitter:               0.1,
+//		StaleWhileRevalidate: 30 * time.Second,
+//		StaleIfError:         24 * time.Hour,
+//		NegativeTTL:          10 * time.Second,
+//	})
+//	defer users.Close()
+//	u, err := users.Get(ctx, 42)
+//
+// # Freshness
+//
+// Each value is fresh for TTL (shortened at random by up to Jitter, so
+// values loaded together do not expire together). Reads in the last
+// RefreshAhead of that time reload it in the background; reads within
+// StaleWhileRevalidate after it serve the old value at once and reload it
+// in the background; reads within StaleIfError after it wait for a load and
+// get the old value only if the load fails, for any reason: the source is
+// down, the load timed out, or a policy the loader runs under (an open
+// breaker, a full bulkhead, a rate limit) rejected it. [Cache.GetEntry]
+// says when a value was served stale and which error it stands in for.
+//
+// Loader errors are not cached, except not-found: a loader that returns
+// [ErrNotFound] (or an error wrapping it) has that answer remembered for
+// NegativeTTL.
+//
+// # Loads
+//
+// There is at most one load per key at a time. Every caller that needs the
+// key waits for the same load; a caller whose context ends leaves at once
+// with ctx.Err(), and when the last waiting caller leaves, the load is
+// cancelled. Loads run with a context detached from the caller that started
+// them (it keeps the caller's values, such as trace IDs, but not its
+// cancellation), bounded by LoadTimeout. Background reloads have no waiting
+// caller and run to completion or LoadTimeout.
+//
+// A loader that panics does not poison its key: the panic is recovered in
+// the goroutine that ran the load, every caller waiting for that load gets
+// a [*PanicError] (matching [ErrPanicked], with the panic value and stack),
+// the next Get loads again, and [Config.OnPanic] is called, by default
+// writing the panic and its stack to the standard logger. The panic is not
+// raised again: a load runs on a goroutine of the cache, where a panic would
+// end the whole process and no caller could recover it, and its callers may
+// be many.
+//
+// Set, Delete and Purge win over a load in flight: the load still answers
+// the callers waiting for it, but its value is not stored, so an
+// invalidation is never undone by a load that started before it.
+//
+// # Store, clock and goroutines
+//
+// The values live in an otter v2 cache (github.com/maypok86/otter/v2),
+// bounded by MaxEntries with its W-TinyLFU eviction policy: it keeps a
+// higher hit rate than LRU on skewed workloads, and its reads take no lock.
+// The freshness windows are this package's own, checked against one
+// monotonic clock read per Get; a hit makes no allocation.
+//
+// A Cache starts no goroutine of its own accord that it does not own: loads
+// and the store's maintenance run on goroutines that [Cache.Close] cancels
+// and waits for. With testing/synctest, make the cache inside the bubble and
+// close it before the bubble ends; time in the bubble drives TTLs.
+//
+// # Warm start and shared levels
+//
+// [Cache.Save] and [Cache.Load] write and read the cached values with the
+// times they were loaded, so a restarted process can answer from its last
+// known data while its source is down. [Tiered] puts a [Store] shared by the
+// replicas of a service (such as the Redis store of the nested module
+// cache/redis, which also broadcasts invalidations over pub/sub) between the
+// cache and its source.
+//
+// # Metrics
+//
+// [Cache.Metrics] counts hits, misses, stale answers, loads, load errors,
+// evictions and the loads in flight.
 package cache
