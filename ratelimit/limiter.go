@@ -71,8 +71,8 @@ func New(r rate.Limit, burst int, cfg ...Config) *Limiter {
 // and Do returns only after it returned. A panic in op propagates
 // (the token stays spent: the call did happen).
 func (l *Limiter) Do(ctx context.Context, op func(context.Context) error) error {
-	if l.paused.Load() != 0 || !l.lim.AllowN(time.Now(), 1) {
-		if err := l.slow(ctx, 1); err != nil {
+	if p := l.paused.Load(); p != 0 || !l.lim.AllowN(time.Now(), 1) {
+		if err := l.slow(ctx, 1, p == 0); err != nil {
 			return err
 		}
 	}
@@ -109,10 +109,11 @@ func (l *Limiter) Wait(ctx context.Context) error { return l.WaitN(ctx, 1) }
 // is not infinite) it fails at once with a permanent [*LimitedError] of
 // Reason TooCostly.
 func (l *Limiter) WaitN(ctx context.Context, n int) error {
-	if l.paused.Load() == 0 && l.lim.AllowN(time.Now(), n) {
+	p := l.paused.Load()
+	if p == 0 && l.lim.AllowN(time.Now(), n) {
 		return nil
 	}
-	return l.slow(ctx, n)
+	return l.slow(ctx, n, p == 0)
 }
 
 // Take takes cost tokens if they are there, without waiting, and reports
@@ -219,10 +220,12 @@ func (l *Limiter) reject(reason Reason, wait time.Duration) error {
 }
 
 // slow is the path of a call that did not get its tokens at once: the
-// limiter is paused, or the bucket is short.
-func (l *Limiter) slow(ctx context.Context, n int) error {
+// limiter is paused, or the bucket is short (tried: the caller already
+// found it short).
+func (l *Limiter) slow(ctx context.Context, n int, tried bool) error {
 	now := time.Now()
-	if n > l.lim.Burst() && l.lim.Limit() != rate.Inf {
+	limit := l.lim.Limit()
+	if limit != rate.Inf && n > l.lim.Burst() {
 		return l.reject(TooCostly, 0)
 	}
 	budget := l.maxWait
@@ -244,12 +247,13 @@ func (l *Limiter) slow(ctx context.Context, n int) error {
 		}
 		budget -= p
 		now = time.Now()
+		tried = false
 	}
 	if l.maxWait == 0 {
-		if l.lim.AllowN(now, n) {
+		if !tried && l.lim.AllowN(now, n) {
 			return nil
 		}
-		return l.reject(Rate, durationOfTokens(l.lim.Limit(), float64(n)-l.lim.TokensAt(now)))
+		return l.reject(Rate, durationOfTokens(limit, float64(n)-l.lim.TokensAt(now)))
 	}
 	// Reserve and, if the wait is too long, cancel under l.mu: no other
 	// reservation can come between the two, so the cancellation gives the
