@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/breaker"
 )
 
@@ -44,4 +45,16 @@ func BenchmarkDo(b *testing.B) {
 			})
 		})
 	}
+}
+
+func BenchmarkGroupDo(b *testing.B) {
+	g := breaker.NewGroup(breaker.GroupConfig{})
+	ctx := resilience.WithKey(context.Background(), "api.example.com")
+	op := func(context.Context) error { return nil }
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_ = g.Do(ctx, op)
+		}
+	})
 }

@@ -34,8 +34,9 @@ type Metrics struct {
 	NextProbe time.Duration
 }
 
-// Metrics returns a snapshot of the breaker's counters. It takes no lock
-// that calls wait for.
+// Metrics returns a snapshot of the breaker's counters. It never blocks
+// successful calls, and is cheap enough for every scrape of a dashboard or
+// health endpoint.
 func (b *Breaker) Metrics() Metrics {
 	m := Metrics{
 		State:               b.State(),
