@@ -117,14 +117,16 @@ type Metrics struct {
 // value is not usable. A Bulkhead is safe for concurrent use by many
 // goroutines.
 type Bulkhead struct {
-	// inflight counts the calls holding a permit; a Group sets it to
-	// evictedMark when it drops the bulkhead.
-	inflight atomic.Int64
+	permits
 	// waiting counts the queued calls, plus a call in the slow path of
 	// acquire between announcing itself and queueing or leaving. A release
 	// that sees it non-zero hands the permit over under mu.
 	waiting atomic.Int64
-	limit   atomic.Int64
+	// limit is the limit in force; the shards hold its shares.
+	limit atomic.Int64
+	// evicted is set when a Group drops the bulkhead (its shards are then
+	// sealed), and while it tries to.
+	evicted atomic.Bool
 
 	max      int
 	maxQueue int
@@ -136,14 +138,16 @@ type Bulkhead struct {
 	onLimit  func(old, new int)
 
 	rejected atomic.Uint64
+	// full is the error of calls refused on arrival by a bulkhead with a
+	// fixed limit, made once since it never changes.
+	full *FullError
 
-	mu      sync.Mutex
-	queue   waitQueue
-	evicted bool // a Group dropped this bulkhead; only with inflight == evictedMark
+	mu    sync.Mutex
+	queue waitQueue
 }
 
-// evictedMark is the value of inflight of an evicted bulkhead: no fast path
-// can take a permit from it.
+// evictedMark is the value of inflight of the shards of an evicted
+// bulkhead: no call can take a permit from them.
 const evictedMark = 1 << 62
 
 // New returns a bulkhead that admits up to maxConcurrent calls at once,
@@ -185,8 +189,11 @@ func newBulkhead(maxConcurrent int, c *Config) *Bulkhead {
 			panic("bulkhead: Adaptive.NewLimit returned nil")
 		}
 		limit = b.clamp(b.adaptive.Value())
+	} else {
+		b.full = &FullError{Limit: maxConcurrent}
 	}
 	b.limit.Store(int64(limit))
+	b.permits.init(maxConcurrent, limit)
 	return b
 }
 
@@ -199,57 +206,49 @@ func newBulkhead(maxConcurrent int, c *Config) *Bulkhead {
 // while it waits leaves the queue at once, freeing its place, and Do
 // returns ctx.Err(). The permit is released when op returns or panics; a
 // panic propagates unchanged.
+//
+// The *FullError returned to a call refused on arrival by a bulkhead with a
+// fixed limit is shared by all such calls: treat it as read-only.
 func (b *Bulkhead) Do(ctx context.Context, op func(context.Context) error) error {
-	n, err := b.acquire(ctx)
+	s, err := b.acquire(ctx)
 	if err != nil {
 		return err
 	}
-	return b.run(ctx, op, n)
+	return b.run(ctx, op, s)
 }
 
-// run calls op under a permit taken by acquire, with n calls in flight.
-func (b *Bulkhead) run(ctx context.Context, op func(context.Context) error, n int) error {
+// run calls op under a permit of shard s taken by acquire.
+func (b *Bulkhead) run(ctx context.Context, op func(context.Context) error, s *shard) error {
 	if b.adaptive != nil {
-		return b.runAdaptive(ctx, op, n)
+		return b.runAdaptive(ctx, op, s)
 	}
-	defer b.release()
+	defer b.release(s)
 	return op(ctx)
 }
 
-func (b *Bulkhead) runAdaptive(ctx context.Context, op func(context.Context) error, n int) error {
-	defer b.release() // also on panic, when the call is not sampled
+func (b *Bulkhead) runAdaptive(ctx context.Context, op func(context.Context) error, s *shard) error {
+	defer b.release(s) // also on panic, when the call is not sampled
+	n := b.inFlight()
 	start := time.Now()
 	err := op(ctx)
 	b.observe(start, n, err)
 	return err
 }
 
-// acquire takes a permit and returns the number of calls in flight,
-// including this one. The fast path is one compare-and-swap; it steps aside
-// for queued calls so that they keep their turn.
-func (b *Bulkhead) acquire(ctx context.Context) (int, error) {
-	for {
-		n := b.inflight.Load()
-		if n >= b.limit.Load() || b.waiting.Load() != 0 {
-			return b.acquireSlow(ctx)
+// acquire takes a permit and returns its shard. The fast path is one
+// compare-and-swap on the shard of the current CPU; it steps aside for
+// queued calls so that they keep their turn.
+func (b *Bulkhead) acquire(ctx context.Context) (*shard, error) {
+	if b.waiting.Load() == 0 {
+		if s := b.take(); s != nil {
+			return s, nil
 		}
-		if b.inflight.CompareAndSwap(n, n+1) {
-			return int(n + 1), nil
-		}
-	}
-}
-
-// tryAcquire takes a permit if one is free, whoever waits.
-func (b *Bulkhead) tryAcquire() (int, bool) {
-	for {
-		n := b.inflight.Load()
-		if n >= b.limit.Load() {
-			return 0, false
-		}
-		if b.inflight.CompareAndSwap(n, n+1) {
-			return int(n + 1), true
+		if b.maxQueue == 0 && !b.evicted.Load() {
+			// No queue, hence no waiter to hand a permit to: no lock needed.
+			return nil, b.refuse(ctx)
 		}
 	}
+	return b.acquireSlow(ctx)
 }
 
 // acquireSlow takes a permit, queueing for it if need be.
@@ -259,30 +258,29 @@ func (b *Bulkhead) tryAcquire() (int, bool) {
 // it reads waiting. Either the release sees the announcement, and hands the
 // permit over under mu once the call is queued, or it does not, and then
 // the call's last try sees the permit free.
-func (b *Bulkhead) acquireSlow(ctx context.Context) (int, error) {
+func (b *Bulkhead) acquireSlow(ctx context.Context) (*shard, error) {
 	b.mu.Lock()
-	if b.evicted {
+	if b.evicted.Load() {
 		b.mu.Unlock()
-		return 0, errEvicted
+		return nil, errEvicted
 	}
 	b.waiting.Add(1)
-	if n, ok := b.tryAcquire(); ok {
+	if s := b.takeAny(nil); s != nil {
 		b.waiting.Add(-1)
 		b.mu.Unlock()
-		return n, nil
+		return s, nil
+	}
+	if b.queue.len >= b.maxQueue && (!b.lifo || b.maxQueue == 0) {
+		b.waiting.Add(-1)
+		b.mu.Unlock()
+		return nil, b.refuse(ctx)
 	}
 	if err := ctx.Err(); err != nil {
 		b.waiting.Add(-1)
 		b.mu.Unlock()
-		return 0, err
+		return nil, err
 	}
 	if b.queue.len >= b.maxQueue {
-		if !b.lifo || b.maxQueue == 0 {
-			b.waiting.Add(-1)
-			limit := b.limit.Load()
-			b.mu.Unlock()
-			return 0, b.reject(ctx, limit, 0)
-		}
 		// LIFO: the newest call takes the place of the oldest.
 		old := b.queue.popFront()
 		old.state = refused
@@ -297,7 +295,7 @@ func (b *Bulkhead) acquireSlow(ctx context.Context) (int, error) {
 
 // wait blocks until w is handed a permit, refused, timed out or its caller
 // gives up.
-func (b *Bulkhead) wait(ctx context.Context, w *waiter) (int, error) {
+func (b *Bulkhead) wait(ctx context.Context, w *waiter) (*shard, error) {
 	var expired <-chan time.Time
 	if b.maxWait > 0 {
 		t := time.NewTimer(b.maxWait)
@@ -317,9 +315,9 @@ func (b *Bulkhead) wait(ctx context.Context, w *waiter) (int, error) {
 		b.mu.Unlock()
 		if state == granted {
 			// The permit arrived as the caller gave up: pass it on.
-			b.release()
+			b.release(w.s)
 		}
-		return 0, ctx.Err()
+		return nil, ctx.Err()
 	case <-expired:
 		b.mu.Lock()
 		if w.state == queued {
@@ -335,27 +333,35 @@ func (b *Bulkhead) wait(ctx context.Context, w *waiter) (int, error) {
 }
 
 // woken returns the outcome of a waiter that left the queued state.
-func (b *Bulkhead) woken(ctx context.Context, w *waiter) (int, error) {
+func (b *Bulkhead) woken(ctx context.Context, w *waiter) (*shard, error) {
 	if w.state == granted {
-		return w.n, nil
+		return w.s, nil
 	}
-	return 0, b.reject(ctx, b.limit.Load(), time.Since(w.since))
+	return nil, b.reject(ctx, &FullError{Limit: int(b.limit.Load()), Waited: time.Since(w.since)})
+}
+
+// refuse refuses a call on arrival.
+func (b *Bulkhead) refuse(ctx context.Context) error {
+	err := b.full
+	if err == nil {
+		err = &FullError{Limit: int(b.limit.Load())}
+	}
+	return b.reject(ctx, err)
 }
 
 // reject counts a refusal, reports it to the hook and returns its error.
-func (b *Bulkhead) reject(ctx context.Context, limit int64, waited time.Duration) error {
+func (b *Bulkhead) reject(ctx context.Context, err *FullError) error {
 	b.rejected.Add(1)
-	err := &FullError{Limit: int(limit), Waited: waited}
 	if b.onReject != nil {
 		b.onReject(ctx, err)
 	}
 	return err
 }
 
-// release gives a permit back and, when calls are queued, hands permits to
-// them.
-func (b *Bulkhead) release() {
-	b.inflight.Add(-1)
+// release gives back a permit of shard s and, when calls are queued, hands
+// permits to them.
+func (b *Bulkhead) release(s *shard) {
+	s.inflight.Add(-1)
 	if b.waiting.Load() != 0 {
 		b.mu.Lock()
 		b.dispatch()
@@ -367,8 +373,8 @@ func (b *Bulkhead) release() {
 // held.
 func (b *Bulkhead) dispatch() {
 	for b.queue.len > 0 {
-		n, ok := b.tryAcquire()
-		if !ok {
+		s := b.takeAny(nil)
+		if s == nil {
 			return
 		}
 		var w *waiter
@@ -377,7 +383,7 @@ func (b *Bulkhead) dispatch() {
 		} else {
 			w = b.queue.popFront()
 		}
-		w.state, w.n = granted, n
+		w.state, w.s = granted, s
 		b.waiting.Add(-1)
 		w.ready <- struct{}{}
 	}
@@ -403,6 +409,7 @@ func (b *Bulkhead) observe(start time.Time, n int, err error) {
 	if next == old {
 		return
 	}
+	b.setLimit(int(next))
 	if next > old && b.waiting.Load() != 0 {
 		b.mu.Lock()
 		b.dispatch()
@@ -423,12 +430,8 @@ func (b *Bulkhead) Metrics() Metrics {
 	b.mu.Lock()
 	queued := b.queue.len
 	b.mu.Unlock()
-	inflight := b.inflight.Load()
-	if inflight >= evictedMark {
-		inflight = 0 // dropped by a Group
-	}
 	return Metrics{
-		InFlight: int(inflight),
+		InFlight: b.inFlight(),
 		Queued:   queued,
 		Limit:    int(b.limit.Load()),
 		Rejected: b.rejected.Load(),
@@ -440,7 +443,8 @@ func (b *Bulkhead) Metrics() Metrics {
 // waiter). A readiness endpoint can report it, so that whoever supervises
 // the process sends traffic elsewhere. It takes no lock.
 func (b *Bulkhead) Saturated() bool {
-	return b.inflight.Load() >= b.limit.Load() && b.waiting.Load() >= int64(b.maxQueue)
+	return b.evicted.Load() ||
+		int64(b.inFlight()) >= b.limit.Load() && b.waiting.Load() >= int64(b.maxQueue)
 }
 
 // defaultDropped is the default of Config.Dropped.

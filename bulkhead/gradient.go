@@ -12,11 +12,11 @@ import (
 // average latency of recent calls with the no-load latency (the least
 // latency seen lately): while calls take up to Tolerance times the no-load
 // latency the limit grows, by about the square root of the limit per round;
-// beyond that it shrinks in proportion, by up to half per round. A round is
-// a batch of about limit/2 calls admitted after the previous change, so the
-// limit moves once per batch of fresh measurements instead of chasing the
-// calls admitted under an older limit. A dropped call (see
-// [Config.Dropped]) lowers the limit at once.
+// beyond that it shrinks in proportion. A round is a batch of about limit/2
+// calls admitted after the previous change, so the limit moves once per
+// batch of fresh measurements instead of chasing the calls admitted under an
+// older limit. A dropped call (see [Config.Dropped]) halves the limit at
+// once, once per round.
 //
 // Under overload the limit settles where latency is about Tolerance times
 // the no-load latency: the dependency works at its capacity with short
@@ -30,7 +30,7 @@ import (
 // for the new normal; a longer window makes that slower.
 //
 // The zero value is usable: a limit starting at maxConcurrent, never below
-// 1, with tolerance 2, smoothing 0.2 and a one-minute window. Gradient is a
+// 1, with tolerance 1.5, smoothing 0.2 and a one-minute window. Gradient is a
 // description: [Gradient.NewLimit] makes the state of each bulkhead.
 type Gradient struct {
 	// Min is the lowest limit, at least 1 (the default).
@@ -39,7 +39,8 @@ type Gradient struct {
 	// maxConcurrent.
 	Initial int
 	// Tolerance is how many times the no-load latency calls may take
-	// before the limit shrinks; at least 1, and 0 means the default, 2.
+	// before the limit shrinks; at least 1, and 0 means the default, 1.5.
+	// Raise it for a dependency whose latency varies a lot by itself.
 	Tolerance float64
 	// Smoothing is the weight of each round's new estimate in the limit,
 	// in (0, 1]; 0 means the default, 0.2. Higher values react faster and
@@ -61,7 +62,7 @@ func (g Gradient) NewLimit(maxConcurrent int) Limit {
 		limit: float64(start),
 	}
 	if l.tolerance == 0 {
-		l.tolerance = 2
+		l.tolerance = 1.5
 	}
 	if l.smoothing == 0 {
 		l.smoothing = 0.2
@@ -125,7 +126,7 @@ func (l *gradientLimit) Observe(s Sample) int {
 		return int(l.limit) // admitted under an older limit
 	}
 	if s.Dropped {
-		l.limit = max(l.lo, l.limit*(1-l.smoothing/2))
+		l.limit = max(l.lo, l.limit/2)
 		l.newRound(end)
 		return int(l.limit)
 	}

@@ -106,14 +106,14 @@ func (g *Group) Do(ctx context.Context, op func(context.Context) error) error {
 			}
 			return err
 		}
-		n, err := b.acquire(ctx)
+		s, err := b.acquire(ctx)
 		if err == errEvicted {
 			continue // dropped between lookup and acquire: look again
 		}
 		if err != nil {
 			return err
 		}
-		return b.run(ctx, op, n)
+		return b.run(ctx, op, s)
 	}
 }
 
@@ -176,10 +176,15 @@ func (g *Group) evict() int {
 func (b *Bulkhead) evict() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.waiting.Load() != 0 || !b.inflight.CompareAndSwap(0, evictedMark) {
+	if b.evicted.Load() || b.waiting.Load() != 0 {
 		return false
 	}
-	b.evicted = true
+	// Set first: a call that finds the shards sealed then knows why.
+	b.evicted.Store(true)
+	if !b.seal() {
+		b.evicted.Store(false)
+		return false
+	}
 	return true
 }
 

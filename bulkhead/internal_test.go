@@ -17,7 +17,7 @@ func TestPermitHandedToLeavingWaiter(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		b := New(1, Config{MaxQueue: 2})
-		_, err := b.acquire(t.Context()) // the permit a call holds
+		held, err := b.acquire(t.Context()) // the permit a call holds
 		require.NoError(t, err)
 
 		ctx, cancel := context.WithCancel(t.Context())
@@ -36,7 +36,7 @@ func TestPermitHandedToLeavingWaiter(t *testing.T) {
 		b.mu.Lock()
 		cancel() // wakes the first waiter, which now waits for b.mu
 		// What release does, while the waiter cannot yet leave the queue:
-		b.inflight.Add(-1)
+		held.inflight.Add(-1)
 		b.dispatch()
 		assert.Equal(t, 1, b.queue.len, "the first waiter was handed the permit")
 		b.mu.Unlock()
@@ -67,9 +67,48 @@ func TestEvictedBulkhead(t *testing.T) {
 
 	// A busy bulkhead cannot be evicted.
 	b := New(1)
-	_, err = b.acquire(t.Context())
+	s, err := b.acquire(t.Context())
 	require.NoError(t, err)
 	assert.False(t, b.evict())
-	b.release()
+	assert.False(t, b.evicted.Load(), "rolled back")
+	b.release(s)
 	assert.True(t, b.evict())
+}
+
+func TestPermitShards(t *testing.T) {
+	t.Parallel()
+	p := permits{shards: make([]shard, 3)}
+	p.home.New = func() any { return &p.shards[2] }
+	p.setLimit(5)
+	assert.Equal(t, []int64{2, 2, 1}, []int64{p.shards[0].limit.Load(), p.shards[1].limit.Load(), p.shards[2].limit.Load()})
+
+	// The home shard first, then the others: the limit is exact.
+	var got []*shard
+	for range 5 {
+		s := p.take()
+		require.NotNil(t, s)
+		got = append(got, s)
+	}
+	assert.Same(t, &p.shards[2], got[0], "home shard first")
+	assert.Nil(t, p.take())
+	assert.Equal(t, 5, p.inFlight())
+
+	p.setLimit(1) // lowering it leaves calls in flight alone
+	assert.Nil(t, p.take())
+	for _, s := range got {
+		s.inflight.Add(-1)
+	}
+	assert.NotNil(t, p.take())
+	assert.Nil(t, p.take())
+
+	// seal marks all shards or none.
+	assert.False(t, p.seal())
+	for i := range p.shards {
+		assert.Less(t, p.shards[i].inflight.Load(), int64(2), "rolled back")
+	}
+	q := permits{shards: make([]shard, 2)}
+	q.setLimit(2)
+	require.True(t, q.seal())
+	assert.Nil(t, q.takeAny(nil))
+	assert.Equal(t, 0, q.inFlight())
 }

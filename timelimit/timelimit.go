@@ -49,11 +49,16 @@ type Metrics struct {
 // value is not usable. A Limiter is safe for concurrent use by many
 // goroutines, and keeps no state between calls but its counters.
 type Limiter struct {
-	d         time.Duration
-	cause     *TimeoutError // the cause of every expiry of this Limiter's contexts
-	grace     time.Duration
-	onTimeout func(context.Context, *TimeoutError)
-	onLate    func(context.Context, time.Duration)
+	d     time.Duration
+	cause *TimeoutError // the cause of every expiry of this Limiter's contexts
+	// expiredErr is returned, shared, when op returns
+	// context.DeadlineExceeded (or the cause) after the time limit expired,
+	// as ops that honour their context do: no allocation for the usual
+	// timeout.
+	expiredErr *TimeoutError
+	grace      time.Duration
+	onTimeout  func(context.Context, *TimeoutError)
+	onLate     func(context.Context, time.Duration)
 
 	timeouts atomic.Uint64
 	late     atomic.Uint64
@@ -80,11 +85,12 @@ func New(d time.Duration, cfg ...Config) *Limiter {
 		c.Grace = DefaultGrace
 	}
 	return &Limiter{
-		d:         d,
-		cause:     &TimeoutError{Limit: d},
-		grace:     c.Grace,
-		onTimeout: c.OnTimeout,
-		onLate:    c.OnLate,
+		d:          d,
+		cause:      &TimeoutError{Limit: d},
+		expiredErr: &TimeoutError{Limit: d, Err: context.DeadlineExceeded},
+		grace:      c.Grace,
+		onTimeout:  c.OnTimeout,
+		onLate:     c.OnLate,
 	}
 }
 
@@ -96,7 +102,9 @@ func (l *Limiter) Limit() time.Duration { return l.d }
 //
 // When the time limit expired before op returned, Do returns a
 // [*TimeoutError] wrapping op's error (even if op then succeeded: its result
-// came too late and its context is already cancelled); it matches
+// came too late and its context is already cancelled). The one returned
+// when op's error is context.DeadlineExceeded is shared by all such calls:
+// treat it as read-only. It matches
 // [ErrTimeout] and context.DeadlineExceeded, and context.Cause of op's
 // context returns an error that does too. Otherwise Do returns op's error
 // unchanged, including when ctx was cancelled or its own deadline came
@@ -131,11 +139,13 @@ func (l *Limiter) Do(ctx context.Context, op func(context.Context) error) error 
 }
 
 // expiredFirst reports whether actx, which is done, ended because of this
-// Limiter's time limit and not because of the caller's context: ctx must
-// still be live, and its deadline, if any, must be later than the time
-// limit's (two deadlines at the same instant fire in either order).
+// Limiter's time limit and not because of the caller's context. As actx is
+// cancelled only by its timer, by ctx or by the Limiter after op returned,
+// it did if actx's deadline passed while ctx is still live and ctx's own
+// deadline, if any, is later (two deadlines at the same instant fire in
+// either order).
 func (l *Limiter) expiredFirst(ctx, actx context.Context) bool {
-	if ctx.Err() != nil || context.Cause(actx) != l.cause {
+	if actx.Err() != context.DeadlineExceeded || ctx.Err() != nil {
 		return false
 	}
 	callers, ok := ctx.Deadline()
@@ -158,10 +168,10 @@ func (l *Limiter) expired(ctx, actx context.Context, err error) error {
 			}
 		}
 	}
-	if err == error(l.cause) {
-		err = context.DeadlineExceeded // op returned context.Cause: do not nest it
+	te := l.expiredErr
+	if err != context.DeadlineExceeded && err != error(l.cause) { // the cause: do not nest it
+		te = &TimeoutError{Limit: l.d, Err: err}
 	}
-	te := &TimeoutError{Limit: l.d, Err: err}
 	if l.onTimeout != nil {
 		l.onTimeout(ctx, te)
 	}
