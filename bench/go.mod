@@ -10,6 +10,11 @@ require (
 	github.com/failsafe-go/failsafe-go v0.9.8
 	github.com/resiliencekit/resilience v0.0.0-00010101000000-000000000000
 	github.com/sony/gobreaker/v2 v2.4.0
+	github.com/stretchr/testify v1.12.1
+	golang.org/x/sync v0.20.0
 )
 
-require github.com/bits-and-blooms/bitset v1.24.4 // indirect
+require (
+	github.com/bits-and-blooms/bitset v1.24.4 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+)
