@@ -179,7 +179,14 @@ func (c *Cache[K, V]) get(ctx context.Context, key K) (Entry[V], error) {
 		// Past stale-while-revalidate: wait for a load, and serve e only if
 		// it fails and stale-if-error allows it.
 	}
-	cl, err := c.wait(ctx, key)
+	cl, fresh, err := c.wait(ctx, key)
+	if fresh != nil {
+		c.hits.inc()
+		if fresh.err != nil {
+			return Entry[V]{}, fresh.err
+		}
+		return fresh.public(c.now(), false, nil), nil
+	}
 	if err == nil {
 		err = cl.err
 	}

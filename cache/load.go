@@ -49,12 +49,14 @@ func ReportLoadedAt(ctx context.Context, t time.Time) {
 }
 
 // wait joins the load of key in flight, or starts one, and waits for it. It
-// returns the finished call, ErrClosed, or ctx's error when ctx ends first.
-func (c *Cache[K, V]) wait(ctx context.Context, key K) (*call[V], error) {
+// returns the finished call, or the fresh entry that a load stored between
+// the caller's look at the store and its taking the shard's lock, or
+// ErrClosed, or ctx's error when ctx ends first.
+func (c *Cache[K, V]) wait(ctx context.Context, key K) (*call[V], *entry[V], error) {
 	sh := c.shard(key)
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		sh.mu.Lock()
 		cl := sh.flights[key]
@@ -66,24 +68,30 @@ func (c *Cache[K, V]) wait(ctx context.Context, key K) (*call[V], error) {
 			case <-cl.done:
 				continue
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return nil, nil, ctx.Err()
 			}
 		}
 		if cl == nil {
+			// A load finishes under this lock: it may have stored a value
+			// since the caller looked.
+			if e, ok := c.store.GetIfPresent(key); ok && c.now() < e.freshUntil {
+				sh.mu.Unlock()
+				return nil, e, nil
+			}
 			cl = c.start(sh, ctx, key, false, nil)
 			if cl == nil {
 				sh.mu.Unlock()
-				return nil, ErrClosed
+				return nil, nil, ErrClosed
 			}
 		}
 		cl.waiters++
 		sh.mu.Unlock()
 		select {
 		case <-cl.done:
-			return cl, nil
+			return cl, nil, nil
 		case <-ctx.Done():
 			c.leave(sh, cl)
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 	}
 }
@@ -108,7 +116,10 @@ func (c *Cache[K, V]) refresh(ctx context.Context, key K, e *entry[V]) {
 	}
 	sh := c.shard(key)
 	sh.mu.Lock()
-	started := sh.flights[key] == nil && c.start(sh, ctx, key, true, e) != nil
+	cur, _ := c.store.GetIfPresent(key)
+	// cur != e: a load has replaced e (or Delete removed it) since the
+	// caller read it; nothing is left to refresh.
+	started := cur == e && sh.flights[key] == nil && c.start(sh, ctx, key, true, e) != nil
 	sh.mu.Unlock()
 	if !started {
 		e.refreshing.Store(false)
@@ -191,10 +202,12 @@ func (c *Cache[K, V]) finish(sh *shard[K, V], key K, cl *call[V], v V, err error
 	if sh.flights[key] == cl {
 		delete(sh.flights, key)
 	}
+	stored := false
 	if !cl.noStore && !cl.abandoned {
 		switch {
 		case e != nil:
 			c.store.Set(key, e)
+			stored = true
 		case notFound:
 			c.store.Invalidate(key) // the source says it is gone
 		}
@@ -203,8 +216,8 @@ func (c *Cache[K, V]) finish(sh *shard[K, V], key K, cl *call[V], v V, err error
 	cl.finished = true
 	sh.mu.Unlock()
 
-	if cl.trigger != nil {
-		cl.trigger.refreshing.Store(false)
+	if cl.trigger != nil && !stored {
+		cl.trigger.refreshing.Store(false) // the entry stays: it may be refreshed again
 	}
 	close(cl.done)
 	c.inFlight.Add(-1)
