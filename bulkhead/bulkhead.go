@@ -137,7 +137,6 @@ type Bulkhead struct {
 	onReject func(context.Context, *FullError)
 	onLimit  func(old, new int)
 
-	rejected atomic.Uint64
 	// full is the error of calls refused on arrival by a bulkhead with a
 	// fixed limit, made once since it never changes.
 	full *FullError
@@ -240,12 +239,13 @@ func (b *Bulkhead) runAdaptive(ctx context.Context, op func(context.Context) err
 // queued calls so that they keep their turn.
 func (b *Bulkhead) acquire(ctx context.Context) (*shard, error) {
 	if b.waiting.Load() == 0 {
-		if s := b.take(); s != nil {
+		s, home := b.take()
+		if s != nil {
 			return s, nil
 		}
 		if b.maxQueue == 0 && !b.evicted.Load() {
 			// No queue, hence no waiter to hand a permit to: no lock needed.
-			return nil, b.refuse(ctx)
+			return nil, b.refuse(ctx, home)
 		}
 	}
 	return b.acquireSlow(ctx)
@@ -273,7 +273,7 @@ func (b *Bulkhead) acquireSlow(ctx context.Context) (*shard, error) {
 	if b.queue.len >= b.maxQueue && (!b.lifo || b.maxQueue == 0) {
 		b.waiting.Add(-1)
 		b.mu.Unlock()
-		return nil, b.refuse(ctx)
+		return nil, b.refuse(ctx, &b.shards[0])
 	}
 	if err := ctx.Err(); err != nil {
 		b.waiting.Add(-1)
@@ -337,21 +337,23 @@ func (b *Bulkhead) woken(ctx context.Context, w *waiter) (*shard, error) {
 	if w.state == granted {
 		return w.s, nil
 	}
-	return nil, b.reject(ctx, &FullError{Limit: int(b.limit.Load()), Waited: time.Since(w.since)})
+	err := &FullError{Limit: int(b.limit.Load()), Waited: time.Since(w.since)}
+	return nil, b.reject(ctx, err, &b.shards[0])
 }
 
-// refuse refuses a call on arrival.
-func (b *Bulkhead) refuse(ctx context.Context) error {
+// refuse refuses a call on arrival, counting it on shard s.
+func (b *Bulkhead) refuse(ctx context.Context, s *shard) error {
 	err := b.full
 	if err == nil {
 		err = &FullError{Limit: int(b.limit.Load())}
 	}
-	return b.reject(ctx, err)
+	return b.reject(ctx, err, s)
 }
 
-// reject counts a refusal, reports it to the hook and returns its error.
-func (b *Bulkhead) reject(ctx context.Context, err *FullError) error {
-	b.rejected.Add(1)
+// reject counts a refusal on shard s, reports it to the hook and returns
+// its error.
+func (b *Bulkhead) reject(ctx context.Context, err *FullError, s *shard) error {
+	s.rejected.Add(1)
 	if b.onReject != nil {
 		b.onReject(ctx, err)
 	}
@@ -434,7 +436,7 @@ func (b *Bulkhead) Metrics() Metrics {
 		InFlight: b.inFlight(),
 		Queued:   queued,
 		Limit:    int(b.limit.Load()),
-		Rejected: b.rejected.Load(),
+		Rejected: b.permits.rejected(),
 	}
 }
 

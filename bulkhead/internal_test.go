@@ -78,28 +78,33 @@ func TestEvictedBulkhead(t *testing.T) {
 func TestPermitShards(t *testing.T) {
 	t.Parallel()
 	p := permits{shards: make([]shard, 3)}
-	p.home.New = func() any { return &p.shards[2] }
+	p.home.New = func() any { return &token{shard: 2} }
 	p.setLimit(5)
 	assert.Equal(t, []int64{2, 2, 1}, []int64{p.shards[0].limit.Load(), p.shards[1].limit.Load(), p.shards[2].limit.Load()})
 
 	// The home shard first, then the others: the limit is exact.
+	take := func() *shard {
+		s, home := p.take()
+		assert.Same(t, &p.shards[2], home)
+		return s
+	}
 	var got []*shard
 	for range 5 {
-		s := p.take()
+		s := take()
 		require.NotNil(t, s)
 		got = append(got, s)
 	}
 	assert.Same(t, &p.shards[2], got[0], "home shard first")
-	assert.Nil(t, p.take())
+	assert.Nil(t, take())
 	assert.Equal(t, 5, p.inFlight())
 
 	p.setLimit(1) // lowering it leaves calls in flight alone
-	assert.Nil(t, p.take())
+	assert.Nil(t, take())
 	for _, s := range got {
 		s.inflight.Add(-1)
 	}
-	assert.NotNil(t, p.take())
-	assert.Nil(t, p.take())
+	assert.NotNil(t, take())
+	assert.Nil(t, take())
 
 	// seal marks all shards or none.
 	assert.False(t, p.seal())

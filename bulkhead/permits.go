@@ -1,6 +1,7 @@
 package bulkhead
 
 import (
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -11,9 +12,15 @@ import (
 // The limit is still exact: shard i admits at most its share of the limit
 // (limit/len(shards), plus one for the first limit%len(shards) shards), and
 // a call whose own shard is full tries the others before it queues or is
-// refused. Each call prefers the shard of the CPU (the P) it runs on, which
-// it finds through a sync.Pool: a Get followed by a Put on the same P uses
-// the P's private slot and touches no shared memory.
+// refused.
+//
+// Each call starts with the shard named by a token it takes from a
+// sync.Pool and puts back at once: a Get followed by a Put on the same P
+// uses the P's private slot and touches no shared memory, so each P keeps
+// using its own token. Tokens start on different shards; when a token's
+// shard turns out to be contended (a compare-and-swap lost a race), the
+// token moves to a shard drawn at random, so that two Ps that ended up on
+// the same shard soon part again.
 
 // maxShards bounds the number of shards: beyond it, scanning them all when
 // the bulkhead is nearly full costs more than the contention it saves.
@@ -26,26 +33,33 @@ type shard struct {
 	inflight atomic.Int64
 	// limit is this shard's share of the limit.
 	limit atomic.Int64
-	_     [128 - 16]byte // keep shards on separate cache lines (and line pairs)
+	// rejected counts the calls refused on this shard's CPU.
+	rejected atomic.Uint64
+	_        [128 - 24]byte // keep shards on separate cache lines (and line pairs)
 }
 
-// tryAcquire takes a permit of s if one is free.
-func (s *shard) tryAcquire() bool {
+// tryAcquire takes a permit of s if one is free. contended reports that
+// another call changed the count at the same time.
+func (s *shard) tryAcquire() (ok, contended bool) {
 	for {
 		n := s.inflight.Load()
 		if n >= s.limit.Load() {
-			return false
+			return false, contended
 		}
 		if s.inflight.CompareAndSwap(n, n+1) {
-			return true
+			return true, contended
 		}
+		contended = true
 	}
 }
+
+// token names the shard a P tries first.
+type token struct{ shard int }
 
 // permits is the sharded permit count of a bulkhead.
 type permits struct {
 	shards []shard
-	home   sync.Pool // *shard: the shard a P tries first
+	home   sync.Pool // *token
 	next   atomic.Uint32
 }
 
@@ -53,7 +67,9 @@ func (p *permits) init(maxConcurrent, limit int) {
 	n := min(runtime.GOMAXPROCS(0), maxConcurrent, maxShards)
 	p.shards = make([]shard, n)
 	p.home.New = func() any {
-		return &p.shards[int(p.next.Add(1))%len(p.shards)]
+		// Allocates only when the pool is empty: at first use on each P,
+		// and after garbage collections emptied it.
+		return &token{shard: int(p.next.Add(1)) % len(p.shards)}
 	}
 	p.setLimit(limit)
 }
@@ -71,28 +87,36 @@ func (p *permits) setLimit(limit int) {
 }
 
 // take takes a permit, preferring the shard of the current P, and returns
-// its shard, or nil if none is free.
-func (p *permits) take() *shard {
+// its shard, or nil if none is free. It also returns the shard of the
+// current P.
+func (p *permits) take() (taken, home *shard) {
 	if len(p.shards) == 1 {
-		if s := &p.shards[0]; s.tryAcquire() {
-			return s
+		s := &p.shards[0]
+		if ok, _ := s.tryAcquire(); ok {
+			return s, s
 		}
-		return nil
+		return nil, s
 	}
-	h := p.home.Get().(*shard)
-	ok := h.tryAcquire()
-	p.home.Put(h)
+	t := p.home.Get().(*token)
+	h := &p.shards[t.shard]
+	ok, contended := h.tryAcquire()
+	if contended {
+		t.shard = rand.IntN(len(p.shards))
+	}
+	p.home.Put(t)
 	if ok {
-		return h
+		return h, h
 	}
-	return p.takeAny(h)
+	return p.takeAny(h), h
 }
 
 // takeAny takes a permit of any shard but skip.
 func (p *permits) takeAny(skip *shard) *shard {
 	for i := range p.shards {
-		if s := &p.shards[i]; s != skip && s.tryAcquire() {
-			return s
+		if s := &p.shards[i]; s != skip {
+			if ok, _ := s.tryAcquire(); ok {
+				return s
+			}
 		}
 	}
 	return nil
@@ -107,6 +131,15 @@ func (p *permits) inFlight() int {
 		}
 	}
 	return int(n)
+}
+
+// rejected returns the number of calls refused.
+func (p *permits) rejected() uint64 {
+	var n uint64
+	for i := range p.shards {
+		n += p.shards[i].rejected.Load()
+	}
+	return n
 }
 
 // seal marks every shard as evicted if no permit is taken, and reports
