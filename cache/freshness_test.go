@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/breaker"
 	"github.com/resiliencekit/resilience/cache"
 )
 
@@ -126,56 +127,49 @@ func TestStaleWhileRevalidateRefreshesOnceInBackground(t *testing.T) {
 	})
 }
 
-// openPolicy rejects every call as an open circuit breaker does: with an
-// error that names a retry delay and a 503 status.
-type openPolicy struct{ open bool }
-
-type openError struct{}
-
-func (openError) Error() string             { return "breaker: open" }
-func (openError) HTTPStatus() int           { return 503 }
-func (openError) RetryAfter() time.Duration { return 30 * time.Second }
-func (p *openPolicy) Do(ctx context.Context, op func(context.Context) error) error {
-	if p.open {
-		return openError{}
-	}
-	return op(ctx)
-}
-
+// TestStaleIfErrorWithOpenBreaker runs the loader under a real circuit
+// breaker: the source fails, the breaker opens, and the cache answers with
+// the stale value, naming the breaker's rejection as the reason, while the
+// breaker keeps every load away from the source.
 func TestStaleIfErrorWithOpenBreaker(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		src := newSource("k", 1)
-		policy := &openPolicy{}
+		src := newSource("k", 1, "other", 2)
+		br := breaker.New(breaker.Config{ConsecutiveFailures: 2, OpenDuration: 10 * time.Minute})
 		c := cache.New(func(ctx context.Context, k string) (int, error) {
-			return resilience.Do(ctx, policy, func(ctx context.Context) (int, error) { return src.load(ctx, k) })
+			return resilience.Do(ctx, br, func(ctx context.Context) (int, error) { return src.load(ctx, k) })
 		}, cache.Config{TTL: time.Minute, StaleIfError: 10 * time.Minute})
 		defer c.Close()
 		ctx := context.Background()
 		_, err := c.Get(ctx, "k")
 		require.NoError(t, err)
 
-		policy.open = true
-		time.Sleep(5 * time.Minute)
+		src.fail("k", errDown)
+		src.fail("other", errDown)
+		time.Sleep(2 * time.Minute)
+		for range 2 { // two failed loads trip the breaker
+			e, err := c.GetEntry(ctx, "k")
+			require.NoError(t, err)
+			assert.ErrorIs(t, e.Err, errDown)
+		}
+		require.Equal(t, breaker.Open, br.State())
+		loads := src.loads.Load()
+
+		time.Sleep(3 * time.Minute)
 		e, err := c.GetEntry(ctx, "k")
 		require.NoError(t, err, "the breaker's rejection is hidden behind the stale value")
 		assert.Equal(t, 1, e.Value)
 		assert.True(t, e.Stale)
 		assert.Equal(t, 5*time.Minute, e.Age)
-		var oe openError
-		require.ErrorAs(t, e.Err, &oe, "the entry says which error it stands in for")
+		require.ErrorIs(t, e.Err, breaker.ErrOpen, "the entry says which error it stands in for")
 		_, err = c.Get(ctx, "other")
-		require.ErrorAs(t, err, &oe, "no stale value: the rejection is returned")
+		require.ErrorIs(t, err, breaker.ErrOpen, "no stale value: the rejection is returned")
 
-		time.Sleep(6 * time.Minute)
+		time.Sleep(6 * time.Minute) // past StaleIfError, the breaker still open
 		_, err = c.Get(ctx, "k")
-		require.ErrorAs(t, err, &oe, "past StaleIfError the rejection is returned")
-		assert.EqualValues(t, 1, src.loads.Load(), "the open breaker kept every load from the source")
-
-		policy.open = false
-		v, err := c.Get(ctx, "k")
-		require.NoError(t, err)
-		assert.Equal(t, 1, v)
+		require.ErrorIs(t, err, breaker.ErrOpen, "past StaleIfError the rejection is returned")
+		assert.Equal(t, loads, src.loads.Load(), "the open breaker kept every load from the source")
+		assert.EqualValues(t, 5, c.Metrics().LoadErrors)
 	})
 }
 
