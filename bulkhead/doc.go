@@ -16,9 +16,12 @@
 // example per downstream host, with a bound on how many keys it remembers.
 //
 // The success path of Do is one atomic compare-and-swap to take a permit
-// and one atomic add to give it back: it takes no lock and allocates
-// nothing. Locks are taken only by calls that have to queue and by the
-// calls that hand their permit to a waiter.
+// and one atomic add to give it back, on a share of the permits kept per
+// CPU, so that calls on different CPUs do not contend: it takes no lock and
+// allocates nothing, and the limit stays exact. Locks are taken only by
+// calls that have to queue and by the calls that hand their permit to a
+// waiter. An adaptive limit adds two clock readings and the limit's own
+// bookkeeping to each call.
 //
 // Both types are resilience.Policy values: put them in a resilience.Chain,
 // a resilience.Transport (where a Group keeps one bulkhead per host) or a
