@@ -219,9 +219,11 @@ func (c *Cache[K, V]) finish(sh *shard[K, V], key K, cl *call[V], v V, err error
 	if cl.trigger != nil && !stored {
 		cl.trigger.refreshing.Store(false) // the entry stays: it may be refreshed again
 	}
-	close(cl.done)
+	// Count before waking the waiters, so that they see the metrics of
+	// their own load.
 	c.inFlight.Add(-1)
 	if err != nil && !notFound {
 		c.loadErrors.Add(1)
 	}
+	close(cl.done)
 }
