@@ -416,6 +416,10 @@ func TestHammer(t *testing.T) {
 		{"FIFO", bulkhead.Config{MaxQueue: 8, MaxWait: time.Millisecond}},
 		{"LIFO", bulkhead.Config{MaxQueue: 8, MaxWait: time.Millisecond, Order: bulkhead.LIFO}},
 		{"unbounded wait", bulkhead.Config{MaxQueue: 64}},
+		// The limit moves all the time: every sleeping call counts as a
+		// drop, every other one raises it.
+		{"adaptive", bulkhead.Config{MaxQueue: 8, MaxWait: time.Millisecond,
+			Adaptive: bulkhead.AIMD{Latency: time.Microsecond / 2, Backoff: 0.5}}},
 	}
 	const limit, workers, calls = 4, 16, 300
 	for _, tt := range tests {
@@ -460,7 +464,12 @@ func TestHammer(t *testing.T) {
 			assert.Equal(t, int64(workers*calls), ok.Load()+full.Load()+canceled.Load())
 			assert.Positive(t, ok.Load())
 			m := b.Metrics()
-			assert.Equal(t, bulkhead.Metrics{Limit: limit, Rejected: uint64(full.Load())}, m)
+			assert.Equal(t, 0, m.InFlight)
+			assert.Equal(t, 0, m.Queued)
+			assert.Equal(t, uint64(full.Load()), m.Rejected)
+			if tt.cfg.Adaptive == nil {
+				assert.Equal(t, limit, m.Limit)
+			}
 			t.Logf("ok %d full %d canceled %d peak %d", ok.Load(), full.Load(), canceled.Load(), peak.Load())
 		})
 	}
