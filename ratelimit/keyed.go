@@ -176,7 +176,7 @@ func (k *Keyed) DoKey(ctx context.Context, key string, op func(context.Context) 
 	}
 	err := op(ctx)
 	if err != nil && k.honorRA {
-		if d, ok := downstreamPause(err, time.Now()); ok {
+		if d, ok := Pushback(err); ok {
 			k.Pause(key, d)
 		}
 	}

@@ -202,7 +202,7 @@ func (l *Limiter) pauseLeft(now time.Time) time.Duration {
 }
 
 func (l *Limiter) observe(err error) {
-	if d, ok := downstreamPause(err, time.Now()); ok {
+	if d, ok := Pushback(err); ok {
 		l.Pause(d)
 	}
 }

@@ -8,14 +8,15 @@ import (
 	"github.com/resiliencekit/resilience"
 )
 
-// downstreamPause reports how long a downstream asked the caller to hold off,
+// Pushback reports how long a downstream asked the caller to hold off,
 // judging by the error of a call: an answer 429 Too Many Requests that
 // carries a wait. That is a *resilience.StatusError with code 429 (as
 // resilience.Transport returns) whose Retry-After, or failing that whose
 // RateLimit header with no quota remaining, gives the wait; or any other
 // error with HTTPStatus() 429 and a RetryAfter, except this package's own
 // rejections (a limiter nested inside the call is not the downstream).
-func downstreamPause(err error, now time.Time) (time.Duration, bool) {
+// The limiters of this package and of ratelimit/redis pause on it.
+func Pushback(err error) (time.Duration, bool) {
 	var se *resilience.StatusError
 	if errors.As(err, &se) {
 		if se.Code != http.StatusTooManyRequests {

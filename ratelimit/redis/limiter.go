@@ -1,0 +1,448 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
+
+	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/ratelimit"
+)
+
+// FailMode is what a [Limiter] does while Redis cannot be reached.
+type FailMode uint8
+
+const (
+	// FailOpen admits every call while Redis is unavailable: the limit
+	// protects a resource, but never at the cost of availability. It is the
+	// default.
+	FailOpen FailMode = iota
+	// FailClosed refuses every call while Redis is unavailable, with a
+	// [*ratelimit.LimitedError] of Reason Unavailable (a server answers 503
+	// Service Unavailable with a Retry-After). For limits that must never be
+	// exceeded, such as a paid quota.
+	FailClosed
+	// FailLocal decides with a local ratelimit.Keyed limiter while Redis is
+	// unavailable: each process enforces the limit by itself, so N
+	// processes admit up to N times the limit in total until Redis is back.
+	FailLocal
+)
+
+// String returns "open", "closed" or "local".
+func (m FailMode) String() string {
+	switch m {
+	case FailOpen:
+		return "open"
+	case FailClosed:
+		return "closed"
+	case FailLocal:
+		return "local"
+	}
+	return fmt.Sprintf("FailMode(%d)", uint8(m))
+}
+
+// DefaultRetryInterval is how long a [Limiter] leaves Redis alone after a
+// failure, when Config.RetryInterval is 0.
+const DefaultRetryInterval = time.Second
+
+// Config holds the optional settings of a [Limiter]. The zero value is the
+// default: keys prefixed "ratelimit:", fail open, retry Redis a second
+// after a failure.
+type Config struct {
+	// KeyedConfig holds the settings shared with ratelimit.Keyed: MaxWait
+	// and MaxWaiters (waiting happens in this process; MaxWaiters bounds
+	// its waiting calls), IgnoreRetryAfter, Name, OnLimited, LimitFor (the
+	// tiers) and Key (how Do finds the key; resilience.KeyFrom by
+	// default). MaxKeys applies to the local fallback only.
+	ratelimit.KeyedConfig
+
+	// Prefix is put before every key in Redis; "" means "ratelimit:".
+	// Limiters that share a prefix and a key share a bucket, across
+	// processes, whatever their limits: give different limits different
+	// prefixes.
+	Prefix string
+
+	// OnFailure is what to do while Redis is unavailable; the default is
+	// FailOpen.
+	OnFailure FailMode
+
+	// Local is the limiter FailLocal decides with; nil means a
+	// ratelimit.Keyed made with the same limits and KeyedConfig.
+	Local *ratelimit.Keyed
+
+	// RetryInterval is how long the limiter stops asking Redis after a
+	// failed decision, deciding by OnFailure meanwhile, so that an outage
+	// does not add a connection timeout to every call; the first call after
+	// it tries Redis again, and the limiter recovers by itself when that
+	// succeeds. 0 means DefaultRetryInterval. Negative values panic.
+	RetryInterval time.Duration
+
+	// OnStateChange, if not nil, is called when Redis becomes unavailable
+	// (available false, with the error) and when it is back (true, nil).
+	// It is called with no lock held and must be safe for concurrent use.
+	OnStateChange func(available bool, err error)
+}
+
+// Limiter is a distributed rate limiter: one bucket per key, kept in Redis,
+// shared by every process that uses the same Redis and prefix. It has the
+// API of ratelimit.Keyed: it is a resilience.Policy (Do finds the key in
+// the context), a ratelimit.Taker for ratelimit.Handler, and has DoKey,
+// Wait, WaitN, Take and Pause for explicit keys.
+//
+// Each decision is one round trip running a Lua script that implements the
+// generic cell rate algorithm (GCRA) on the clock of the Redis server, so
+// clock skew between clients does not matter, and each bucket is one key
+// that expires when the bucket is full again. A call that may wait (MaxWait)
+// has its tokens reserved in the same round trip and waits in its process;
+// if its context ends first, a second script gives the tokens back.
+//
+// While Redis is unavailable the limiter decides by [Config.OnFailure] and
+// asks Redis again every [Config.RetryInterval]; it recovers by itself.
+//
+// A Limiter is safe for concurrent use. Make it with [New]; the zero value
+// is not usable.
+type Limiter struct {
+	client        goredis.Scripter
+	def           ratelimit.Limit
+	limitFor      func(string) (ratelimit.Limit, bool)
+	keyOf         func(context.Context) string
+	prefix        string
+	maxWait       time.Duration
+	maxWaiters    int64
+	honorRA       bool
+	onLimited     func(*ratelimit.LimitedError)
+	mode          FailMode
+	local         *ratelimit.Keyed
+	retry         time.Duration
+	onStateChange func(bool, error)
+	epoch         time.Time
+	downUntil     atomic.Int64 // nanoseconds since epoch until which Redis is not asked; 0: available
+	waiters       atomic.Int64
+}
+
+// New returns a Limiter that keeps its buckets in Redis through client (a
+// *redis.Client, *redis.ClusterClient, *redis.Ring or anything else that
+// runs scripts). The default limit is r calls per second (a rate.Limit)
+// with bursts of burst, for every key that Config.LimitFor does not place
+// in a tier. At most one Config may be given. New panics if r or burst is
+// negative, client is nil or the configuration is invalid.
+func New(client goredis.Scripter, r rate.Limit, burst int, cfg ...Config) *Limiter {
+	if client == nil {
+		panic("ratelimit/redis: nil client")
+	}
+	var c Config
+	switch len(cfg) {
+	case 0:
+	case 1:
+		c = cfg[0]
+	default:
+		panic("ratelimit/redis: at most one Config")
+	}
+	if r < 0 || math.IsNaN(float64(r)) || burst < 0 {
+		panic(fmt.Sprintf("ratelimit/redis: invalid limit: rate %v, burst %d (both must be >= 0)", r, burst))
+	}
+	if c.MaxWait < 0 || c.MaxWaiters < 0 || c.RetryInterval < 0 || c.MaxKeys < 0 {
+		panic("ratelimit/redis: negative MaxWait, MaxWaiters, MaxKeys or RetryInterval")
+	}
+	if c.OnFailure > FailLocal {
+		panic(fmt.Sprintf("ratelimit/redis: unknown %v", c.OnFailure))
+	}
+	if c.Prefix == "" {
+		c.Prefix = "ratelimit:"
+	}
+	if c.RetryInterval == 0 {
+		c.RetryInterval = DefaultRetryInterval
+	}
+	if c.Key == nil {
+		c.Key = resilience.KeyFrom
+	}
+	l := &Limiter{
+		client:        client,
+		def:           ratelimit.Limit{Rate: r, Burst: burst, Name: c.Name},
+		limitFor:      c.LimitFor,
+		keyOf:         c.Key,
+		prefix:        c.Prefix,
+		maxWait:       c.MaxWait,
+		maxWaiters:    int64(c.MaxWaiters),
+		honorRA:       !c.IgnoreRetryAfter,
+		onLimited:     c.OnLimited,
+		mode:          c.OnFailure,
+		local:         c.Local,
+		retry:         c.RetryInterval,
+		onStateChange: c.OnStateChange,
+		epoch:         time.Now(),
+	}
+	if l.mode == FailLocal && l.local == nil {
+		kc := c.KeyedConfig
+		kc.OnLimited = nil // the Limiter reports its rejections itself
+		l.local = ratelimit.NewKeyed(r, burst, kc)
+	}
+	return l
+}
+
+// LimitFor returns the limit that applies to key: its tier, or the
+// default.
+func (l *Limiter) LimitFor(key string) ratelimit.Limit {
+	if l.limitFor != nil {
+		if lim, ok := l.limitFor(key); ok {
+			return lim
+		}
+	}
+	return l.def
+}
+
+// Available reports whether the limiter asks Redis now: false after a
+// failure, until a retry succeeds.
+func (l *Limiter) Available() bool { return l.downUntil.Load() == 0 }
+
+// Waiting returns how many calls of this process are waiting for tokens.
+func (l *Limiter) Waiting() int { return int(l.waiters.Load()) }
+
+// Do runs op under the bucket of the key found in ctx (see
+// ratelimit.KeyedConfig.Key), as ratelimit.Keyed.Do does. It keeps the
+// resilience.Policy contract.
+func (l *Limiter) Do(ctx context.Context, op func(context.Context) error) error {
+	return l.DoKey(ctx, l.keyOf(ctx), op)
+}
+
+// DoKey is Do with an explicit key. When op fails with a 429 that carries
+// a wait (see ratelimit.Pushback), the key is paused in Redis, for every
+// process.
+func (l *Limiter) DoKey(ctx context.Context, key string, op func(context.Context) error) error {
+	if err := l.WaitN(ctx, key, 1); err != nil {
+		return err
+	}
+	err := op(ctx)
+	if err != nil && l.honorRA {
+		if d, ok := ratelimit.Pushback(err); ok {
+			l.Pause(context.WithoutCancel(ctx), key, d)
+		}
+	}
+	return err
+}
+
+// Wait takes a token for key, waiting for it up to MaxWait. It returns nil
+// when the token was taken, a [*ratelimit.LimitedError], or ctx.Err().
+func (l *Limiter) Wait(ctx context.Context, key string) error { return l.WaitN(ctx, key, 1) }
+
+// WaitN is Wait for n tokens at once.
+func (l *Limiter) WaitN(ctx context.Context, key string, n int) error {
+	budget := l.maxWait
+	if budget > 0 {
+		if dl, ok := ctx.Deadline(); ok {
+			budget = min(budget, max(0, time.Until(dl)))
+		}
+	}
+	lim := l.LimitFor(key)
+	r, err := l.take(ctx, key, lim, n, budget, true)
+	if err != nil {
+		return err
+	}
+	if !r.Allowed {
+		return l.reject(key, r.Reason, r.RetryAfter)
+	}
+	if r.RetryAfter == 0 { // no wait: RetryAfter of an admitted take is the wait
+		return nil
+	}
+	wait := r.RetryAfter
+	if w := l.waiters.Add(1); l.maxWaiters > 0 && w > l.maxWaiters {
+		l.waiters.Add(-1)
+		l.refund(ctx, key, lim, n)
+		return l.reject(key, ratelimit.Waiters, wait)
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		l.waiters.Add(-1)
+		l.refund(ctx, key, lim, n)
+		return ctx.Err()
+	case <-t.C:
+		l.waiters.Add(-1)
+		return nil
+	}
+}
+
+// Take takes cost tokens from the bucket of key if they are there, without
+// waiting, and reports the state of the bucket. It makes Limiter a
+// ratelimit.Taker, for ratelimit.Handler. While Redis is unavailable it
+// decides by OnFailure: FailOpen admits with Remaining -1 (no bucket
+// state, so Handler writes no RateLimit header), FailClosed returns a
+// [*ratelimit.LimitedError] of Reason Unavailable, FailLocal decides
+// locally. It also returns ctx's error when ctx ends first.
+func (l *Limiter) Take(ctx context.Context, key string, cost int) (ratelimit.Decision, error) {
+	d, err := l.take(ctx, key, l.LimitFor(key), cost, 0, false)
+	if err == nil && !d.Allowed {
+		l.limited(&ratelimit.LimitedError{Key: key, Reason: d.Reason, Wait: d.RetryAfter})
+	}
+	return d, err
+}
+
+// Pause makes the bucket of key admit nothing for d, in every process (a
+// longer pause already in force is kept); afterwards it holds one token.
+// DoKey calls it by itself when a downstream answers 429 with a
+// Retry-After. While Redis is unavailable it pauses the local fallback, if
+// any.
+func (l *Limiter) Pause(ctx context.Context, key string, d time.Duration) {
+	lim := l.LimitFor(key)
+	p, ok := params(lim)
+	if d <= 0 || !ok {
+		return
+	}
+	if l.local != nil {
+		l.local.Pause(key, d)
+	}
+	if l.down() {
+		return
+	}
+	err := pauseScript.Run(ctx, l.client, []string{l.prefix + key}, p.interval, lim.Burst, d.Microseconds()).Err()
+	if err != nil && ctx.Err() == nil {
+		l.markDown(err)
+	}
+}
+
+// gcraParams is a limit in the script's units. ok is false for the limits
+// decided without Redis: infinite, or zero (nothing admitted).
+type gcraParams struct {
+	interval float64 // microseconds per token
+	inf      bool
+}
+
+func params(lim ratelimit.Limit) (gcraParams, bool) {
+	switch {
+	case lim.Rate == rate.Inf || float64(lim.Rate) > 1e6:
+		return gcraParams{inf: true}, false
+	case lim.Rate <= 0 || lim.Burst <= 0 || math.IsNaN(float64(lim.Rate)):
+		return gcraParams{}, false
+	}
+	return gcraParams{interval: 1e6 / float64(lim.Rate)}, true
+}
+
+// take decides for n tokens of key, reserving them when the wait fits in
+// maxWait. For an admitted call, the Decision's RetryAfter is the wait.
+// wait tells whether the local fallback may wait (WaitN) or must not (Take).
+func (l *Limiter) take(ctx context.Context, key string, lim ratelimit.Limit, n int, maxWait time.Duration, wait bool) (ratelimit.Decision, error) {
+	d := ratelimit.Decision{Limit: lim}
+	p, ok := params(lim)
+	switch {
+	case p.inf:
+		d.Allowed, d.Remaining = true, lim.Burst
+		return d, nil
+	case !ok:
+		return d, nil // Reason Rate, no RetryAfter: nothing is ever admitted
+	case n > lim.Burst:
+		d.Reason = ratelimit.TooCostly
+		return d, nil
+	case n <= 0:
+		n = 0
+	}
+	if l.down() {
+		return l.fallback(ctx, key, n, wait, nil)
+	}
+	res, err := takeScript.Run(ctx, l.client, []string{l.prefix + key}, p.interval, lim.Burst, n, maxWait.Microseconds()).Int64Slice()
+	if err == nil && len(res) != 4 {
+		err = fmt.Errorf("ratelimit/redis: unexpected script reply %v", res)
+	}
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return d, cerr
+		}
+		l.markDown(err)
+		return l.fallback(ctx, key, n, wait, err)
+	}
+	l.markUp()
+	d.Allowed = res[0] == 1
+	d.Remaining = int(res[1])
+	d.RetryAfter = time.Duration(res[2]) * time.Microsecond
+	d.Reset = time.Duration(res[3]) * time.Microsecond
+	return d, nil
+}
+
+// errUnavailable is the cause given while the limiter waits to retry Redis
+// after a failure.
+var errUnavailable = errors.New("ratelimit/redis: Redis unavailable, retrying later")
+
+// fallback decides while Redis is unavailable.
+func (l *Limiter) fallback(ctx context.Context, key string, n int, wait bool, cause error) (ratelimit.Decision, error) {
+	if cause == nil {
+		cause = errUnavailable
+	}
+	switch l.mode {
+	case FailClosed:
+		e := &ratelimit.LimitedError{Key: key, Reason: ratelimit.Unavailable, Wait: l.retryLeft(), Cause: cause}
+		l.limited(e)
+		return ratelimit.Decision{Reason: ratelimit.Unavailable, RetryAfter: e.Wait}, e
+	case FailLocal:
+		if wait {
+			if err := l.local.WaitN(ctx, key, n); err != nil {
+				var le *ratelimit.LimitedError
+				if errors.As(err, &le) {
+					return ratelimit.Decision{Reason: le.Reason, RetryAfter: le.Wait}, nil
+				}
+				return ratelimit.Decision{}, err
+			}
+			return ratelimit.Decision{Allowed: true, Remaining: -1}, nil
+		}
+		return l.local.Take(ctx, key, n)
+	}
+	return ratelimit.Decision{Allowed: true, Remaining: -1}, nil
+}
+
+// refund gives back reserved tokens, best effort.
+func (l *Limiter) refund(ctx context.Context, key string, lim ratelimit.Limit, n int) {
+	p, ok := params(lim)
+	if !ok || l.down() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	if err := refundScript.Run(ctx, l.client, []string{l.prefix + key}, p.interval, n).Err(); err != nil {
+		l.markDown(err)
+	}
+}
+
+func (l *Limiter) now() int64 { return int64(time.Since(l.epoch)) }
+
+// down reports whether Redis is to be left alone now.
+func (l *Limiter) down() bool {
+	u := l.downUntil.Load()
+	return u != 0 && l.now() < u
+}
+
+func (l *Limiter) retryLeft() time.Duration {
+	if u := l.downUntil.Load(); u != 0 {
+		return max(0, time.Duration(u-l.now()))
+	}
+	return l.retry
+}
+
+func (l *Limiter) markDown(err error) {
+	until := l.now() + int64(l.retry)
+	if was := l.downUntil.Swap(until); was == 0 && l.onStateChange != nil {
+		l.onStateChange(false, err)
+	}
+}
+
+func (l *Limiter) markUp() {
+	if u := l.downUntil.Load(); u != 0 && l.downUntil.CompareAndSwap(u, 0) && l.onStateChange != nil {
+		l.onStateChange(true, nil)
+	}
+}
+
+func (l *Limiter) reject(key string, reason ratelimit.Reason, wait time.Duration) error {
+	e := &ratelimit.LimitedError{Key: key, Reason: reason, Wait: wait}
+	l.limited(e)
+	return e
+}
+
+func (l *Limiter) limited(e *ratelimit.LimitedError) {
+	if l.onLimited != nil {
+		l.onLimited(e)
+	}
+}
