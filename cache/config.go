@@ -44,10 +44,12 @@ type Config struct {
 	// negative values panic.
 	TTL time.Duration
 
-	// Jitter shortens each value's TTL by a random fraction of at most
-	// Jitter, so keys loaded together (at start-up, or after Load) do not
-	// all expire, or all refresh ahead, at the same moment. It must be in
-	// [0, 1); zero means every value is fresh for exactly TTL.
+	// Jitter shortens each value's TTL (and its RefreshAhead window, in the
+	// same proportion) by a random fraction of at most Jitter, so keys
+	// loaded together (at start-up, or after Load) do not all expire, or
+	// all refresh ahead, at the same moment: 0.1 gives between 90% and 100%
+	// of the TTL. It must be in [0, 1); zero means every value is fresh for
+	// exactly TTL.
 	Jitter float64
 
 	// RefreshAhead starts a background reload of a value that is still

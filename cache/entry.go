@@ -52,15 +52,18 @@ func addSat(a, b int64) int64 {
 
 // positive returns the entry of value v loaded at loadedAt.
 func positive[V any](s *settings, v V, loadedAt int64) *entry[V] {
-	ttl := s.ttl
+	ttl, ahead := s.ttl, s.refreshAhead
 	if s.jitter > 0 {
-		ttl -= int64(s.jitter * rand.Float64() * float64(ttl))
+		// Shorten the TTL and the refresh-ahead window alike, so that the
+		// window stays inside the TTL.
+		f := 1 - s.jitter*rand.Float64()
+		ttl, ahead = int64(f*float64(ttl)), int64(f*float64(ahead))
 	}
 	fresh := addSat(loadedAt, ttl)
 	e := &entry[V]{
 		value:      v,
 		loadedAt:   loadedAt,
-		refreshAt:  fresh - s.refreshAhead,
+		refreshAt:  fresh - ahead,
 		freshUntil: fresh,
 		staleUntil: addSat(fresh, s.swr),
 		errorUntil: addSat(fresh, s.sie),

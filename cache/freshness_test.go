@@ -280,3 +280,26 @@ func TestJitterSpreadsExpiry(t *testing.T) {
 		assert.Less(t, reloaded, int64(4*n/5), "not all keys expired together")
 	})
 }
+
+func TestJitterKeepsRefreshAheadInsideTTL(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src := newSource()
+		c := cache.New(src.load, cache.Config{TTL: 10 * time.Second, RefreshAhead: 5 * time.Second, Jitter: 0.9})
+		defer c.Close()
+		ctx := context.Background()
+		const n = 100
+		for i := range n {
+			_, err := c.Get(ctx, strconv.Itoa(i))
+			require.NoError(t, err)
+		}
+		// Even a TTL cut to 1 s leaves its window after the load: reads at
+		// once start no refresh.
+		for i := range n {
+			_, err := c.Get(ctx, strconv.Itoa(i))
+			require.NoError(t, err)
+		}
+		synctest.Wait()
+		assert.EqualValues(t, n, src.loads.Load())
+	})
+}

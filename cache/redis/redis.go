@@ -202,7 +202,7 @@ func (s *Store[K, V]) Get(ctx context.Context, key K) (V, time.Time, error) {
 // not stored). Errors are also passed to Config.OnError.
 func (s *Store[K, V]) Set(ctx context.Context, key K, value V, loadedAt time.Time) error {
 	left := s.ttl - time.Since(loadedAt)
-	if left <= 0 {
+	if left < time.Millisecond { // Redis expiries are in milliseconds
 		return nil
 	}
 	enc, err := s.marshal(value)
