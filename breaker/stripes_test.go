@@ -1,0 +1,43 @@
+package breaker
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestStripes(t *testing.T) {
+	t.Parallel()
+	for _, perP := range []bool{false, true} {
+		var s stripes
+		s.init(3)
+		s.perP.Store(perP)
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for i := range 3000 {
+					s.add((g + i) % 3)
+				}
+			})
+		}
+		wg.Wait()
+		require.Equal(t, int64(8*3000), s.sum(0)+s.sum(1)+s.sum(2))
+		require.Equal(t, int64(8000), s.sum(1))
+		require.Equal(t, int64(8000), s.take(1))
+		require.Zero(t, s.sum(1))
+		require.Equal(t, int64(8000), s.sum(2))
+	}
+}
+
+func TestStripesAligned(t *testing.T) {
+	t.Parallel()
+	for _, width := range []int{1, 7, 10, 33} {
+		var s stripes
+		s.init(width)
+		require.Zero(t, s.stride%(cacheLine/8))
+		require.GreaterOrEqual(t, s.stride, width)
+		require.Zero(t, s.stripe()%s.stride)
+		require.Less(t, s.stripe(), len(s.c))
+	}
+}
