@@ -3,6 +3,7 @@ package breaker
 import (
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -36,6 +37,7 @@ func TestStripesAligned(t *testing.T) {
 		var s stripes
 		s.init(width)
 		require.Zero(t, s.stride%(cacheLine/8))
+		require.Zero(t, uintptr(unsafe.Pointer(&s.c[0]))%cacheLine)
 		require.GreaterOrEqual(t, s.stride, width)
 		require.Zero(t, s.stripe()%s.stride)
 		require.Less(t, s.stripe(), len(s.c))
