@@ -157,3 +157,22 @@ func ExampleBreaker_ForceOpen() {
 	// forced-open breaker: open (forced)
 	// closed
 }
+
+// Metrics for a dashboard or a health endpoint.
+func ExampleBreaker_Metrics() {
+	b := breaker.New(breaker.Config{WindowCalls: 10, MinCalls: 5})
+	ctx := context.Background()
+	for i := range 8 {
+		_ = b.Do(ctx, func(ctx context.Context) error {
+			if i%4 == 0 {
+				return errors.New("timeout")
+			}
+			return nil
+		})
+	}
+	m := b.Metrics()
+	fmt.Printf("%s: %d calls, %d failures, window %d calls, failure rate %.0f%%\n",
+		m.State, m.Calls, m.Failures, m.WindowCalls, 100*m.FailureRate)
+	// Output:
+	// closed: 8 calls, 2 failures, window 8 calls, failure rate 25%
+}
