@@ -60,17 +60,24 @@ func (s *stripes) stripe() int {
 
 // add adds 1 to counter i of the caller's stripe.
 func (s *stripes) add(i int) {
-	if s.perP.Load() {
-		t := s.tokens.Get().(*token)
-		s.c[t.base+i].Add(1)
-		s.tokens.Put(t)
-		return
+	if !s.perP.Load() {
+		c := &s.c[s.stripe()+i]
+		if v := c.Load(); c.CompareAndSwap(v, v+1) {
+			return
+		}
 	}
-	c := &s.c[s.stripe()+i]
-	if v := c.Load(); !c.CompareAndSwap(v, v+1) {
-		c.Add(1)
+	s.addContended(i)
+}
+
+// addContended adds 1 to counter i when the stripe of the stack was
+// contended, now or before: by P from now on.
+func (s *stripes) addContended(i int) {
+	if !s.perP.Load() {
 		s.perP.Store(true)
 	}
+	t := s.tokens.Get().(*token)
+	s.c[t.base+i].Add(1)
+	s.tokens.Put(t)
 }
 
 // sum returns counter i summed over the stripes.
