@@ -37,6 +37,8 @@ type PanicError struct {
 	Stack []byte // the loader's stack at the panic
 }
 
+// Error returns a message such as
+// "cache: loader panicked loading user-7: boom".
 func (e *PanicError) Error() string {
 	return fmt.Sprintf("cache: loader panicked loading %v: %v", e.Key, e.Value)
 }

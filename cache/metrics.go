@@ -1,10 +1,9 @@
 package cache
 
 import (
-	"math/rand/v2"
 	"runtime"
-	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Metrics counts what a cache has done since it was made. Every Get is
@@ -32,14 +31,16 @@ type Metrics struct {
 	LoadsInFlight int64
 }
 
-// counter is a striped counter for the hit path: increments from different
-// processors land on different cache lines, so parallel hits do not fight
-// over one. A stripe is picked through a sync.Pool of tokens, which keeps a
-// token, and so a stripe, per processor.
+// counter is a striped counter for the hit path. Each increment goes to the
+// stripe picked by a hash of the address of the calling goroutine's stack:
+// a goroutine keeps writing the same cache line, while goroutines running at
+// the same time mostly write different ones. Picking costs about a
+// nanosecond, less than a sync.Pool of per-processor tokens (two pins per
+// increment) or a random stripe (which bounces lines between cores), and
+// far less, on many cores, than one shared atomic.
 type counter struct {
 	stripes []stripe
 	mask    uint32
-	tokens  sync.Pool // *token
 }
 
 type stripe struct {
@@ -47,23 +48,25 @@ type stripe struct {
 	_ [56]byte // one cache line per stripe
 }
 
-type token struct{ i uint32 }
-
 func newCounter() *counter {
-	n := 1
-	for n < 2*runtime.GOMAXPROCS(0) {
+	n := 16
+	for n < 8*runtime.GOMAXPROCS(0) {
 		n <<= 1
 	}
 	return &counter{stripes: make([]stripe, n), mask: uint32(n - 1)}
 }
 
 func (c *counter) inc() {
-	t, _ := c.tokens.Get().(*token)
-	if t == nil {
-		t = &token{i: rand.Uint32()}
-	}
-	c.stripes[t.i&c.mask].n.Add(1)
-	c.tokens.Put(t)
+	c.stripes[stackHash()&c.mask].n.Add(1)
+}
+
+// stackHash hashes the address of a variable on the caller's stack. The
+// bits below the smallest stack size (2 KiB) depend on the call depth, not
+// on the goroutine, so they are dropped before mixing.
+func stackHash() uint32 {
+	var x byte
+	h := uint64(uintptr(unsafe.Pointer(&x))>>11) * 0x9e3779b97f4a7c15
+	return uint32(h >> 32)
 }
 
 func (c *counter) load() uint64 {
