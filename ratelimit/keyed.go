@@ -252,7 +252,8 @@ func (k *Keyed) Take(_ context.Context, key string, cost int) (Decision, error) 
 // Pause makes the limiter admit nothing for key during d (a longer pause
 // already in force is kept); afterwards the bucket starts with one token.
 // DoKey calls it by itself when a downstream answers 429 with a
-// Retry-After.
+// Retry-After. Calls refused during the pause report Reason Rate (the
+// bucket keeps no separate pause) with the end of the pause as their wait.
 func (k *Keyed) Pause(key string, d time.Duration) {
 	_, g := k.limit(key)
 	if d <= 0 || g.inf || g.deny {
@@ -301,15 +302,14 @@ func (k *Keyed) take(key string, g gcra, n int, maxWait time.Duration) (r gcraRe
 		return gcraResult{ok: true, remaining: g.burst}, false
 	case g.deny || int64(n) > g.burst:
 		return gcraResult{}, !g.deny
-	case n <= 0:
-		return gcraResult{ok: true, remaining: g.burst}, false // peeking is not worth a lookup
 	}
+	n = max(n, 0)
 	now := k.now()
 	s := k.shard(key)
 	s.mu.Lock()
 	tat, ok := s.m[key]
 	r = g.take(tat, now, int64(n), maxWait)
-	if r.ok {
+	if r.ok && n > 0 { // a free call only looks
 		if !ok {
 			key = k.admit(s, key)
 		}

@@ -286,3 +286,18 @@ func TestKeyedHammer(t *testing.T) {
 		}
 	})
 }
+
+func TestKeyedFreeCallLooksOnly(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		k := ratelimit.NewKeyed(1, 5)
+		d, _ := k.Take(context.Background(), "k", 0)
+		assert.True(t, d.Allowed)
+		assert.Equal(t, 5, d.Remaining)
+		assert.Zero(t, k.Len(), "a free call stores nothing")
+		require.True(t, k.AllowN("k", 3))
+		d, _ = k.Take(context.Background(), "k", 0)
+		assert.Equal(t, 2, d.Remaining)
+		assert.Equal(t, 3*time.Second, d.Reset)
+	})
+}

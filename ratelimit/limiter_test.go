@@ -349,3 +349,31 @@ func TestLimiterHammer(t *testing.T) {
 		assert.Positive(t, refused.Load())
 	})
 }
+
+func TestPushback(t *testing.T) {
+	t.Parallel()
+	withHeader := func(v string) *resilience.StatusError {
+		return &resilience.StatusError{Code: 429, Response: &http.Response{Header: http.Header{"Ratelimit": {v}}}}
+	}
+	tests := []struct {
+		name string
+		err  error
+		want time.Duration
+	}{
+		{"nil", nil, 0},
+		{"plain error", errors.New("x"), 0},
+		{"429 with Retry-After", &resilience.StatusError{Code: 429, Wait: time.Second}, time.Second},
+		{"503 with Retry-After", &resilience.StatusError{Code: 503, Wait: time.Second}, 0},
+		{"429, RateLimit exhausted", withHeader(`"a";r=0;t=5, "b";r=0;t=9, "c";r=3;t=60`), 9 * time.Second},
+		{"429, RateLimit not exhausted", withHeader(`"a";r=2;t=5`), 0},
+		{"429, malformed RateLimit", withHeader(`"a";r=0;t=`), 0},
+		{"429, huge RateLimit", withHeader(`"a";r=0;t=999999999`), resilience.MaxRetryAfter},
+		{"own LimitedError", &ratelimit.LimitedError{Wait: time.Second}, 0},
+		{"other 429 error", status429{}, 2 * time.Second},
+	}
+	for _, tt := range tests {
+		d, ok := ratelimit.Pushback(tt.err)
+		assert.Equal(t, tt.want, d, tt.name)
+		assert.Equal(t, tt.want > 0, ok, tt.name)
+	}
+}
