@@ -284,8 +284,8 @@ func (c *Cache[K, V]) Metrics() Metrics {
 }
 
 // Close cancels the loads in flight (their callers get the loader's
-// answer, usually a context error) and waits until every goroutine of the
-// cache has returned. Afterwards the cache still answers from the values it
+// answer; a failure then also matches ErrClosed) and waits until every
+// goroutine of the cache has returned. Afterwards the cache still answers from the values it
 // holds, fresh or stale as the Config allows, but starts no load: a Get that
 // needs one fails with ErrClosed, or is served stale under StaleIfError.
 // Close may be called more than once.
@@ -297,6 +297,7 @@ func (c *Cache[K, V]) Close() {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		for _, cl := range sh.flights {
+			cl.closing = true
 			cl.cancel()
 		}
 		sh.mu.Unlock()

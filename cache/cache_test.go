@@ -157,7 +157,9 @@ func TestCloseStopsLoadingButKeepsServing(t *testing.T) {
 		}()
 		<-started
 		c.Close()
-		require.ErrorIs(t, <-errc, context.Canceled, "Close cancels the load in flight")
+		err = <-errc
+		require.ErrorIs(t, err, context.Canceled, "Close cancels the load in flight")
+		require.ErrorIs(t, err, cache.ErrClosed, "and says why")
 		assert.EqualValues(t, 0, c.Metrics().LoadsInFlight)
 
 		v, err := c.Get(ctx, "a")

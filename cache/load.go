@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ type call[V any] struct {
 	waiters   int
 	noStore   bool // Set, Delete or Purge came after the load started
 	abandoned bool // cancelled because its last waiter left
+	closing   bool // cancelled by Close
 	finished  bool
 
 	// Written before done is closed.
@@ -211,6 +213,9 @@ func (c *Cache[K, V]) finish(sh *shard[K, V], key K, cl *call[V], v V, err error
 		case notFound:
 			c.store.Invalidate(key) // the source says it is gone
 		}
+	}
+	if err != nil && cl.closing && !notFound {
+		err = fmt.Errorf("%w (load stopped: %w)", ErrClosed, err)
 	}
 	cl.val, cl.err, cl.loadedAt = v, err, loadedAt
 	cl.finished = true

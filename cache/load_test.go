@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -353,4 +354,35 @@ func TestHammerOneHotKey(t *testing.T) {
 	assert.Positive(t, calls.Load())
 	c.Close()
 	assert.EqualValues(t, 0, c.Metrics().LoadsInFlight)
+}
+
+// TestCloseDuringLoads closes a cache while goroutines load and read keys:
+// every Get returns (a value or an error), Close waits for the loads, and
+// the closed cache still takes writes (its store's maintenance then runs on
+// the writer's goroutine).
+func TestCloseDuringLoads(t *testing.T) {
+	t.Parallel()
+	c := cache.New(func(ctx context.Context, k string) (int, error) {
+		runtime.Gosched()
+		return len(k), ctx.Err()
+	}, cache.Config{MaxEntries: 100, TTL: time.Millisecond, StaleWhileRevalidate: time.Millisecond})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 500 {
+				_, err := c.Get(context.Background(), strconv.Itoa(w*1000+i%50))
+				if err != nil {
+					assert.ErrorIs(t, err, cache.ErrClosed)
+				}
+			}
+		})
+	}
+	runtime.Gosched()
+	c.Close()
+	wg.Wait()
+	assert.EqualValues(t, 0, c.Metrics().LoadsInFlight)
+	for i := range 10_000 {
+		c.Set(strconv.Itoa(i), i)
+	}
+	assert.LessOrEqual(t, c.Len(), 100)
 }
