@@ -1,0 +1,29 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// The quickstart runs against a real loopback server in real time, so this
+// checks the story it tells, not its timings.
+func TestQuickstart(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	var out strings.Builder
+	if err := run(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"1. healthy server",
+		`200 "apple: 42 in stock"`,
+		"breaker: closed -> open",
+		"circuit open",
+		"breaker: half-open -> closed",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
