@@ -124,8 +124,10 @@ func TestKeyedMaxWaitAndRefund(t *testing.T) {
 		var le *ratelimit.LimitedError
 		require.ErrorAs(t, err, &le)
 		assert.Equal(t, ratelimit.Waiters, le.Reason)
+		stopped := time.Now()
 		cancel()
 		require.ErrorIs(t, <-done, context.Canceled)
+		assert.Zero(t, time.Since(stopped), "a cancelled waiter returns at once")
 		time.Sleep(time.Second)
 		assert.True(t, k.Allow("k"), "the cancelled reservation was given back")
 
