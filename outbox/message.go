@@ -1,0 +1,37 @@
+package outbox
+
+import "time"
+
+// Message is one event to deliver: written by Outbox.Add in the caller's
+// transaction, published later by a Relay.
+type Message struct {
+	// ID identifies the message everywhere: in the outbox table, at the
+	// broker (publishers use it for deduplication, e.g. Nats-Msg-Id) and in
+	// a consumer's Inbox. Add generates a sortable unique ID when it is
+	// empty.
+	ID string
+	// Topic is where the publisher sends the message (a subject, topic or
+	// routing key). Required.
+	Topic string
+	// Key orders messages: those with the same Key reach the broker in
+	// commit order and never concurrently. Messages with different keys
+	// may be published in parallel. Empty is a key like any other.
+	Key string
+	// Payload is the body of the message, opaque to the outbox.
+	Payload []byte
+	// Headers travel with the message to the broker.
+	Headers map[string]string
+	// AvailableAt, when set, delays publishing until then.
+	AvailableAt time.Time
+	// ExpiresAt, when set, is when the message is no longer worth
+	// delivering: the relay moves it to the dead-letter table with reason
+	// "expired" instead of publishing it.
+	ExpiresAt time.Time
+
+	// Attempts is how many times publishing the message failed before
+	// (set by the relay; ignored by Add).
+	Attempts int
+	// CreatedAt is when Add wrote the message (set by the relay; ignored
+	// by Add).
+	CreatedAt time.Time
+}
