@@ -21,7 +21,11 @@ const ours = "resilience"
 
 type sample struct{ ns, bytes, allocs []float64 }
 
-var line = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+([\d.]+) B/op\s+([\d.]+) allocs/op)?`)
+var (
+	line   = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op`)
+	bytes  = regexp.MustCompile(`\s([\d.]+) B/op`)
+	allocs = regexp.MustCompile(`\s([\d.]+) allocs/op`)
+)
 
 func main() {
 	var in io.Reader = os.Stdin
@@ -49,9 +53,11 @@ func main() {
 			order = append(order, m[1])
 		}
 		s.ns = append(s.ns, num(m[2]))
-		if m[3] != "" {
-			s.bytes = append(s.bytes, num(m[3]))
-			s.allocs = append(s.allocs, num(m[4]))
+		if b := bytes.FindStringSubmatch(sc.Text()); b != nil {
+			s.bytes = append(s.bytes, num(b[1]))
+		}
+		if a := allocs.FindStringSubmatch(sc.Text()); a != nil {
+			s.allocs = append(s.allocs, num(a[1]))
 		}
 	}
 	fmt.Println("| benchmark | peer | ours ns/op | peer ns/op | ours/peer | ours allocs/op | peer allocs/op |")
@@ -70,7 +76,7 @@ func main() {
 		fmt.Printf("| %s | %s | %s | %s | %.2f | %s | %s |\n",
 			strings.TrimPrefix(group, "Benchmark"), impl,
 			fmtNum(median(o.ns)), fmtNum(median(p.ns)), median(o.ns)/median(p.ns),
-			fmtNum(median(o.allocs)), fmtNum(median(p.allocs)))
+			count(o.allocs), count(p.allocs))
 	}
 }
 
@@ -99,4 +105,13 @@ func fmtNum(v float64) string {
 		return strconv.FormatFloat(v, 'f', 1, 64)
 	}
 	return strconv.FormatFloat(v, 'f', 2, 64)
+}
+
+// count formats a median of allocs/op: a whole number, or "-" when the
+// benchmark did not report it.
+func count(xs []float64) string {
+	if len(xs) == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(median(xs), 'f', -1, 64)
 }
