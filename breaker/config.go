@@ -33,9 +33,11 @@ const (
 	// DefaultHealthCheckTimeout bounds one run of Config.HealthCheck.
 	DefaultHealthCheckTimeout = 10 * time.Second
 
-	// MaxWindowCalls and MaxBuckets bound the memory of a window.
-	MaxWindowCalls = 1 << 20
-	MaxBuckets     = 1 << 12
+	// MaxWindowCalls bounds a count window; it keeps up to 8 bytes per
+	// call of the window for failures (and as many for slow calls).
+	MaxWindowCalls = 1 << 16
+	// MaxBuckets bounds the buckets of a time window.
+	MaxBuckets = 1 << 12
 )
 
 // Outcome is how a finished call counts for a breaker: see Config.Classify.
