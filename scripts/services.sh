@@ -42,12 +42,16 @@ start redis 6379 redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 
 	--dir /var/lib/redis --logfile /var/log/redis/ci.log
 start rabbitmq 5672 rabbitmq-server -detached
 mkdir -p /var/lib/nats-server 2>/dev/null
-if ! up 4222 && [ -x /usr/sbin/nats-server ]; then
+if up 4222; then
+	echo "services: nats is up on :4222"
+elif [ -x /usr/sbin/nats-server ]; then
 	echo "services: starting nats"
 	start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
 		-a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
 fi
-if ! up 3306 && [ -x /usr/sbin/mariadbd ]; then
+if up 3306; then
+	echo "services: mariadb is up on :3306"
+elif [ -x /usr/sbin/mariadbd ]; then
 	echo "services: starting mariadb"
 	mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null
 	start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
