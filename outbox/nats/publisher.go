@@ -1,0 +1,303 @@
+package nats
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/resiliencekit/resilience/outbox"
+)
+
+// Config configures a [Publisher]. The zero value is ready to use.
+type Config struct {
+	// Subject returns the subject to publish m to. Default: m.Topic.
+	Subject func(m *outbox.Message) string
+	// Stream, when set, is sent in the Nats-Expected-Stream header: a
+	// message whose subject is not stored by that stream is rejected
+	// ([ErrRejected]) instead of landing in another stream.
+	Stream string
+	// MaxInFlight bounds the messages published and not yet acknowledged,
+	// over all concurrent calls of Publish. Default 1024.
+	MaxInFlight int
+	// AckTimeout bounds the wait for one PubAck; a message without one
+	// fails with [ErrTimeout]. Default 5s.
+	AckTimeout time.Duration
+	// PublishWhileReconnecting, when true, hands messages to the client
+	// even while it is reconnecting, to be flushed from its reconnect
+	// buffer later (they fail with ErrTimeout if that takes longer than
+	// AckTimeout). By default such messages fail at once with
+	// [ErrUnavailable].
+	PublishWhileReconnecting bool
+}
+
+// Publisher publishes outbox messages to JetStream and waits for their
+// PubAcks. It implements [outbox.Publisher]. Create one with [New]; it is
+// safe for concurrent use. Close releases its reply subscription.
+type Publisher struct {
+	nc     *natsgo.Conn
+	js     jetstream.JetStream
+	cfg    Config
+	slots  chan struct{} // one token per message in flight
+	closed atomic.Bool
+
+	mu      sync.Mutex
+	pending map[*natsgo.Msg]waiter
+}
+
+// waiter is where the outcome of a message in flight goes.
+type waiter struct {
+	results chan<- result
+	idx     int32
+}
+
+type result struct {
+	idx int32
+	err error
+}
+
+// New returns a Publisher that publishes on nc. The caller keeps ownership
+// of nc: the publisher neither closes it nor changes its options. New panics
+// if nc is nil or cfg is invalid.
+func New(nc *natsgo.Conn, cfg Config) *Publisher {
+	if nc == nil {
+		panic("outbox/nats: nil connection")
+	}
+	if cfg.MaxInFlight < 0 {
+		panic("outbox/nats: negative MaxInFlight")
+	}
+	if cfg.AckTimeout < 0 {
+		panic("outbox/nats: negative AckTimeout")
+	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = 1024
+	}
+	if cfg.AckTimeout == 0 {
+		cfg.AckTimeout = 5 * time.Second
+	}
+	p := &Publisher{
+		nc:      nc,
+		cfg:     cfg,
+		slots:   make(chan struct{}, cfg.MaxInFlight),
+		pending: make(map[*natsgo.Msg]waiter),
+	}
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(cfg.MaxInFlight),
+		jetstream.WithPublishAsyncTimeout(cfg.AckTimeout),
+		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *natsgo.Msg, _ *jetstream.PubAck) {
+			p.resolve(m, nil)
+		}),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *natsgo.Msg, err error) {
+			p.resolve(m, err)
+		}),
+	)
+	if err != nil {
+		panic("outbox/nats: " + err.Error())
+	}
+	p.js = js
+	return p
+}
+
+// resolve delivers the outcome of m to the Publish call that sent it. It is
+// called by the client's handlers, at most once per message.
+func (p *Publisher) resolve(m *natsgo.Msg, err error) {
+	p.mu.Lock()
+	w, ok := p.pending[m]
+	delete(p.pending, m)
+	p.mu.Unlock()
+	if !ok {
+		return
+	}
+	<-p.slots
+	w.results <- result{w.idx, err} // buffered for every message of the call
+}
+
+// Close releases the publisher's reply subscription on the connection.
+// Messages still waiting for a PubAck fail with [ErrUnavailable], and later
+// calls of Publish report [ErrClosed] (matching [outbox.ErrNotSent]) for
+// every message. Close does not close the connection.
+func (p *Publisher) Close() error {
+	if p.closed.Swap(true) {
+		return nil
+	}
+	p.js.CleanupPublisher()
+	return nil
+}
+
+// States of a message in a call.
+const (
+	unsent uint8 = iota
+	inFlight
+	acked
+)
+
+// call is the state of one Publish.
+type call struct {
+	msgs    []outbox.Message
+	errs    []error
+	out     []natsgo.Msg
+	state   []uint8 // unsent, inFlight or acked
+	chains  chains
+	results chan result
+	done    int // messages with an outcome
+	flight  int // messages sent and waiting for their outcome
+}
+
+// Publish implements [outbox.Publisher]: it publishes msgs and writes the
+// outcome of msgs[i] to errs[i] — nil once JetStream acknowledged it. It
+// returns when every message has an outcome or ctx ends, whichever comes
+// first. It panics if len(errs) != len(msgs).
+func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message, errs []error) {
+	if len(errs) != len(msgs) {
+		panic("outbox/nats: len(errs) != len(msgs)")
+	}
+	if len(msgs) == 0 {
+		return
+	}
+	if p.closed.Load() {
+		for i := range errs {
+			errs[i] = notSent{ErrClosed}
+		}
+		return
+	}
+	clear(errs)
+	c := &call{
+		msgs:    msgs,
+		errs:    errs,
+		out:     make([]natsgo.Msg, len(msgs)),
+		state:   make([]uint8, len(msgs)),
+		chains:  newChains(msgs),
+		results: make(chan result, len(msgs)),
+	}
+	for c.done < len(msgs) {
+		// Send what is ready while there are free slots.
+		for len(c.chains.ready) > 0 && ctx.Err() == nil {
+			select {
+			case p.slots <- struct{}{}:
+				p.send(c, c.chains.pop())
+				continue
+			default:
+			}
+			break
+		}
+		if c.done == len(msgs) {
+			return
+		}
+		var slots chan struct{}
+		if len(c.chains.ready) > 0 {
+			slots = p.slots
+		}
+		select {
+		case r := <-c.results:
+			p.outcome(c, r)
+		case slots <- struct{}{}:
+			p.send(c, c.chains.pop())
+		case <-ctx.Done():
+			p.abort(c, ctx.Err())
+			return
+		}
+	}
+}
+
+// send publishes message i; the caller holds a slot for it.
+func (p *Publisher) send(c *call, i int32) {
+	msg := &c.msgs[i]
+	m := &c.out[i]
+	if p.cfg.Subject != nil {
+		m.Subject = p.cfg.Subject(msg)
+	} else {
+		m.Subject = msg.Topic
+	}
+	m.Data = msg.Payload
+	n := len(msg.Headers) + 2
+	m.Header = make(natsgo.Header, n)
+	vals := make([]string, 0, n) // one backing array for all header values
+	set := func(k, v string) {
+		vals = append(vals, v)
+		m.Header[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	for k, v := range msg.Headers {
+		set(k, v)
+	}
+	if msg.ID != "" {
+		set(jetstream.MsgIDHeader, msg.ID)
+	}
+	if p.cfg.Stream != "" {
+		set(jetstream.ExpectedStreamHeader, p.cfg.Stream)
+	}
+
+	if !p.cfg.PublishWhileReconnecting && !p.nc.IsConnected() {
+		<-p.slots
+		cause := natsgo.ErrDisconnected
+		if p.nc.IsClosed() {
+			cause = natsgo.ErrConnectionClosed
+		}
+		p.fail(c, i, &Error{ID: msg.ID, Subject: m.Subject, Err: cause, kind: ErrUnavailable})
+		return
+	}
+	p.mu.Lock()
+	p.pending[m] = waiter{results: c.results, idx: i}
+	p.mu.Unlock()
+	c.state[i] = inFlight
+	c.flight++
+	if _, err := p.js.PublishMsgAsync(m); err != nil {
+		p.mu.Lock()
+		_, ok := p.pending[m]
+		delete(p.pending, m)
+		p.mu.Unlock()
+		if ok { // not resolved by a handler in the meantime
+			<-p.slots
+			c.results <- result{i, err}
+		}
+	}
+}
+
+// outcome records the outcome of a message that was in flight.
+func (p *Publisher) outcome(c *call, r result) {
+	c.flight--
+	if r.err == nil {
+		c.state[r.idx] = acked
+		c.done++
+		c.chains.acked(r.idx)
+		return
+	}
+	msg := &c.msgs[r.idx]
+	p.fail(c, r.idx, &Error{ID: msg.ID, Subject: c.out[r.idx].Subject, Err: r.err, kind: kindOf(r.err)})
+}
+
+// fail records err for message i and ErrNotSent for the later messages of
+// its key.
+func (p *Publisher) fail(c *call, i int32, err error) {
+	c.errs[i] = err
+	c.done++
+	c.chains.failed(i, func(j int32) {
+		c.errs[j] = outbox.ErrNotSent
+		c.done++
+	})
+}
+
+// abort gives every message without an outcome the context's error.
+func (p *Publisher) abort(c *call, cause error) {
+	// Outcomes that already arrived are kept.
+	for {
+		select {
+		case r := <-c.results:
+			p.outcome(c, r)
+			continue
+		default:
+		}
+		break
+	}
+	for i := range c.msgs {
+		switch {
+		case c.errs[i] != nil, c.state[i] == acked:
+		case c.state[i] == inFlight:
+			c.errs[i] = &Error{ID: c.msgs[i].ID, Subject: c.out[i].Subject, Err: cause}
+		default:
+			c.errs[i] = notSent{cause}
+		}
+	}
+}
