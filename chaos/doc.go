@@ -50,7 +50,7 @@
 //		inj := chaos.New(chaos.Config{Recorder: rec}, chaos.Fault{
 //			When: chaos.First(2), Action: chaos.Status(503, "Retry-After", "1"),
 //		})
-//		client := &http.Client{Transport: resilience.Transport(inj.Transport(fake), retry)}
+//		client := &http.Client{Transport: resilience.Transport(inj.Transport(fake), retrier)}
 //		// ... call client, then:
 //		require.Equal(t, []time.Duration{time.Second, time.Second}, rec.Gaps())
 //	})

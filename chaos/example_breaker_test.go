@@ -4,76 +4,53 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/breaker"
 	"github.com/resiliencekit/resilience/chaos"
 )
 
-var errOpen = errors.New("breaker open")
-
-// breaker is a stand-in for a circuit breaker, small enough to read: after
-// threshold failures in a row it opens and rejects calls for cooldown;
-// then it lets calls through again, and a success closes it while a
-// failure opens it once more.
-type breaker struct {
-	threshold int
-	cooldown  time.Duration
-
-	mu        sync.Mutex
-	failures  int
-	openUntil time.Time
-}
-
-func (b *breaker) Do(ctx context.Context, op func(context.Context) error) error {
-	b.mu.Lock()
-	open := time.Now().Before(b.openUntil)
-	b.mu.Unlock()
-	if open {
-		return errOpen
-	}
-	err := op(ctx)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if err == nil {
-		b.failures = 0
-		return nil
-	}
-	if b.failures++; b.failures >= b.threshold {
-		b.openUntil = time.Now().Add(b.cooldown)
-	}
-	return err
-}
-
 // A dependency refuses connections for its first three calls. The breaker
-// opens after three failures, spares the dependency while open, and closes
-// again when a call after the cooldown succeeds.
+// opens after three failures in a row, spares the dependency while open,
+// and closes again when the probe after its open duration succeeds.
 func Example_breakerOpensAndRecovers() {
 	down := chaos.Policy(chaos.Fault{When: chaos.First(3), Action: chaos.ConnRefused()})
-	b := &breaker{threshold: 3, cooldown: 20 * time.Millisecond}
+	b := breaker.New(breaker.Config{
+		ConsecutiveFailures: 3,
+		OpenDuration:        100 * time.Millisecond,
+		OnStateChange: func(from, to breaker.State) {
+			fmt.Println("breaker:", from, "->", to)
+		},
+	})
 	ctx := resilience.WithKey(context.Background(), "db:5432")
 	call := func() {
 		err := resilience.Chain(b, down).Do(ctx, func(context.Context) error { return nil })
-		if err != nil {
+		switch {
+		case errors.Is(err, breaker.ErrOpen):
+			fmt.Println("rejected: the breaker is open")
+		case err != nil:
 			fmt.Println(err)
-			return
+		default:
+			fmt.Println("ok")
 		}
-		fmt.Println("ok")
 	}
 
 	for range 5 {
 		call()
 	}
-	time.Sleep(25 * time.Millisecond) // past the cooldown
+	time.Sleep(110 * time.Millisecond) // past the open duration
 	call()
 	fmt.Println("calls that reached the dependency:", down.Calls())
 	// Output:
 	// dial tcp db:5432: connect: connection refused
 	// dial tcp db:5432: connect: connection refused
+	// breaker: closed -> open
 	// dial tcp db:5432: connect: connection refused
-	// breaker open
-	// breaker open
+	// rejected: the breaker is open
+	// rejected: the breaker is open
+	// breaker: open -> half-open
+	// breaker: half-open -> closed
 	// ok
 	// calls that reached the dependency: 4
 }

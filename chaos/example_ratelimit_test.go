@@ -3,40 +3,52 @@ package chaos_test
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
+	"time"
 
+	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/chaos"
+	"github.com/resiliencekit/resilience/ratelimit"
+	"github.com/resiliencekit/resilience/retry"
 )
 
-// A server that rate-limits one noisy tenant: every request of tenant
-// "noisy" after its second answers 429 with Retry-After, the way a real
-// rate limiter would. Point the client you test at it (with InProcess, or
-// httptest.NewServer) and check that it waits as asked.
+// A server gives each tenant 2 requests a minute with ratelimit.Handler;
+// the client retries with backoff. When the server answers 429 with a
+// Retry-After longer than the client's MaxDelay, the retry gives up at
+// once instead of hammering the server: the recorder in front of the
+// server sees one request per call. (How the client waits for a short
+// Retry-After is shown in virtual time in docs/testing.md.)
 func Example_rateLimitedServer() {
 	api := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	server := chaos.Handler(api, chaos.Fault{
-		Match:  chaos.Header("X-Tenant", "noisy"),
-		When:   chaos.Script("..x"),
-		Action: chaos.Status(http.StatusTooManyRequests, "Retry-After", "1"),
-	})
+	perTenant := ratelimit.NewKeyed(ratelimit.PerWindow(2, time.Minute).Rate, 2)
+	limited := ratelimit.Handler(api, perTenant, ratelimit.HTTPConfig{Key: ratelimit.HeaderKey("X-Tenant", nil)})
+	rec := &chaos.Recorder{}
+	server := chaos.New(chaos.Config{Recorder: rec}).Handler(limited) // no faults: it only records
+	client := &http.Client{Transport: resilience.Transport(chaos.InProcess(server),
+		retry.New(retry.Config{MaxDelay: time.Second, Jitter: retry.JitterNone}))}
 
 	for _, tenant := range []string{"noisy", "quiet", "noisy", "noisy", "quiet"} {
-		req := httptest.NewRequest("GET", "/v1/items", nil)
+		req, _ := http.NewRequest("GET", "http://api.test/v1/items", nil)
 		req.Header.Set("X-Tenant", tenant)
-		w := httptest.NewRecorder()
-		server.ServeHTTP(w, req)
-		if wait := w.Header().Get("Retry-After"); wait != "" {
-			fmt.Println(tenant, w.Code, "Retry-After:", wait)
+		resp, err := client.Do(req)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		resp.Body.Close()
+		if wait := resp.Header.Get("Retry-After"); wait != "" {
+			fmt.Println(tenant, resp.StatusCode, "Retry-After:", wait)
 			continue
 		}
-		fmt.Println(tenant, w.Code)
+		fmt.Println(tenant, resp.StatusCode)
 	}
+	fmt.Println("requests the server saw:", rec.Len())
 	// Output:
 	// noisy 200
 	// quiet 200
 	// noisy 200
-	// noisy 429 Retry-After: 1
+	// noisy 429 Retry-After: 30
 	// quiet 200
+	// requests the server saw: 5
 }

@@ -17,7 +17,7 @@ import (
 // behind a client and its policies:
 //
 //	server := chaos.Handler(api, chaos.Fault{When: chaos.First(2), Action: chaos.Status(429, "Retry-After", "1")})
-//	client := &http.Client{Transport: resilience.Transport(chaos.InProcess(server), retry)}
+//	client := &http.Client{Transport: resilience.Transport(chaos.InProcess(server), retrier)}
 //
 // The handler gets a server-side copy of the request (RequestURI, Host and
 // RemoteAddr set, a path-only URL) with the caller's context and body. The
