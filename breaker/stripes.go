@@ -19,17 +19,24 @@ const cacheLine = 64
 // picked from the address of the goroutine's stack: free, stable while the
 // goroutine runs, and different between goroutines. Two busy goroutines may
 // still land on one stripe; an add notices it (its compare-and-swap fails)
-// and from then on the stripes are picked per P through a sync.Pool, whose
-// per-P caches hand each P its own token: a few nanoseconds more per add,
-// paid only by counters that are contended.
+// and reshuffles the stripes with a new salt for the hash. That settles a
+// few long-lived goroutines (workers, benchmarks). When contention goes on
+// (many short-lived goroutines, as in a server), the stripes are picked per
+// P instead, through a sync.Pool whose per-P caches hand each P its own
+// token: a few nanoseconds more per add, paid only by contended counters.
 type stripes struct {
 	c      []atomic.Int64
 	stride int  // counters per stripe, a multiple of a cache line
 	shift  uint // 64 - log2(number of stripes)
+	salt   atomic.Uint64
 	perP   atomic.Bool
-	tokens sync.Pool // *token, when perP
+	shakes atomic.Int32 // salts tried so far
+	tokens sync.Pool    // *token, when perP
 	next   atomic.Int64
 }
+
+// maxShakes is how many salts stripes try before picking stripes per P.
+const maxShakes = 3
 
 // token names the stripe of the P whose pool cache holds it.
 type token struct{ base int }
@@ -54,7 +61,7 @@ func (s *stripes) init(width int) {
 // stripe returns the index of the first counter of the caller's stripe.
 func (s *stripes) stripe() int {
 	var here byte
-	h := uint64(uintptr(unsafe.Pointer(&here))) >> 13 // 8 KiB: the smallest goroutine stack
+	h := uint64(uintptr(unsafe.Pointer(&here)))>>13 ^ s.salt.Load() // 8 KiB: the smallest goroutine stack
 	return int(h*0x9E3779B97F4A7C15>>s.shift) * s.stride
 }
 
@@ -69,11 +76,17 @@ func (s *stripes) add(i int) {
 	s.addContended(i)
 }
 
-// addContended adds 1 to counter i when the stripe of the stack was
-// contended, now or before: by P from now on.
+// addContended adds 1 to counter i after a compare-and-swap failed, or
+// once stripes are picked per P.
 func (s *stripes) addContended(i int) {
 	if !s.perP.Load() {
-		s.perP.Store(true)
+		s.c[s.stripe()+i].Add(1)
+		if n := s.shakes.Add(1); n <= maxShakes {
+			s.salt.Store(uint64(n) * 0xBF58476D1CE4E5B9)
+		} else {
+			s.perP.Store(true)
+		}
+		return
 	}
 	t := s.tokens.Get().(*token)
 	s.c[t.base+i].Add(1)

@@ -43,3 +43,21 @@ func TestStripesAligned(t *testing.T) {
 		require.Less(t, s.stripe(), len(s.c))
 	}
 }
+
+// Contention first reshuffles the stripes, then picks them per P.
+func TestStripesContention(t *testing.T) {
+	t.Parallel()
+	var s stripes
+	s.init(1)
+	for n := 1; n <= maxShakes; n++ {
+		s.addContended(0)
+		require.Equal(t, int32(n), s.shakes.Load())
+		require.NotZero(t, s.salt.Load())
+		require.False(t, s.perP.Load())
+	}
+	s.addContended(0)
+	require.True(t, s.perP.Load())
+	s.add(0)
+	s.add(0)
+	require.Equal(t, int64(maxShakes+3), s.sum(0))
+}
