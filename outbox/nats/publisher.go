@@ -42,6 +42,7 @@ type Publisher struct {
 	js     jetstream.JetStream
 	cfg    Config
 	slots  chan struct{} // one token per message in flight
+	tick   time.Duration // how often Publish checks its messages in flight
 	closed atomic.Bool
 
 	mu      sync.Mutex
@@ -81,6 +82,7 @@ func New(nc *natsgo.Conn, cfg Config) *Publisher {
 	p := &Publisher{
 		nc:      nc,
 		cfg:     cfg,
+		tick:    min(cfg.AckTimeout/4, 50*time.Millisecond),
 		slots:   make(chan struct{}, cfg.MaxInFlight),
 		pending: make(map[*natsgo.Msg]waiter),
 	}
@@ -134,12 +136,23 @@ const (
 	acked
 )
 
+// tracked is what Publish needs to give up on a message in flight by itself:
+// the client's handlers are not called for messages in flight when the
+// connection drops (nats.go defers those calls until the connection
+// closes), and a message may wait in the reconnect buffer.
+type tracked struct {
+	deadline time.Time // sent + AckTimeout
+	epoch    uint64    // reconnects of the connection when sent
+	live     bool      // sent while connected
+}
+
 // call is the state of one Publish.
 type call struct {
 	msgs    []outbox.Message
 	errs    []error
 	out     []natsgo.Msg
 	state   []uint8 // unsent, inFlight or acked
+	track   []tracked
 	chains  chains
 	results chan result
 	done    int // messages with an outcome
@@ -169,12 +182,18 @@ func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message, errs []e
 		errs:    errs,
 		out:     make([]natsgo.Msg, len(msgs)),
 		state:   make([]uint8, len(msgs)),
+		track:   make([]tracked, len(msgs)),
 		chains:  newChains(msgs),
 		results: make(chan result, len(msgs)),
 	}
+	var tick *time.Ticker
 	for c.done < len(msgs) {
+		if err := ctx.Err(); err != nil {
+			p.abort(c, err)
+			return
+		}
 		// Send what is ready while there are free slots.
-		for len(c.chains.ready) > 0 && ctx.Err() == nil {
+		for len(c.chains.ready) > 0 {
 			select {
 			case p.slots <- struct{}{}:
 				p.send(c, c.chains.pop())
@@ -190,10 +209,20 @@ func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message, errs []e
 		if len(c.chains.ready) > 0 {
 			slots = p.slots
 		}
+		if tick == nil {
+			tick = time.NewTicker(p.tick)
+			defer tick.Stop()
+		}
 		select {
 		case r := <-c.results:
 			p.outcome(c, r)
+		case <-tick.C:
+			p.check(c)
 		case slots <- struct{}{}:
+			if ctx.Err() != nil {
+				<-p.slots
+				continue // abort at the top of the loop
+			}
 			p.send(c, c.chains.pop())
 		case <-ctx.Done():
 			p.abort(c, ctx.Err())
@@ -238,19 +267,51 @@ func (p *Publisher) send(c *call, i int32) {
 		p.fail(c, i, &Error{ID: msg.ID, Subject: m.Subject, Err: cause, kind: ErrUnavailable})
 		return
 	}
+	c.track[i] = tracked{
+		deadline: time.Now().Add(p.cfg.AckTimeout),
+		epoch:    p.nc.Stats().Reconnects,
+		live:     p.nc.IsConnected(),
+	}
 	p.mu.Lock()
 	p.pending[m] = waiter{results: c.results, idx: i}
 	p.mu.Unlock()
 	c.state[i] = inFlight
 	c.flight++
 	if _, err := p.js.PublishMsgAsync(m); err != nil {
-		p.mu.Lock()
-		_, ok := p.pending[m]
-		delete(p.pending, m)
-		p.mu.Unlock()
-		if ok { // not resolved by a handler in the meantime
-			<-p.slots
-			c.results <- result{i, err}
+		p.giveUp(c, i, err)
+	}
+}
+
+// giveUp ends the wait for message i with err, unless a handler resolved it
+// in the meantime.
+func (p *Publisher) giveUp(c *call, i int32, err error) {
+	m := &c.out[i]
+	p.mu.Lock()
+	_, ok := p.pending[m]
+	delete(p.pending, m)
+	p.mu.Unlock()
+	if ok {
+		<-p.slots
+		c.results <- result{i, err} // buffered for every message of the call
+	}
+}
+
+// check fails the messages in flight whose PubAck can no longer come: sent
+// on a connection that has dropped since, or past their AckTimeout.
+func (p *Publisher) check(c *call) {
+	now := time.Now()
+	reconnects := p.nc.Stats().Reconnects
+	connected := p.nc.IsConnected()
+	for i := range c.track {
+		if c.state[i] != inFlight || c.errs[i] != nil {
+			continue
+		}
+		tr := &c.track[i]
+		switch {
+		case tr.live && (!connected || reconnects != tr.epoch):
+			p.giveUp(c, int32(i), natsgo.ErrDisconnected)
+		case !now.Before(tr.deadline):
+			p.giveUp(c, int32(i), jetstream.ErrAsyncPublishTimeout)
 		}
 	}
 }
