@@ -1,0 +1,264 @@
+package outboxtest
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/resiliencekit/resilience/outbox"
+)
+
+// The environment of a crash child.
+const (
+	envChild = "OUTBOXTEST_CHILD"
+	envDSN   = "OUTBOXTEST_DSN"
+	envTable = "OUTBOXTEST_TABLE"
+)
+
+// The relay settings of crash children.
+const (
+	crashBatch = 100
+	crashTTL   = 2 * time.Second
+)
+
+// Child runs a crash child's relay and exits, when the environment says
+// this process is one; otherwise it returns at once. Call it first thing
+// in TestMain.
+func Child(s Suite) {
+	if os.Getenv(envChild) != "crash" {
+		return
+	}
+	if err := runChild(s, os.Getenv(envDSN), os.Getenv(envTable)); err != nil {
+		fmt.Fprintln(os.Stderr, "crash child:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func runChild(s Suite, dsn, table string) error {
+	db, err := s.Open(dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ob := outbox.New(db, outbox.Config{Dialect: s.Dialect, Table: table})
+	rec := &dbRecorder{db: db, d: s.Dialect, table: quote(s.Dialect, table+"_rec")}
+	// A child stops by itself in case its parent could not kill it.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r := outbox.NewRelay(ob, rec, outbox.RelayConfig{
+		BatchSize: crashBatch, LeaseTTL: crashTTL, PollInterval: 20 * time.Millisecond,
+		OnError: func(err error) { fmt.Fprintln(os.Stderr, "relay:", err) },
+	})
+	return r.Run(ctx)
+}
+
+// dbRecorder is the crash test's broker: it stores what it receives in a
+// table, committed before it acknowledges, so that what was acknowledged
+// survives the kill of the process.
+type dbRecorder struct {
+	db    *sql.DB
+	d     outbox.Dialect
+	table string
+}
+
+func (r *dbRecorder) Publish(ctx context.Context, msgs []outbox.Message, errs []error) {
+	q := "INSERT INTO " + r.table + " (payload) VALUES " + strings.TrimSuffix(strings.Repeat("(?),", len(msgs)), ",")
+	if r.d == outbox.Postgres {
+		var b strings.Builder
+		n := 0
+		for _, c := range q {
+			if c == '?' {
+				n++
+				fmt.Fprintf(&b, "$%d", n)
+				continue
+			}
+			b.WriteRune(c)
+		}
+		q = b.String()
+	}
+	args := make([]any, len(msgs))
+	for i, m := range msgs {
+		args[i] = string(m.Payload)
+	}
+	_, err := r.db.ExecContext(ctx, q, args...)
+	for i := range errs {
+		errs[i] = err
+	}
+}
+
+func recTable(d outbox.Dialect, table string) string {
+	t := quote(d, table+"_rec")
+	switch d {
+	case outbox.Postgres:
+		return "CREATE TABLE " + t + " (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload TEXT NOT NULL)"
+	case outbox.MySQL:
+		return "CREATE TABLE " + t + " (seq BIGINT AUTO_INCREMENT PRIMARY KEY, payload VARCHAR(255) NOT NULL)"
+	default:
+		return "CREATE TABLE " + t + " (seq INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL)"
+	}
+}
+
+// child is a running crash child.
+type child struct {
+	cmd *exec.Cmd
+	out *bytes.Buffer
+}
+
+func startChild(t *testing.T, s Suite, table string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envChild+"=crash", envDSN+"="+s.DSN, envTable+"="+table)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	return &child{cmd: cmd, out: &out}
+}
+
+func (c *child) kill() string {
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	_ = c.cmd.Wait()
+	return c.out.String()
+}
+
+// testCrash: two relay processes publish 20,000 messages over 100 keys
+// while a writer adds them; one of them is killed with SIGKILL at random
+// moments and restarted. At the recording broker every message arrived,
+// per-key order holds ignoring repeats, and the repeats are bounded by
+// what the killed relays could have had in flight.
+func testCrash(t *testing.T, s Suite) {
+	if testing.Short() {
+		t.Skip("crash test skipped in -short mode")
+	}
+	e := newEnv(t, s, outbox.Config{})
+	table := e.ob.Table()
+	_, err := e.db.Exec(recTable(s.Dialect, table))
+	require.NoError(t, err)
+
+	total := s.CrashMessages
+	if total == 0 {
+		total = 20000
+	}
+	const keys = 100
+	per := total / keys
+	want := map[string]int{}
+	for k := range keys {
+		want[fmt.Sprintf("key%03d", k)] = per
+	}
+
+	// The writer: per rounds of one message per key, in transactions of
+	// a hundred messages.
+	writeErr := make(chan error, 1)
+	go func() {
+		for i := range per {
+			batch := make([]outbox.Message, 0, keys)
+			for k := range keys {
+				key := fmt.Sprintf("key%03d", k)
+				batch = append(batch, outbox.Message{Topic: "t", Key: key, Payload: fmt.Appendf(nil, "%s/%d", key, i)})
+			}
+			if err := addRetrying(e, batch); err != nil {
+				writeErr <- err
+				return
+			}
+			// Spread the writes over about six seconds, so that the
+			// relays are killed while messages flow.
+			time.Sleep(6 * time.Second / time.Duration(per))
+		}
+		writeErr <- nil
+	}()
+
+	var logs []string
+	children := []*child{startChild(t, s, table), startChild(t, s, table)}
+	defer func() {
+		for _, c := range children {
+			logs = append(logs, c.kill())
+		}
+		if t.Failed() {
+			for _, l := range logs {
+				t.Log(l)
+			}
+		}
+	}()
+	kills := 0
+	writing := true
+	deadline := time.Now().Add(4 * time.Minute)
+	// Each child is killed at a random moment between 0.3 s and 1 s after
+	// it started (it needs a moment to start relaying), until the
+	// backlog has drained.
+	killAt := func() time.Time { return time.Now().Add(time.Duration(300+rand.IntN(700)) * time.Millisecond) }
+	due := []time.Time{killAt(), killAt()}
+	for {
+		time.Sleep(20 * time.Millisecond)
+		if writing {
+			select {
+			case err := <-writeErr:
+				require.NoError(t, err)
+				writing = false
+			default:
+			}
+		}
+		if !writing && e.backlog(t) == 0 {
+			break
+		}
+		require.False(t, time.Now().After(deadline), "backlog did not drain: %d left", e.backlog(t))
+		for i := range children {
+			if kills < 40 && time.Now().After(due[i]) {
+				logs = append(logs, children[i].kill())
+				kills++
+				children[i] = startChild(t, s, table)
+				due[i] = killAt()
+			}
+		}
+	}
+
+	rows, err := e.db.Query("SELECT payload FROM " + quote(s.Dialect, table+"_rec") + " ORDER BY seq")
+	require.NoError(t, err)
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var p string
+		require.NoError(t, rows.Scan(&p))
+		got = append(got, p)
+	}
+	require.NoError(t, rows.Err())
+	rep := CheckOrder(got, want)
+	assert.Empty(t, rep.Missing, "at least once")
+	assert.Empty(t, rep.Reordered, "per-key order")
+	assert.Empty(t, rep.Unknown)
+	assert.Equal(t, total, rep.Unique)
+	// A killed relay repeats at most the batch it had in flight, and the
+	// messages it published and could not acknowledge.
+	assert.LessOrEqual(t, rep.Duplicates, kills*crashBatch, "duplicates only from crash windows")
+	t.Logf("%s: %d messages, %d kills, %d duplicates", s.Dialect, total, kills, rep.Duplicates)
+}
+
+// addRetrying adds msgs in a transaction, retried on the transient errors
+// of a busy database.
+func addRetrying(e *env, msgs []outbox.Message) error {
+	ctx := context.Background()
+	for attempt := 0; ; attempt++ {
+		tx, err := e.db.BeginTx(ctx, nil)
+		if err == nil {
+			if err = e.ob.Add(ctx, tx, msgs...); err == nil {
+				err = tx.Commit()
+			} else {
+				_ = tx.Rollback()
+			}
+		}
+		if err == nil || attempt >= 20 || !retryable(err) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,272 @@
+package outbox
+
+import (
+	"strconv"
+	"strings"
+)
+
+// queries holds the quoted table names of one outbox and the statements
+// that do not depend on a row count, built once by New. Statements are
+// written with ? placeholders and rebound for PostgreSQL.
+type queries struct {
+	d                                 Dialect
+	table, dead, lease, lock, keylock string // quoted
+	name, deadName                        string // unquoted, unqualified (index names)
+	now                               string
+
+	stats, deadCount string
+	claimLock        string // PostgreSQL and MySQL: take the claim lock, return now
+	sweepLeases      string
+	claimSelect      string
+	renew, release   string
+	failed           string
+	deadFromOutbox   string
+	purge            string
+}
+
+const msgCols = "id, topic, msg_key, payload, headers, created_at, expires_at, attempts"
+
+func newQueries(d Dialect, table string) queries {
+	schema, name := splitTable(table)
+	qual := func(suffix string) string {
+		if schema == "" {
+			return d.quote(name + suffix)
+		}
+		return d.quote(schema) + "." + d.quote(name+suffix)
+	}
+	q := queries{
+		d: d, table: qual(""), dead: qual("_dead"), lease: qual("_lease"), lock: qual("_lock"),
+		keylock: qual("_keylock"), name: name, deadName: name + "_dead", now: d.nowExpr(),
+	}
+	r := d.rebind
+	q.stats = "SELECT COUNT(*), COALESCE(MIN(created_at), 0), " + q.now + " FROM " + q.table + " WHERE published_at IS NULL"
+	q.deadCount = "SELECT COUNT(*) FROM " + q.dead
+	switch d {
+	case Postgres:
+		q.claimLock = r("SELECT " + q.now + " FROM (SELECT pg_advisory_xact_lock(?)) AS l")
+	case MySQL:
+		q.claimLock = "SELECT " + q.now + " FROM " + q.lock + " WHERE id = 1 FOR UPDATE"
+	}
+	q.sweepLeases = r("DELETE FROM " + q.lease + " WHERE until <= " + q.now)
+	// The window: the first rows by seq among those waiting whose key no
+	// other relay holds (and that no back-off marker blocks). gate is the
+	// latest available_at of the rows of the key up to this one: a row may
+	// go only when it and every earlier row of its key are due.
+	q.claimSelect = r("SELECT o.seq, o." + strings.ReplaceAll(msgCols, ", ", ", o.") +
+		" FROM (SELECT p.seq, MAX(p.available_at) OVER (PARTITION BY p.msg_key ORDER BY p.seq" +
+		" ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS gate" +
+		" FROM (SELECT w.seq, w.msg_key, w.available_at FROM " + q.table + " w" +
+		" WHERE w.published_at IS NULL AND NOT EXISTS (SELECT 1 FROM " + q.lease + " l" +
+		" WHERE l.msg_key = w.msg_key AND l.until > ? AND l.owner <> ?)" +
+		" ORDER BY w.seq LIMIT ?) p) g JOIN " + q.table + " o ON o.seq = g.seq" +
+		" WHERE g.gate <= ? ORDER BY g.seq LIMIT ?")
+	q.renew = r("UPDATE " + q.lease + " SET until = " + q.now + " + ? WHERE owner = ?")
+	q.release = r("DELETE FROM " + q.lease + " WHERE owner = ?")
+	q.failed = r("UPDATE " + q.table + " SET attempts = ?, last_error = ?, available_at = " + q.now + " + ? WHERE seq = ?")
+	q.deadFromOutbox = r("INSERT INTO " + q.dead + " (" + msgCols + ", last_error, reason, dead_at)" +
+		" SELECT id, topic, msg_key, payload, headers, created_at, expires_at, ?, ?, ?, " + q.now +
+		" FROM " + q.table + " WHERE seq = ?")
+	q.purge = r("DELETE FROM " + q.table + " WHERE published_at IS NOT NULL AND published_at <= " + q.now + " - ?")
+	return q
+}
+
+// insert is Add's statement for n messages.
+func (q *queries) insert(n int) string {
+	row := "(?, ?, ?, ?, ?, " + q.now + ", ?, ?)"
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + q.table + " (id, topic, msg_key, payload, headers, created_at, available_at, expires_at) VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(row)
+	}
+	return q.d.rebind(b.String())
+}
+
+// upsertLeases gives n keys to a relay (args: key, owner, ttl per key).
+func (q *queries) upsertLeases(n int) string {
+	row := "(?, ?, " + q.now + " + ?)"
+	vals := strings.TrimSuffix(strings.Repeat(row+",", n), ",")
+	s := "INSERT INTO " + q.lease + " (msg_key, owner, until) VALUES " + vals
+	switch q.d {
+	case MySQL:
+		s += " ON DUPLICATE KEY UPDATE owner = VALUES(owner), until = VALUES(until)"
+	default:
+		s += " ON CONFLICT (msg_key) DO UPDATE SET owner = excluded.owner, until = excluded.until"
+	}
+	return q.d.rebind(s)
+}
+
+// markers blocks n keys for a while after a failure (args: key, delay),
+// unless another relay holds them.
+func (q *queries) markers(n int) string {
+	row := "(?, ''," + q.now + " + ?)"
+	vals := strings.TrimSuffix(strings.Repeat(row+",", n), ",")
+	switch q.d {
+	case MySQL:
+		return "INSERT IGNORE INTO " + q.lease + " (msg_key, owner, until) VALUES " + vals
+	default:
+		return q.d.rebind("INSERT INTO " + q.lease + " (msg_key, owner, until) VALUES " + vals + " ON CONFLICT (msg_key) DO NOTHING")
+	}
+}
+
+// deleteSeqs deletes n rows of table by seq.
+func (q *queries) deleteSeqs(table string, n int) string {
+	return q.d.rebind("DELETE FROM " + table + " WHERE seq IN (" + list(n) + ")")
+}
+
+// markPublished keeps n published rows (retention), by seq.
+func (q *queries) markPublished(n int) string {
+	return q.d.rebind("UPDATE " + q.table + " SET published_at = " + q.now + " WHERE seq IN (" + list(n) + ")")
+}
+
+// schema returns the statements of Migrate, in order.
+func (q *queries) schema() []string {
+	switch q.d {
+	case Postgres:
+		return q.postgresSchema()
+	case MySQL:
+		return q.mysqlSchema()
+	default:
+		return q.sqliteSchema()
+	}
+}
+
+func (q *queries) idx(suffix string) string { return q.d.quote(q.name + suffix) }
+
+func (q *queries) postgresSchema() []string {
+	fn := strings.TrimSuffix(q.table, `"`) + `_notify"`
+	channel := strings.ReplaceAll(strings.ReplaceAll(q.table, `"`, ""), "'", "")
+	return []string{
+		"CREATE TABLE IF NOT EXISTS " + q.table + ` (
+	seq BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	id TEXT NOT NULL,
+	topic TEXT NOT NULL,
+	msg_key TEXT NOT NULL,
+	payload BYTEA,
+	headers TEXT,
+	created_at BIGINT NOT NULL,
+	available_at BIGINT NOT NULL DEFAULT 0,
+	expires_at BIGINT NOT NULL DEFAULT 0,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	last_error TEXT,
+	published_at BIGINT
+)`,
+		"CREATE UNIQUE INDEX IF NOT EXISTS " + q.idx("_id") + " ON " + q.table + " (id)",
+		"CREATE INDEX IF NOT EXISTS " + q.idx("_waiting") + " ON " + q.table + " (seq) WHERE published_at IS NULL",
+		"CREATE INDEX IF NOT EXISTS " + q.idx("_published") + " ON " + q.table + " (published_at) WHERE published_at IS NOT NULL",
+		"CREATE TABLE IF NOT EXISTS " + q.lease + ` (
+	msg_key TEXT PRIMARY KEY,
+	owner TEXT NOT NULL,
+	until BIGINT NOT NULL
+)`,
+		"CREATE TABLE IF NOT EXISTS " + q.dead + ` (
+	seq BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	id TEXT NOT NULL,
+	topic TEXT NOT NULL,
+	msg_key TEXT NOT NULL,
+	payload BYTEA,
+	headers TEXT,
+	created_at BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL DEFAULT 0,
+	attempts INTEGER NOT NULL,
+	last_error TEXT,
+	reason TEXT NOT NULL,
+	dead_at BIGINT NOT NULL
+)`,
+		"CREATE INDEX IF NOT EXISTS " + q.idx("_dead_id") + " ON " + q.dead + " (id)",
+		"CREATE OR REPLACE FUNCTION " + fn + "() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('" +
+			channel + "', ''); RETURN NULL; END $$",
+		"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '" + q.name + "_notify' AND tgrelid = '" +
+			q.table + "'::regclass) THEN CREATE TRIGGER " + q.idx("_notify") + " AFTER INSERT ON " + q.table +
+			" FOR EACH STATEMENT EXECUTE FUNCTION " + fn + "(); END IF; END $$",
+	}
+}
+
+func (q *queries) mysqlSchema() []string {
+	const opts = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+	return []string{
+		"CREATE TABLE IF NOT EXISTS " + q.table + ` (
+	seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+	id VARCHAR(` + strconv.Itoa(MaxIDLen) + `) NOT NULL,
+	topic VARCHAR(` + strconv.Itoa(MaxTopicLen) + `) NOT NULL,
+	msg_key VARCHAR(` + strconv.Itoa(MaxKeyLen) + `) NOT NULL,
+	payload LONGBLOB,
+	headers MEDIUMTEXT,
+	created_at BIGINT NOT NULL,
+	available_at BIGINT NOT NULL DEFAULT 0,
+	expires_at BIGINT NOT NULL DEFAULT 0,
+	attempts INT NOT NULL DEFAULT 0,
+	last_error TEXT,
+	published_at BIGINT NULL,
+	UNIQUE KEY ` + q.idx("_id") + ` (id),
+	KEY ` + q.idx("_waiting") + ` (published_at, seq)
+)` + opts,
+		"CREATE TABLE IF NOT EXISTS " + q.lease + ` (
+	msg_key VARCHAR(` + strconv.Itoa(MaxKeyLen) + `) NOT NULL PRIMARY KEY,
+	owner VARCHAR(` + strconv.Itoa(MaxIDLen) + `) NOT NULL,
+	until BIGINT NOT NULL
+)` + opts,
+		"CREATE TABLE IF NOT EXISTS " + q.dead + ` (
+	seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+	id VARCHAR(` + strconv.Itoa(MaxIDLen) + `) NOT NULL,
+	topic VARCHAR(` + strconv.Itoa(MaxTopicLen) + `) NOT NULL,
+	msg_key VARCHAR(` + strconv.Itoa(MaxKeyLen) + `) NOT NULL,
+	payload LONGBLOB,
+	headers MEDIUMTEXT,
+	created_at BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL DEFAULT 0,
+	attempts INT NOT NULL,
+	last_error TEXT,
+	reason VARCHAR(32) NOT NULL,
+	dead_at BIGINT NOT NULL,
+	KEY ` + q.idx("_dead_id") + ` (id)
+)` + opts,
+		"CREATE TABLE IF NOT EXISTS " + q.lock + " (id INT NOT NULL PRIMARY KEY)" + opts,
+		"INSERT IGNORE INTO " + q.lock + " (id) VALUES (1)",
+		"CREATE TABLE IF NOT EXISTS " + q.keylock + " (k BIGINT NOT NULL PRIMARY KEY)" + opts,
+	}
+}
+
+func (q *queries) sqliteSchema() []string {
+	return []string{
+		"CREATE TABLE IF NOT EXISTS " + q.table + ` (
+	seq INTEGER PRIMARY KEY AUTOINCREMENT,
+	id TEXT NOT NULL,
+	topic TEXT NOT NULL,
+	msg_key TEXT NOT NULL,
+	payload BLOB,
+	headers TEXT,
+	created_at INTEGER NOT NULL,
+	available_at INTEGER NOT NULL DEFAULT 0,
+	expires_at INTEGER NOT NULL DEFAULT 0,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	last_error TEXT,
+	published_at INTEGER
+)`,
+		"CREATE UNIQUE INDEX IF NOT EXISTS " + q.idx("_id") + " ON " + q.table + " (id)",
+		"CREATE INDEX IF NOT EXISTS " + q.idx("_waiting") + " ON " + q.table + " (seq) WHERE published_at IS NULL",
+		"CREATE INDEX IF NOT EXISTS " + q.idx("_published") + " ON " + q.table + " (published_at) WHERE published_at IS NOT NULL",
+		"CREATE TABLE IF NOT EXISTS " + q.lease + ` (
+	msg_key TEXT PRIMARY KEY,
+	owner TEXT NOT NULL,
+	until INTEGER NOT NULL
+)`,
+		"CREATE TABLE IF NOT EXISTS " + q.dead + ` (
+	seq INTEGER PRIMARY KEY AUTOINCREMENT,
+	id TEXT NOT NULL,
+	topic TEXT NOT NULL,
+	msg_key TEXT NOT NULL,
+	payload BLOB,
+	headers TEXT,
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL DEFAULT 0,
+	attempts INTEGER NOT NULL,
+	last_error TEXT,
+	reason TEXT NOT NULL,
+	dead_at INTEGER NOT NULL
+)`,
+		"CREATE INDEX IF NOT EXISTS " + q.idx("_dead_id") + " ON " + q.dead + " (id)",
+	}
+}

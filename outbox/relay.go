@@ -1,0 +1,484 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/breaker"
+	"github.com/resiliencekit/resilience/retry"
+)
+
+// Defaults for the zero fields of RelayConfig.
+const (
+	DefaultBatchSize       = 100
+	DefaultPollInterval    = time.Second
+	DefaultLeaseTTL        = 30 * time.Second
+	DefaultMaxAttempts     = 10
+	DefaultShutdownTimeout = 5 * time.Second
+	DefaultInitialBackoff  = time.Second
+	DefaultMaxBackoff      = 5 * time.Minute
+)
+
+// RelayConfig configures a Relay. Every zero field means its documented
+// default. A RelayConfig is a plain value; a Breaker or Notifier in it is
+// shared by the relays made from its copies.
+type RelayConfig struct {
+	// ID names the relay in the lease table: it must differ between the
+	// relays sharing an outbox, and be at most MaxIDLen bytes. Empty means
+	// a NewID.
+	ID string
+
+	// BatchSize is how many messages the relay claims and hands to the
+	// publisher at once. Zero means DefaultBatchSize (100).
+	BatchSize int
+	// ScanWindow is how many waiting rows (of keys no other relay holds) a
+	// claim looks at to fill a batch with messages that are due, in
+	// insertion order. Zero means ten times BatchSize, at least 1000.
+	ScanWindow int
+
+	// PollInterval is how long the relay sleeps when it found less than a
+	// full batch, unless a Notifier wakes it earlier. Zero means
+	// DefaultPollInterval (1 s).
+	PollInterval time.Duration
+	// Notifier, when not nil, wakes the relay when messages were committed
+	// (see outbox/postgres), so that they are published within
+	// milliseconds without polling often.
+	Notifier Notifier
+
+	// LeaseTTL is how long a claim holds its keys. The relay renews the
+	// lease every LeaseTTL/3 while it publishes, and stops publishing
+	// (cancelling the publisher's context) when a fifth of the TTL is
+	// left without a renewal, so that another relay may take over the keys
+	// of a relay that died, or lost the database, once the TTL has passed.
+	// Zero means DefaultLeaseTTL (30 s); at least 100 ms.
+	LeaseTTL time.Duration
+
+	// MaxAttempts is how many failed attempts to publish a message make the
+	// relay move it to the dead-letter table (reason "max_attempts").
+	// Zero means DefaultMaxAttempts (10).
+	MaxAttempts int
+	// Backoff, when not nil, returns how long a message waits after its
+	// attempts-th failed attempt; its key waits with it. Nil means an
+	// exponential backoff with equal jitter: half to all of
+	// DefaultInitialBackoff·2^(attempts-1), capped at DefaultMaxBackoff
+	// (1 s, 2 s, 4 s, … up to 5 min, as retry.Background).
+	Backoff func(attempts int) time.Duration
+
+	// Breaker, when not nil, guards the publisher: each Publish call is
+	// one call of the breaker, a failure when every message of the call
+	// failed (permanent rejections aside). While it is open the relay
+	// claims nothing and waits for its RetryAfter. Nil means a breaker of
+	// the relay's own that opens after 5 failed calls in a row, for 1 s
+	// growing to 30 s.
+	Breaker *breaker.Breaker
+
+	// Retention, when positive, keeps published rows (with published_at
+	// set) for that long instead of deleting them at once; the relay
+	// purges older ones every minute. Zero deletes published rows.
+	Retention time.Duration
+
+	// ShutdownTimeout is how long a batch in flight may keep publishing
+	// after Run's context ends; then the publisher's context is cancelled
+	// and what was not published is released for the next relay. Zero
+	// means DefaultShutdownTimeout (5 s).
+	ShutdownTimeout time.Duration
+
+	// OnError, when not nil, is called with the database errors the relay
+	// recovers from by retrying (a claim, an acknowledgement, a lease
+	// renewal). It is called on the relay's goroutines, with no lock held.
+	OnError func(error)
+}
+
+// Relay publishes the messages of an Outbox: it claims batches of due
+// messages, hands them to a Publisher and records what became of each.
+// Make one with NewRelay and start it with Run. Run several, in one or
+// many processes, to share the work: see the package documentation for
+// what they guarantee. A Relay is safe for concurrent use; Metrics may be
+// called at any time.
+type Relay struct {
+	st      store
+	pub     Publisher
+	c       RelayConfig
+	br      *breaker.Breaker
+	claimR  *retry.Retry
+	ackR    *retry.Retry
+	running atomic.Bool
+
+	published, failed, dead, expired, batches, storeErrors atomic.Uint64
+}
+
+// NewRelay returns a relay that publishes the messages of ob with pub. It
+// panics with an "outbox: ..." message when ob or pub is nil or c holds
+// values that make no sense (negative sizes or durations, an ID too long).
+func NewRelay(ob *Outbox, pub Publisher, c RelayConfig) *Relay {
+	if ob == nil {
+		panic("outbox: NewRelay with a nil *Outbox")
+	}
+	return newRelay(ob, pub, c)
+}
+
+func newRelay(st store, pub Publisher, c RelayConfig) *Relay {
+	if pub == nil {
+		panic("outbox: NewRelay with a nil Publisher")
+	}
+	switch {
+	case c.BatchSize < 0, c.ScanWindow < 0, c.MaxAttempts < 0:
+		panic("outbox: RelayConfig: negative BatchSize, ScanWindow or MaxAttempts")
+	case c.PollInterval < 0, c.LeaseTTL < 0, c.Retention < 0, c.ShutdownTimeout < 0:
+		panic("outbox: RelayConfig: negative duration")
+	case len(c.ID) > MaxIDLen:
+		panic(fmt.Sprintf("outbox: RelayConfig.ID longer than %d bytes", MaxIDLen))
+	case c.LeaseTTL != 0 && c.LeaseTTL < 100*time.Millisecond:
+		panic("outbox: RelayConfig.LeaseTTL below 100 ms")
+	}
+	if c.ID == "" {
+		c.ID = NewID()
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.ScanWindow == 0 {
+		c.ScanWindow = max(10*c.BatchSize, 1000)
+	}
+	c.ScanWindow = max(c.ScanWindow, c.BatchSize)
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.Backoff == nil {
+		c.Backoff = defaultBackoff
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	r := &Relay{st: st, pub: pub, c: c, br: c.Breaker}
+	if r.br == nil {
+		r.br = breaker.New(breaker.Config{
+			ConsecutiveFailures: 5,
+			OpenDuration:        time.Second,
+			MaxOpenDuration:     30 * time.Second,
+			OpenJitter:          0.2,
+		})
+	}
+	onRetry := func(_ int, err error, _ time.Duration) { r.report(err) }
+	// Claims retry for as long as the relay runs: a database that is down
+	// is waited for, with backoff, not given up on.
+	r.claimR = retry.New(retry.Config{MaxRetries: 1 << 30, InitialDelay: 50 * time.Millisecond,
+		MaxDelay: 5 * time.Second, OnRetry: onRetry})
+	// Acknowledgements retry until the lease would have run out: after
+	// that another relay may publish the batch again anyway.
+	r.ackR = retry.New(retry.Config{MaxRetries: 1 << 30, InitialDelay: 20 * time.Millisecond,
+		MaxDelay: time.Second, MaxElapsed: c.LeaseTTL, OnRetry: onRetry})
+	return r
+}
+
+// ID returns the relay's name in the lease table.
+func (r *Relay) ID() string { return r.c.ID }
+
+func defaultBackoff(attempts int) time.Duration {
+	d := DefaultInitialBackoff
+	for i := 1; i < attempts && d < DefaultMaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, DefaultMaxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+func (r *Relay) report(err error) {
+	r.storeErrors.Add(1)
+	if r.c.OnError != nil {
+		r.c.OnError(err)
+	}
+}
+
+// Run publishes messages until ctx ends, then finishes the batch in flight
+// within ShutdownTimeout (or releases what it could not publish) and
+// returns nil. Database errors do not stop it: it retries with backoff
+// and reports them to OnError. It returns ErrRunning at once when the
+// relay is already running.
+func (r *Relay) Run(ctx context.Context) error {
+	if !r.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer r.running.Store(false)
+	var wake <-chan struct{}
+	if r.c.Notifier != nil {
+		c, cancel := r.c.Notifier.Subscribe()
+		defer cancel()
+		wake = c
+	}
+	timer := time.NewTimer(r.c.PollInterval)
+	defer timer.Stop()
+	var lastPurge time.Time
+	for ctx.Err() == nil {
+		n, pause, err := r.cycle(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.report(err)
+			pause = r.c.PollInterval
+		}
+		if r.c.Retention > 0 && time.Since(lastPurge) >= time.Minute {
+			lastPurge = time.Now()
+			if _, err := r.st.purge(ctx, r.c.Retention); err != nil && ctx.Err() == nil {
+				r.report(err)
+			}
+		}
+		if n == r.c.BatchSize && pause == 0 {
+			continue // more may be due at once
+		}
+		w := wake
+		if pause == 0 {
+			pause = r.c.PollInterval
+		} else {
+			w = nil // an open breaker is waited out, whatever is committed
+		}
+		timer.Reset(pause)
+		select {
+		case <-ctx.Done():
+		case <-w:
+		case <-timer.C:
+		}
+	}
+	return nil
+}
+
+var (
+	errShutdown  = errors.New("outbox: relay stopped")
+	errLeaseLost = errors.New("outbox: lease about to expire")
+)
+
+// cycle claims one batch, publishes it and records the outcomes. It returns
+// how many messages it claimed and how long to pause before the next claim
+// (while the breaker is open).
+func (r *Relay) cycle(ctx context.Context) (int, time.Duration, error) {
+	start := time.Now()
+	var batch []claimed
+	err := r.claimR.Do(ctx, func(ctx context.Context) error {
+		var err error
+		batch, err = r.st.claim(ctx, r.c.ID, r.c.BatchSize, r.c.ScanWindow, r.c.LeaseTTL)
+		return err
+	})
+	if err != nil || len(batch) == 0 {
+		return 0, 0, err
+	}
+	r.batches.Add(1)
+	out := make([]outcome, len(batch))
+	msgs := make([]Message, 0, len(batch))
+	idx := make([]int, 0, len(batch))
+	for i := range batch {
+		c := &batch[i]
+		out[i] = outcome{seq: c.seq, key: c.msg.Key}
+		if c.expired {
+			out[i].kind, out[i].reason, out[i].attempts = dead, ReasonExpired, c.msg.Attempts
+			continue
+		}
+		msgs = append(msgs, c.msg)
+		idx = append(idx, i)
+	}
+	var pause time.Duration
+	if len(msgs) > 0 {
+		errs := make([]error, len(msgs))
+		pubCtx, err := r.publish(ctx, start.Add(r.c.LeaseTTL-r.c.LeaseTTL/5), msgs, errs)
+		if err != nil { // the breaker refused: nothing was sent
+			pause, _ = resilience.RetryAfter(err)
+			pause = max(pause, 10*time.Millisecond)
+			for _, i := range idx {
+				out[i].kind = unsent
+			}
+		} else {
+			for j, i := range idx {
+				r.classify(&out[i], &batch[i], errs[j], pubCtx)
+			}
+		}
+	}
+	ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.c.LeaseTTL)
+	defer cancel()
+	if err := r.ackR.Do(ackCtx, func(ctx context.Context) error {
+		return r.st.ack(ctx, r.c.ID, out, r.c.Retention > 0)
+	}); err != nil {
+		// The leases run out and the batch is claimed again: its
+		// published messages are published twice, nothing is lost.
+		return len(batch), pause, err
+	}
+	for i := range out {
+		switch out[i].kind {
+		case dead:
+			r.dead.Add(1)
+			if out[i].reason == ReasonExpired {
+				r.expired.Add(1)
+			}
+		}
+	}
+	return len(batch), pause, nil
+}
+
+// classify turns the publisher's verdict on one message into an outcome.
+func (r *Relay) classify(o *outcome, c *claimed, err error, pubCtx context.Context) {
+	switch {
+	case err == nil:
+		o.kind = published
+		r.published.Add(1)
+		return
+	case errors.Is(err, ErrNotSent):
+		o.kind = unsent
+		return
+	case pubCtx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
+		// The relay stopped, or its lease was running out: not the
+		// message's fault.
+		o.kind = unsent
+		return
+	}
+	r.failed.Add(1)
+	o.attempts = c.msg.Attempts + 1
+	o.err = truncate(err.Error(), 2000)
+	switch {
+	case resilience.IsPermanent(err):
+		o.kind, o.reason = dead, ReasonRejected
+	case o.attempts >= r.c.MaxAttempts:
+		o.kind, o.reason = dead, ReasonMaxAttempts
+	default:
+		o.kind, o.delay = failed, max(r.c.Backoff(o.attempts), 0)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// publish hands msgs to the publisher through the breaker, with a context
+// that ends when the lease is about to run out (renewals push that back)
+// or ShutdownTimeout after ctx ended. It returns that context, and the
+// breaker's error when it refused the call. A panic in the publisher fails
+// every message of the call.
+func (r *Relay) publish(ctx context.Context, deadline time.Time, msgs []Message, errs []error) (pubCtx context.Context, err error) {
+	pubCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	stop := r.watch(ctx, cancel, deadline)
+	defer func() {
+		stop()
+		if p := recover(); p != nil {
+			perr := fmt.Errorf("outbox: publisher panicked: %v", p)
+			for i := range errs {
+				errs[i] = perr
+			}
+			err = nil
+		}
+	}()
+	called := false
+	err = r.br.Do(pubCtx, func(ctx context.Context) error {
+		called = true
+		r.pub.Publish(ctx, msgs, errs)
+		var first error
+		for _, e := range errs {
+			switch {
+			case e == nil:
+				return nil // the broker works
+			case first == nil && !errors.Is(e, ErrNotSent) && !resilience.IsPermanent(e):
+				first = e
+			}
+		}
+		return first
+	})
+	if called {
+		err = nil // the outcomes are in errs
+	}
+	return pubCtx, err
+}
+
+// watch cancels a publish when the lease is about to run out or ctx has
+// been done for ShutdownTimeout, and renews the lease meanwhile. The
+// returned function stops it and waits for it.
+func (r *Relay) watch(ctx context.Context, cancel context.CancelCauseFunc, deadline time.Time) (stop func()) {
+	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		lease := time.NewTimer(time.Until(deadline))
+		defer lease.Stop()
+		renew := time.NewTicker(r.c.LeaseTTL / 3)
+		defer renew.Stop()
+		var grace *time.Timer
+		var graceC <-chan time.Time
+		stopping := ctx.Done()
+		defer func() {
+			if grace != nil {
+				grace.Stop()
+			}
+		}()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-stopping:
+				stopping = nil
+				grace = time.NewTimer(r.c.ShutdownTimeout)
+				graceC = grace.C
+			case <-graceC:
+				cancel(errShutdown)
+				return
+			case <-lease.C:
+				cancel(errLeaseLost)
+				return
+			case <-renew.C:
+				t0 := time.Now()
+				rctx, rcancel := context.WithTimeout(wctx, r.c.LeaseTTL/3)
+				_, err := r.st.renew(rctx, r.c.ID, r.c.LeaseTTL)
+				rcancel()
+				if err == nil {
+					lease.Reset(time.Until(t0.Add(r.c.LeaseTTL - r.c.LeaseTTL/5)))
+				} else if wctx.Err() == nil {
+					r.report(err)
+				}
+			}
+		}
+	}()
+	return func() {
+		wcancel()
+		<-finished
+		cancel(nil)
+	}
+}
+
+// Metrics counts what a relay did since it was made. Backlog, lag and
+// the size of the dead-letter table are in the database: see Outbox.Stats.
+type Metrics struct {
+	// Published is how many messages the broker acknowledged.
+	Published uint64
+	// Failed is how many attempts to publish a message failed (including
+	// the last attempts of messages then dead-lettered).
+	Failed uint64
+	// DeadLettered is how many messages the relay moved to the dead-letter
+	// table, Expired included.
+	DeadLettered uint64
+	// Expired is how many of those expired before they could be published.
+	Expired uint64
+	// Batches is how many non-empty batches the relay claimed.
+	Batches uint64
+	// StoreErrors is how many database operations failed (and were
+	// retried).
+	StoreErrors uint64
+}
+
+// Metrics returns the relay's counters. It is cheap and safe to call
+// concurrently with Run.
+func (r *Relay) Metrics() Metrics {
+	return Metrics{
+		Published:    r.published.Load(),
+		Failed:       r.failed.Load(),
+		DeadLettered: r.dead.Load(),
+		Expired:      r.expired.Load(),
+		Batches:      r.batches.Load(),
+		StoreErrors:  r.storeErrors.Load(),
+	}
+}

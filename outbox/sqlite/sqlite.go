@@ -1,0 +1,70 @@
+// Package sqlite opens SQLite databases for the outbox with the pure Go
+// driver modernc.org/sqlite (no cgo): the embedded default, for services
+// and quickstarts that run no database server.
+//
+//	db, err := sqlite.Open("app.db")
+//	ob := outbox.New(db, outbox.Config{Dialect: outbox.SQLite})
+//	err = ob.Migrate(ctx)
+//
+// # How the outbox works on SQLite
+//
+// SQLite has one writer at a time: a transaction holds the database's
+// write lock from its first write (from BEGIN, with the settings of Open)
+// to its commit. So transactions that add messages are serialized, the
+// insertion order of the outbox is the commit order, and Config.LockKeys
+// is not needed. Relays claim with a plain transaction: the write lock
+// serializes their claims too. Several processes may share the file (WAL
+// journal, busy timeout): the crash test of this module runs two relay
+// processes on one file and kills them at random.
+//
+// SQLite on a network file system is not safe; keep the file on a local
+// disk. For several hosts use PostgreSQL or MySQL.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/resiliencekit/resilience/outbox"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// DSN returns the data source name Open uses for the file at path: WAL
+// journal (readers do not block the writer), a busy timeout of 10 s
+// (writers wait for each other instead of failing), foreign keys on, and
+// BEGIN IMMEDIATE transactions (a transaction takes the write lock when it
+// begins, so it never fails to upgrade from reading to writing halfway).
+func DSN(path string) string {
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return path + sep + "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+}
+
+// Open opens the SQLite database file at path (creating it if needed) with
+// the settings of DSN. Close the returned *sql.DB when done. An in-memory
+// database (":memory:") is private to each connection and does not suit
+// an outbox: use a file, in a temporary directory for tests.
+func Open(path string) (*sql.DB, error) {
+	return sql.Open("sqlite", DSN(path))
+}
+
+// New opens the database at path, makes an Outbox on it with c (whose
+// Dialect it sets to outbox.SQLite) and runs Migrate. The caller closes
+// the database, ob.DB(), when done.
+func New(ctx context.Context, path string, c outbox.Config) (*outbox.Outbox, error) {
+	db, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	c.Dialect = outbox.SQLite
+	ob := outbox.New(db, c)
+	if err := ob.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return ob, nil
+}

@@ -1,0 +1,270 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// store is what a Relay needs of the database. *Outbox implements it with
+// SQL; the relay's unit tests use an in-memory fake.
+type store interface {
+	// claim leases to owner the keys of up to limit due messages, looking
+	// at the first window waiting rows of keys nobody else holds, and
+	// returns those messages, in seq order. The lease lasts ttl.
+	claim(ctx context.Context, owner string, limit, window int, ttl time.Duration) ([]claimed, error)
+	// renew extends owner's leases to ttl from now and reports how many
+	// keys it holds.
+	renew(ctx context.Context, owner string, ttl time.Duration) (int64, error)
+	// release gives up owner's leases.
+	release(ctx context.Context, owner string) error
+	// ack records the outcomes of a batch and releases owner's leases.
+	ack(ctx context.Context, owner string, out []outcome, retain bool) error
+	// purge deletes the published rows kept longer than retention.
+	purge(ctx context.Context, retention time.Duration) (int64, error)
+}
+
+// claimed is a message leased to a relay.
+type claimed struct {
+	seq     int64
+	msg     Message
+	expired bool
+}
+
+type outcomeKind uint8
+
+const (
+	published outcomeKind = iota + 1
+	failed                // attempt counted, retried after delay
+	unsent                // not attempted: retried without counting
+	dead                  // moved to the dead letters
+)
+
+// outcome is what became of a claimed message.
+type outcome struct {
+	seq      int64
+	key      string
+	kind     outcomeKind
+	attempts int           // failed, dead: the new attempt count
+	err      string        // failed, dead: the last error
+	reason   string        // dead
+	delay    time.Duration // failed: until the next attempt
+}
+
+var _ store = (*Outbox)(nil)
+
+// claimTx begins the claim transaction: read committed, so each statement
+// sees what other relays committed before it (MySQL defaults to repeatable
+// read).
+func (o *Outbox) begin(ctx context.Context) (*sql.Tx, error) {
+	var opts *sql.TxOptions
+	if o.d == MySQL {
+		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
+	return o.db.BeginTx(ctx, opts)
+}
+
+func (o *Outbox) claim(ctx context.Context, owner string, limit, window int, ttl time.Duration) (_ []claimed, err error) {
+	tx, err := o.begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: claim: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+			err = fmt.Errorf("outbox: claim: %w", err)
+		}
+	}()
+	// Serialize the claims of all relays of this table: with the lock held
+	// no other relay can lease a key between our look and our lease.
+	var now int64
+	switch o.d {
+	case Postgres:
+		err = tx.QueryRowContext(ctx, o.q.claimLock, lockID(o.table)).Scan(&now)
+	case MySQL:
+		err = tx.QueryRowContext(ctx, o.q.claimLock).Scan(&now)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = errors.New("the lock row is missing: run Migrate")
+		}
+	default:
+		// A write first, so that SQLite takes its write lock now rather
+		// than fail to upgrade a read transaction later.
+		if _, err = tx.ExecContext(ctx, o.q.sweepLeases); err == nil {
+			err = tx.QueryRowContext(ctx, "SELECT "+o.q.now).Scan(&now)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if o.d != SQLite {
+		if _, err = tx.ExecContext(ctx, o.q.sweepLeases); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := tx.QueryContext(ctx, o.q.claimSelect, now, owner, window, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []claimed
+	for rows.Next() {
+		var c claimed
+		var headers sql.NullString
+		var created, expires int64
+		if err = rows.Scan(&c.seq, &c.msg.ID, &c.msg.Topic, &c.msg.Key, &c.msg.Payload, &headers,
+			&created, &expires, &c.msg.Attempts); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if c.msg.Headers, err = decodeHeaders(headers); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		c.msg.CreatedAt = fromMicros(created)
+		c.msg.ExpiresAt = fromMicros(expires)
+		c.expired = expires != 0 && expires <= now
+		out = append(out, c)
+	}
+	if err = rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, tx.Commit()
+	}
+	keys := make([]string, len(out))
+	for i := range out {
+		keys[i] = out[i].msg.Key
+	}
+	slices.Sort(keys) // one lock order for every statement that locks leases
+	keys = slices.Compact(keys)
+	us := ttl.Microseconds()
+	for start := 0; start < len(keys); start += maxRowsPerStatement {
+		chunk := keys[start:min(start+maxRowsPerStatement, len(keys))]
+		args := make([]any, 0, 3*len(chunk))
+		for _, k := range chunk {
+			args = append(args, k, owner, us)
+		}
+		if _, err = tx.ExecContext(ctx, o.q.upsertLeases(len(chunk)), args...); err != nil {
+			return nil, err
+		}
+	}
+	if err = tx.Commit(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (o *Outbox) renew(ctx context.Context, owner string, ttl time.Duration) (int64, error) {
+	res, err := o.db.ExecContext(ctx, o.q.renew, ttl.Microseconds(), owner)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: renew leases: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("outbox: renew leases: %w", err)
+	}
+	return n, nil
+}
+
+func (o *Outbox) release(ctx context.Context, owner string) error {
+	if _, err := o.db.ExecContext(ctx, o.q.release, owner); err != nil {
+		return fmt.Errorf("outbox: release leases: %w", err)
+	}
+	return nil
+}
+
+func (o *Outbox) ack(ctx context.Context, owner string, out []outcome, retain bool) (err error) {
+	tx, err := o.begin(ctx)
+	if err != nil {
+		return fmt.Errorf("outbox: ack: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+			err = fmt.Errorf("outbox: ack: %w", err)
+		}
+	}()
+	if _, err = tx.ExecContext(ctx, o.q.release, owner); err != nil {
+		return err
+	}
+	var gone, done []any // rows to delete; published rows to keep
+	var blocked []outcome
+	for _, r := range out {
+		switch r.kind {
+		case published:
+			if retain {
+				done = append(done, r.seq)
+			} else {
+				gone = append(gone, r.seq)
+			}
+		case dead:
+			if _, err = tx.ExecContext(ctx, o.q.deadFromOutbox, r.attempts, nullString(r.err), r.reason, r.seq); err != nil {
+				return err
+			}
+			gone = append(gone, r.seq)
+		case failed:
+			if _, err = tx.ExecContext(ctx, o.q.failed, r.attempts, nullString(r.err), r.delay.Microseconds(), r.seq); err != nil {
+				return err
+			}
+			blocked = append(blocked, r)
+		}
+	}
+	if err = o.execChunks(ctx, tx, gone, func(n int) string { return o.q.deleteSeqs(o.q.table, n) }); err != nil {
+		return err
+	}
+	if err = o.execChunks(ctx, tx, done, o.q.markPublished); err != nil {
+		return err
+	}
+	if len(blocked) > 0 {
+		// Keep the failed keys out of the claims' scan window while they
+		// back off, so that a key with a long backlog behind a failing
+		// message does not crowd out the others.
+		slices.SortFunc(blocked, func(a, b outcome) int {
+			if a.key < b.key {
+				return -1
+			}
+			if a.key > b.key {
+				return 1
+			}
+			return 0
+		})
+		blocked = slices.CompactFunc(blocked, func(a, b outcome) bool { return a.key == b.key })
+		args := make([]any, 0, 2*len(blocked))
+		for _, b := range blocked {
+			args = append(args, b.key, b.delay.Microseconds())
+		}
+		if _, err = tx.ExecContext(ctx, o.q.markers(len(blocked)), args...); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// execChunks runs stmt(n) with args, at most maxRowsPerStatement at a time.
+func (o *Outbox) execChunks(ctx context.Context, tx *sql.Tx, args []any, stmt func(n int) string) error {
+	for start := 0; start < len(args); start += maxRowsPerStatement {
+		chunk := args[start:min(start+maxRowsPerStatement, len(args))]
+		if _, err := tx.ExecContext(ctx, stmt(len(chunk)), chunk...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *Outbox) purge(ctx context.Context, retention time.Duration) (int64, error) {
+	res, err := o.db.ExecContext(ctx, o.q.purge, retention.Microseconds())
+	if err != nil {
+		return 0, fmt.Errorf("outbox: purge: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
