@@ -11,7 +11,7 @@ import (
 type queries struct {
 	d                                 Dialect
 	table, dead, lease, lock, keylock string // quoted
-	name, deadName                        string // unquoted, unqualified (index names)
+	name, deadName                    string // unquoted, unqualified (index names)
 	now                               string
 
 	stats, deadCount string

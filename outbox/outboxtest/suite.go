@@ -211,7 +211,6 @@ func waitCtx(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-
 // runRelay runs r until the returned function is called, which waits for
 // Run to return.
 func runRelay(r *outbox.Relay) (stop func()) {
