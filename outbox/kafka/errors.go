@@ -1,0 +1,88 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/resiliencekit/resilience/outbox"
+)
+
+// Kinds of publish failure. An [*Error] matches one of them with
+// [errors.Is]; its Unwrap returns the client's error (a *kerr.Error,
+// kgo.ErrRecordTimeout, ...).
+var (
+	// ErrRejected: the broker refused the record with a non-retriable
+	// error (message too large, unknown topic, authorization, invalid
+	// record). Republishing it is likely to fail the same way.
+	ErrRejected = errors.New("outbox/kafka: rejected by the broker")
+	// ErrTimeout: the record was not acknowledged within the client's
+	// RecordDeliveryTimeout. It may or may not have been written.
+	ErrTimeout = errors.New("outbox/kafka: no acknowledgement in time")
+	// ErrUnavailable: the client gave up on the record after retrying
+	// (RecordRetries) or was closed.
+	ErrUnavailable = errors.New("outbox/kafka: broker unavailable")
+)
+
+// Error is the outcome of one message that failed. It matches its kind
+// ([ErrRejected], [ErrTimeout], [ErrUnavailable], or none for a cancelled
+// context) with errors.Is, and unwraps to the cause.
+type Error struct {
+	ID    string // outbox.Message.ID
+	Topic string // Kafka topic
+	Err   error  // cause, from the client or the context
+	kind  error
+}
+
+func (e *Error) Error() string {
+	what := "publish failed"
+	if e.kind != nil {
+		what = e.kind.Error()[len("outbox/kafka: "):]
+	}
+	return fmt.Sprintf("outbox/kafka: message %s to %s: %s: %v", e.ID, e.Topic, what, e.Err)
+}
+
+// Is reports whether target is the kind of e.
+func (e *Error) Is(target error) bool { return target != nil && target == e.kind }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// kindOf classifies an error of the client.
+func kindOf(err error) error {
+	var kafkaErr *kerr.Error
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		if errors.Is(err, kgo.ErrRecordTimeout) {
+			return ErrTimeout
+		}
+		return nil
+	case errors.Is(err, kgo.ErrRecordTimeout):
+		return ErrTimeout
+	case errors.Is(err, kgo.ErrRecordRetries), errors.Is(err, kgo.ErrClientClosed),
+		errors.Is(err, kgo.ErrMaxBuffered):
+		return ErrUnavailable
+	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
+		return ErrRejected // retriable for Kafka, but the client gave up: no such topic
+	case errors.As(err, &kafkaErr):
+		if kafkaErr.Retriable {
+			return ErrUnavailable
+		}
+		return ErrRejected
+	}
+	return nil
+}
+
+// notSent is the outcome of a later message of a failed key, which the
+// client failed with the earlier one: it matches outbox.ErrNotSent and its
+// own cause.
+type notSent struct{ err error }
+
+func (e notSent) Error() string { return "outbox/kafka: not sent after an earlier failure: " + e.err.Error() }
+
+func (e notSent) Is(target error) bool { return target == outbox.ErrNotSent }
+
+func (e notSent) Unwrap() error { return e.err }
