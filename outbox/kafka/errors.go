@@ -81,7 +81,9 @@ func kindOf(err error) error {
 // own cause.
 type notSent struct{ err error }
 
-func (e notSent) Error() string { return "outbox/kafka: not sent after an earlier failure: " + e.err.Error() }
+func (e notSent) Error() string {
+	return "outbox/kafka: not sent after an earlier failure: " + e.err.Error()
+}
 
 func (e notSent) Is(target error) bool { return target == outbox.ErrNotSent }
 
