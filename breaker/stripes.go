@@ -10,6 +10,10 @@ import (
 // cacheLine is the size the counters of a stripe are padded to.
 const cacheLine = 64
 
+// golden is 2^64 divided by the golden ratio: the multiplier of Fibonacci
+// hashing, which spreads nearby inputs over the top bits.
+const golden = 0x9E3779B97F4A7C15
+
 // stripes is a set of counters spread over cache lines, so that goroutines
 // counting at the same time on different CPUs mostly write different lines
 // instead of all fighting for one. Each stripe holds width counters (one
@@ -19,7 +23,7 @@ const cacheLine = 64
 // picked from the address of the goroutine's stack: free, stable while the
 // goroutine runs, and different between goroutines. Two busy goroutines may
 // still land on one stripe; an add notices it (its compare-and-swap fails)
-// and reshuffles the stripes with a new salt for the hash. That settles a
+// and reshuffles the stripes with a new multiplier for the hash. That settles a
 // few long-lived goroutines (workers, benchmarks). When contention goes on
 // (many short-lived goroutines, as in a server), the stripes are picked per
 // P instead, through a sync.Pool whose per-P caches hand each P its own
@@ -28,14 +32,15 @@ type stripes struct {
 	c      []atomic.Int64
 	stride int  // counters per stripe, a multiple of a cache line
 	shift  uint // 64 - log2(number of stripes)
-	salt   atomic.Uint64
+	mult   atomic.Uint64 // of the hash, odd
 	perP   atomic.Bool
-	shakes atomic.Int32 // salts tried so far
+	shakes atomic.Int32 // multipliers tried so far
 	tokens sync.Pool    // *token, when perP
 	next   atomic.Int64
 }
 
-// maxShakes is how many salts stripes try before picking stripes per P.
+// maxShakes is how many multipliers stripes try before picking stripes
+// per P.
 const maxShakes = 3
 
 // token names the stripe of the P whose pool cache holds it.
@@ -53,6 +58,7 @@ func (s *stripes) init(width int) {
 	// Start the first stripe on a cache line boundary.
 	off := (cacheLine - int(uintptr(unsafe.Pointer(&c[0]))%cacheLine)) % cacheLine / 8
 	s.c = c[off : off+n*s.stride]
+	s.mult.Store(golden)
 	s.tokens.New = func() any {
 		return &token{base: int(s.next.Add(1)-1) & (n - 1) * s.stride}
 	}
@@ -61,8 +67,8 @@ func (s *stripes) init(width int) {
 // stripe returns the index of the first counter of the caller's stripe.
 func (s *stripes) stripe() int {
 	var here byte
-	h := uint64(uintptr(unsafe.Pointer(&here)))>>13 ^ s.salt.Load() // 8 KiB: the smallest goroutine stack
-	return int(h*0x9E3779B97F4A7C15>>s.shift) * s.stride
+	h := uint64(uintptr(unsafe.Pointer(&here))) >> 11 // 2 KiB: the smallest goroutine stack
+	return int(h*s.mult.Load()>>s.shift) * s.stride
 }
 
 // add adds 1 to counter i of the caller's stripe.
@@ -82,7 +88,7 @@ func (s *stripes) addContended(i int) {
 	if !s.perP.Load() {
 		s.c[s.stripe()+i].Add(1)
 		if n := s.shakes.Add(1); n <= maxShakes {
-			s.salt.Store(uint64(n) * 0xBF58476D1CE4E5B9)
+			s.mult.Store(golden * (2*uint64(n) + 1)) // odd times odd
 		} else {
 			s.perP.Store(true)
 		}

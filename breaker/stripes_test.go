@@ -52,7 +52,8 @@ func TestStripesContention(t *testing.T) {
 	for n := 1; n <= maxShakes; n++ {
 		s.addContended(0)
 		require.Equal(t, int32(n), s.shakes.Load())
-		require.NotZero(t, s.salt.Load())
+		require.NotEqual(t, uint64(golden), s.mult.Load())
+		require.Equal(t, uint64(1), s.mult.Load()&1)
 		require.False(t, s.perP.Load())
 	}
 	s.addContended(0)
