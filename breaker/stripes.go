@@ -30,8 +30,8 @@ const golden = 0x9E3779B97F4A7C15
 // token: a few nanoseconds more per add, paid only by contended counters.
 type stripes struct {
 	c      []atomic.Int64
-	stride int  // counters per stripe, a multiple of a cache line
-	shift  uint // 64 - log2(number of stripes)
+	stride int           // counters per stripe, a multiple of a cache line
+	shift  uint          // 64 - log2(number of stripes)
 	mult   atomic.Uint64 // of the hash, odd
 	perP   atomic.Bool
 	shakes atomic.Int32 // multipliers tried so far
