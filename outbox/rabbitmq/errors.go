@@ -1,0 +1,70 @@
+package rabbitmq
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/resiliencekit/resilience/outbox"
+)
+
+// Kinds of publish failure. An [*Error] matches one of them with
+// [errors.Is]; its Unwrap returns the cause (an *amqp.Error, amqp.ErrClosed,
+// the context's error, ...).
+var (
+	// ErrRejected: the broker nacked the message (basic.nack), e.g. a
+	// queue at its length limit with x-overflow=reject-publish.
+	ErrRejected = errors.New("outbox/rabbitmq: rejected by the broker")
+	// ErrUnroutable: the broker returned the message: no queue is bound
+	// for its routing key on the exchange.
+	ErrUnroutable = errors.New("outbox/rabbitmq: unroutable")
+	// ErrTimeout: no confirm arrived within Config.AckTimeout. The message
+	// may or may not have been enqueued.
+	ErrTimeout = errors.New("outbox/rabbitmq: no confirm in time")
+	// ErrUnavailable: the channel or the connection was closed, or could
+	// not be opened, before the confirm.
+	ErrUnavailable = errors.New("outbox/rabbitmq: broker unavailable")
+	// ErrClosed: Publish was called after Close.
+	ErrClosed = errors.New("outbox/rabbitmq: publisher closed")
+)
+
+// Error is the outcome of one message that failed. It matches its kind
+// ([ErrRejected], [ErrUnroutable], [ErrTimeout], [ErrUnavailable], or none
+// for a cancelled context) with errors.Is, and unwraps to the cause.
+type Error struct {
+	ID         string // outbox.Message.ID
+	RoutingKey string // routing key the message was published with
+	Err        error  // cause
+	kind       error
+}
+
+func (e *Error) Error() string {
+	what := "publish failed"
+	if e.kind != nil {
+		what = e.kind.Error()[len("outbox/rabbitmq: "):]
+	}
+	return fmt.Sprintf("outbox/rabbitmq: message %s to %s: %s: %v", e.ID, e.RoutingKey, what, e.Err)
+}
+
+// Is reports whether target is the kind of e.
+func (e *Error) Is(target error) bool { return target != nil && target == e.kind }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Causes for failures that have no error of the client.
+var (
+	errNack         = errors.New("basic.nack")
+	errNoConfirm    = errors.New("no confirm")
+	errChannelGone  = errors.New("channel closed before the confirm")
+	errReturnedCode = "basic.return %d %s"
+)
+
+// notSent is the outcome of a message that was never sent because the call
+// ended first (context, Close): it matches outbox.ErrNotSent and its cause.
+type notSent struct{ cause error }
+
+func (e notSent) Error() string { return "outbox/rabbitmq: not sent: " + e.cause.Error() }
+
+func (e notSent) Is(target error) bool { return target == outbox.ErrNotSent }
+
+func (e notSent) Unwrap() error { return e.cause }
