@@ -240,4 +240,3 @@ func (g *gate) close() {
 	g.cut()
 	g.wg.Wait()
 }
-
