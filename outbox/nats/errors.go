@@ -63,7 +63,7 @@ func kindOf(err error) error {
 	case errors.Is(err, natsgo.ErrDisconnected), errors.Is(err, natsgo.ErrConnectionClosed),
 		errors.Is(err, natsgo.ErrConnectionDraining), errors.Is(err, natsgo.ErrReconnectBufExceeded),
 		errors.Is(err, jetstream.ErrJetStreamPublisherClosed), errors.Is(err, natsgo.ErrNoServers),
-		errors.Is(err, natsgo.ErrStaleConnection):
+		errors.Is(err, natsgo.ErrStaleConnection), errors.Is(err, jetstream.ErrTooManyStalledMsgs):
 		return ErrUnavailable
 	case errors.As(err, &apiErr), errors.Is(err, jetstream.ErrNoStreamResponse),
 		errors.Is(err, natsgo.ErrMaxPayload), errors.Is(err, natsgo.ErrBadSubject),

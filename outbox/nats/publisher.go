@@ -87,7 +87,9 @@ func New(nc *natsgo.Conn, cfg Config) *Publisher {
 		pending: make(map[*natsgo.Msg]waiter),
 	}
 	js, err := jetstream.New(nc,
-		jetstream.WithPublishAsyncMaxPending(cfg.MaxInFlight),
+		// MaxInFlight is enforced here; the client keeps messages a call
+		// gave up on until their AckTimeout, which must not stall it.
+		jetstream.WithPublishAsyncMaxPending(1<<20),
 		jetstream.WithPublishAsyncTimeout(cfg.AckTimeout),
 		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *natsgo.Msg, _ *jetstream.PubAck) {
 			p.resolve(m, nil)
@@ -356,6 +358,15 @@ func (p *Publisher) abort(c *call, cause error) {
 		switch {
 		case c.errs[i] != nil, c.state[i] == acked:
 		case c.state[i] == inFlight:
+			// Abandoned: free its slot now (the client may never call back
+			// for it), a late PubAck is ignored.
+			p.mu.Lock()
+			_, ok := p.pending[&c.out[i]]
+			delete(p.pending, &c.out[i])
+			p.mu.Unlock()
+			if ok {
+				<-p.slots
+			}
 			c.errs[i] = &Error{ID: c.msgs[i].ID, Subject: c.out[i].Subject, Err: cause}
 		default:
 			c.errs[i] = notSent{cause}

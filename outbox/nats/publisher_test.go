@@ -226,6 +226,20 @@ func TestBrokerDownBoundedWait(t *testing.T) {
 			}
 		}
 	})
+	t.Run("abandoned messages free their slots", func(t *testing.T) {
+		p := newPublisher(t, nc, nats.Config{PublishWhileReconnecting: true, AckTimeout: time.Minute, MaxInFlight: 2})
+		msgs := keyed(stream, 2, 1)
+		errs := make([]error, len(msgs))
+		for range 3 {
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			p.Publish(ctx, msgs, errs)
+			cancel()
+			for _, err := range errs {
+				require.ErrorIs(t, err, context.DeadlineExceeded)
+				require.NotErrorIs(t, err, outbox.ErrNotSent, "sent: the slots were free")
+			}
+		}
+	})
 	t.Run("ack timeout", func(t *testing.T) {
 		p := newPublisher(t, nc, nats.Config{PublishWhileReconnecting: true, AckTimeout: 50 * time.Millisecond})
 		msgs := keyed(stream, 2, 1)
