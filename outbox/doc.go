@@ -1,4 +1,113 @@
 // Package outbox implements the transactional outbox: a service writes a
 // state change and the event announcing it in one local database
-// transaction, and a relay publishes the events to a message broker.
+// transaction, and a relay publishes the event to a message broker. There is
+// never a state change without its event, nor an event without its state
+// change; with consumers that deduplicate (Inbox), effects happen exactly
+// once.
+//
+// The package uses database/sql and imports no driver: outbox/sqlite
+// (pure Go, the embedded default), outbox/postgres (pgx, with LISTEN/NOTIFY
+// wake-ups) and outbox/mysql (MySQL 8, MariaDB 10.6+) bring one each, and
+// their doc explains how the outbox works on that database. Publishers for
+// brokers live in outbox/nats, outbox/kafka and outbox/rabbitmq;
+// MemoryPublisher and PublisherFunc deliver in-process.
+//
+// # Writing
+//
+//	ob := outbox.New(db, outbox.Config{Dialect: outbox.Postgres})
+//	err := ob.Migrate(ctx) // once, at start-up
+//
+//	tx, err := db.BeginTx(ctx, nil)
+//	// ... change the state ...
+//	err = ob.Add(ctx, tx, outbox.Message{Topic: "orders", Key: orderID, Payload: event})
+//	err = tx.Commit()
+//
+// Add inserts all its messages with one statement. A message gets an ID
+// (NewID, a version 7 UUID) unless it has one; publishers pass it to the
+// broker for deduplication and consumers to Inbox.Process.
+//
+// # Relaying
+//
+//	relay := outbox.NewRelay(ob, publisher, outbox.RelayConfig{})
+//	err := relay.Run(ctx) // until ctx ends
+//
+// A relay claims a batch of due messages, hands it to the publisher and
+// records what became of each message: published ones are deleted (or kept
+// for RelayConfig.Retention); one that failed is retried after a backoff,
+// its key waiting with it; after RelayConfig.MaxAttempts failures, or at
+// once for a permanent error (resilience.Permanent), it moves to the
+// dead-letter table, as does a message whose ExpiresAt passed (reason
+// "expired"). Outbox.DeadLetters lists them and Outbox.Redrive moves them
+// back. The publisher sits behind a breaker.Breaker, so a broker that is
+// down is probed, not hammered; database errors are retried with backoff
+// (package retry) and never stop the relay.
+//
+// # Ordering
+//
+// Messages with the same Key reach the broker in the order of the outbox
+// and never concurrently, also with several relays in several processes;
+// messages of different keys go in parallel. The order of a key is the
+// order in which its rows became visible to the relays: rows are numbered
+// when inserted, and a relay publishes, for each key nobody else holds,
+// the waiting rows in that numbering, stopping at the first one that is not
+// due. There is no cursor that could skip a row: a transaction that
+// inserted first but committed last is published when it commits, after
+// whatever of its key was published before it (which is its commit order),
+// and while another relay holds its key it waits for that relay to finish,
+// so it never overtakes nor runs beside a message in flight.
+//
+// When two transactions insert rows of one key concurrently and both commit
+// before a relay looks, the relay sees both and publishes them in
+// insertion order, which is their commit order whenever the transactions
+// that write a key are serialized. They are when they lock a common row,
+// such as the aggregate the key names (the usual case), and always on
+// SQLite (one writer). Otherwise set Config.LockKeys: Add then takes a
+// per-key lock that lasts until commit, so that insertion order is commit
+// order on PostgreSQL and MySQL too.
+//
+// # Several relays
+//
+// Relays share the work through a lease table: a claim, serialized among
+// the relays of a table (an advisory lock on PostgreSQL, a row lock on
+// MySQL, the write lock on SQLite), leases the keys of the messages it
+// takes to its relay for RelayConfig.LeaseTTL, and the relay releases them
+// once it has recorded the outcomes. So a key is published by one relay
+// at a time and, in normal operation, nothing is published twice. A relay
+// renews its lease while it publishes, and stops publishing when it could
+// not renew it in time; when a relay dies, its keys are taken over once
+// the lease has expired. Messages it published but could not record are
+// then published again: delivery is at least once, duplicates come only
+// from such crash windows, and consumers deduplicate by message ID
+// (Inbox, or the broker: JetStream's Nats-Msg-Id, Kafka's idempotent
+// producer).
+//
+// # Wake-ups
+//
+// A relay that found less than a full batch sleeps for
+// RelayConfig.PollInterval, or until its RelayConfig.Notifier wakes it:
+// outbox/postgres wakes relays with LISTEN/NOTIFY when a transaction that
+// added messages commits, and LocalNotifier lets a process wake its own
+// relays after its commits.
+//
+// # Consuming
+//
+// Inbox.Process runs a consumer's handler only if the message ID is not
+// recorded yet, and records it in the same transaction as the handler's
+// effects: at-least-once delivery, exactly-once effects.
+//
+// # Observing
+//
+// Relay.Metrics counts what a relay published, what failed and what it
+// dead-lettered; Outbox.Stats reads the backlog, the age of the oldest
+// waiting message (lag) and the number of dead letters.
+//
+// # Tables
+//
+// Migrate creates Table (the messages), Table_dead (dead letters) and
+// Table_lease (keys held by relays and keys backing off), plus Table_lock
+// and Table_keylock on MySQL; Schema returns the statements for migration
+// tools. Table names are validated (letters, digits, underscores, an
+// optional schema) and quoted, never spliced raw. Times are stored as
+// microseconds since the Unix epoch, read from the database's clock, so
+// relays on hosts with different clocks agree on leases.
 package outbox
