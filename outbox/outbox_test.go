@@ -23,8 +23,10 @@ func noDB() *sql.DB { return sql.OpenDB(failConnector{}) }
 
 type failConnector struct{}
 
-func (failConnector) Connect(context.Context) (driver.Conn, error) { return nil, errors.New("no database") }
-func (failConnector) Driver() driver.Driver                        { return nil }
+func (failConnector) Connect(context.Context) (driver.Conn, error) {
+	return nil, errors.New("no database")
+}
+func (failConnector) Driver() driver.Driver { return nil }
 
 var uuidV7 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
