@@ -1,0 +1,198 @@
+package breaker
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// probe runs op as a half-open probe, moving an open breaker whose open
+// duration has passed to HalfOpen first.
+func (b *Breaker) probe(ctx context.Context, op func(context.Context) error) error {
+	b.mu.Lock()
+	s := b.word.Load()
+	switch State(s & stateMask) {
+	case Open:
+		if wait := b.openUntil.Load() - b.now(); wait > 0 || b.healthActive() {
+			b.mu.Unlock()
+			return b.reject(Open, time.Duration(max(wait, 0)))
+		}
+		b.setLocked(HalfOpen)
+		s = b.word.Load()
+	case HalfOpen:
+		if b.healthActive() {
+			b.mu.Unlock()
+			return b.reject(HalfOpen, 0)
+		}
+	default:
+		// Another call closed, reset or forced the breaker meanwhile.
+		b.mu.Unlock()
+		b.dispatch()
+		return b.Do(ctx, op)
+	}
+	if b.probes >= b.cfg.maxProbes {
+		b.mu.Unlock()
+		b.dispatch()
+		return b.reject(HalfOpen, 0)
+	}
+	b.probes++
+	b.mu.Unlock()
+	b.dispatch()
+
+	var start int64
+	if b.cfg.slowCall > 0 {
+		start = b.now()
+	}
+	done := false
+	defer func() {
+		if !done {
+			b.probeDone(s, Failure, false)
+		}
+	}()
+	err := op(ctx)
+	done = true
+	o := b.classify(ctx, err)
+	slow := b.cfg.slowCall > 0 && b.now()-start >= int64(b.cfg.slowCall)
+	b.probeDone(s, o, slow)
+	return err
+}
+
+// probeDone records the outcome of a probe started in generation s.
+func (b *Breaker) probeDone(s uint64, o Outcome, slow bool) {
+	if o == Ignore {
+		b.ignored.Add(1)
+	} else {
+		b.otherCalls.Add(1)
+		if o == Failure {
+			b.failures.Add(1)
+		}
+		if slow {
+			b.slowCalls.Add(1)
+			if b.cfg.slowRate > 0 && b.cfg.mode != modeConsecutive {
+				o = Failure // the slow-call rule says the dependency still struggles
+			}
+		}
+	}
+	b.mu.Lock()
+	b.probes--
+	if b.word.Load() == s {
+		switch o {
+		case Success:
+			b.probeOK++
+			if b.probeOK >= b.cfg.successes {
+				b.setLocked(Closed)
+			}
+		case Failure:
+			b.setLocked(Open)
+		}
+	}
+	b.mu.Unlock()
+	b.dispatch()
+}
+
+// setLocked moves the breaker to state to, in a new generation, and queues
+// the change for OnStateChange. b.mu is held.
+func (b *Breaker) setLocked(to State) {
+	old := b.word.Load()
+	from := State(old & stateMask)
+	b.probeOK = 0
+	switch to {
+	case Closed:
+		b.reopens = 0
+		b.consec.Store(0)
+		b.pending.Store(false)
+		b.win.reset(b)
+	case Open:
+		d := b.openDuration()
+		b.reopens++
+		b.openUntil.Store(b.now() + int64(d))
+	}
+	b.word.Store(old&^stateMask + genOne | uint64(to))
+	if to == Open && b.health != nil {
+		b.health.start()
+	} else if b.health != nil {
+		b.health.wake()
+	}
+	if from != to && b.cfg.onStateChange != nil {
+		b.events = append(b.events, event{from, to})
+	}
+}
+
+// openDuration is the open duration for the next open, with growth and
+// jitter.
+func (b *Breaker) openDuration() time.Duration {
+	c := &b.cfg
+	d := float64(c.openDuration)
+	if c.openMultiplier > 1 && b.reopens > 0 {
+		d *= math.Pow(c.openMultiplier, float64(b.reopens))
+	}
+	d = min(d, float64(c.maxOpen))
+	if c.openJitter > 0 {
+		d -= d * c.openJitter * rand.Float64()
+	}
+	return time.Duration(d)
+}
+
+// dispatch delivers queued state changes to OnStateChange, in order and
+// without holding b.mu. Only one goroutine delivers at a time; changes
+// queued meanwhile (also from inside the callback) are delivered by it.
+func (b *Breaker) dispatch() {
+	if b.cfg.onStateChange == nil {
+		return
+	}
+	b.mu.Lock()
+	if b.dispatching {
+		b.mu.Unlock()
+		return
+	}
+	b.dispatching = true
+	for b.evHead < len(b.events) {
+		ev := b.events[b.evHead]
+		b.evHead++
+		b.mu.Unlock()
+		b.deliver(ev)
+		b.mu.Lock()
+	}
+	b.events, b.evHead = b.events[:0], 0
+	b.dispatching = false
+	b.mu.Unlock()
+}
+
+// deliver calls OnStateChange; if it panics, delivery is handed over to
+// the next dispatch before the panic goes on.
+func (b *Breaker) deliver(ev event) {
+	ok := false
+	defer func() {
+		if !ok {
+			b.mu.Lock()
+			b.dispatching = false
+			b.mu.Unlock()
+		}
+	}()
+	b.cfg.onStateChange(ev.from, ev.to)
+	ok = true
+}
+
+// ForceOpen isolates the dependency: the breaker moves to [ForcedOpen] and
+// rejects every call until [Breaker.Reset]. Safe to call at any time.
+func (b *Breaker) ForceOpen() { b.set(ForcedOpen) }
+
+// Disable turns the breaker off: it moves to [Disabled], lets every call
+// through and keeps measuring them (see [Breaker.Metrics]), but never opens
+// until [Breaker.Reset].
+func (b *Breaker) Disable() { b.set(Disabled) }
+
+// Reset closes the breaker and forgets its window, its run of failures and
+// the growth of its open duration. It also ends ForceOpen and Disable.
+func (b *Breaker) Reset() { b.set(Closed) }
+
+func (b *Breaker) set(to State) {
+	b.mu.Lock()
+	if b.State() != to || to == Closed {
+		b.reopens = 0
+		b.setLocked(to)
+	}
+	b.mu.Unlock()
+	b.dispatch()
+}
