@@ -155,7 +155,7 @@ type call struct {
 	out     []natsgo.Msg
 	state   []uint8 // unsent, inFlight or acked
 	track   []tracked
-	chains  chains
+	order   *outbox.KeyOrder
 	results chan result
 	done    int // messages with an outcome
 	flight  int // messages sent and waiting for their outcome
@@ -185,7 +185,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message, errs []e
 		out:     make([]natsgo.Msg, len(msgs)),
 		state:   make([]uint8, len(msgs)),
 		track:   make([]tracked, len(msgs)),
-		chains:  newChains(msgs),
+		order:   outbox.NewKeyOrder(msgs),
 		results: make(chan result, len(msgs)),
 	}
 	var tick *time.Ticker
@@ -195,10 +195,10 @@ func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message, errs []e
 			return
 		}
 		// Send what is ready while there are free slots.
-		for len(c.chains.ready) > 0 {
+		for c.order.Ready() > 0 {
 			select {
 			case p.slots <- struct{}{}:
-				p.send(c, c.chains.pop())
+				p.send(c, int32(c.order.Pop()))
 				continue
 			default:
 			}
@@ -208,7 +208,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message, errs []e
 			return
 		}
 		var slots chan struct{}
-		if len(c.chains.ready) > 0 {
+		if c.order.Ready() > 0 {
 			slots = p.slots
 		}
 		if tick == nil {
@@ -225,7 +225,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message, errs []e
 				<-p.slots
 				continue // abort at the top of the loop
 			}
-			p.send(c, c.chains.pop())
+			p.send(c, int32(c.order.Pop()))
 		case <-ctx.Done():
 			p.abort(c, ctx.Err())
 			return
@@ -324,7 +324,7 @@ func (p *Publisher) outcome(c *call, r result) {
 	if r.err == nil {
 		c.state[r.idx] = acked
 		c.done++
-		c.chains.acked(r.idx)
+		c.order.Acked(int(r.idx))
 		return
 	}
 	msg := &c.msgs[r.idx]
@@ -336,7 +336,7 @@ func (p *Publisher) outcome(c *call, r result) {
 func (p *Publisher) fail(c *call, i int32, err error) {
 	c.errs[i] = err
 	c.done++
-	c.chains.failed(i, func(j int32) {
+	c.order.Failed(int(i), func(j int) {
 		c.errs[j] = outbox.ErrNotSent
 		c.done++
 	})

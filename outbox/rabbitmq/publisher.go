@@ -150,7 +150,7 @@ type call struct {
 	deadline []time.Time // of the confirm, for messages in flight
 	sentOn   []*pubChannel
 	tags     []uint64
-	chains   chains
+	order    *outbox.KeyOrder
 	results  chan result
 	done     int
 }
@@ -176,7 +176,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message, errs []e
 		deadline: make([]time.Time, n),
 		sentOn:   make([]*pubChannel, n),
 		tags:     make([]uint64, n),
-		chains:   newChains(msgs),
+		order:    outbox.NewKeyOrder(msgs),
 		results:  make(chan result, n),
 	}
 	for i := range msgs {
@@ -192,10 +192,10 @@ func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message, errs []e
 			p.abort(c, err)
 			return
 		}
-		for len(c.chains.ready) > 0 {
+		for c.order.Ready() > 0 {
 			select {
 			case p.slots <- struct{}{}:
-				p.send(ctx, c, c.chains.pop())
+				p.send(ctx, c, int32(c.order.Pop()))
 				continue
 			default:
 			}
@@ -205,7 +205,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message, errs []e
 			return
 		}
 		var slots chan struct{}
-		if len(c.chains.ready) > 0 {
+		if c.order.Ready() > 0 {
 			slots = p.slots
 		}
 		if tick == nil {
@@ -222,7 +222,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message, errs []e
 				<-p.slots
 				continue
 			}
-			p.send(ctx, c, c.chains.pop())
+			p.send(ctx, c, int32(c.order.Pop()))
 		case <-ctx.Done():
 			p.abort(c, ctx.Err())
 			return
@@ -239,7 +239,7 @@ func (p *Publisher) send(ctx context.Context, c *call, i int32) {
 		if errors.Is(err, ErrClosed) {
 			c.errs[i] = notSent{ErrClosed}
 			c.done++
-			c.chains.failed(i, func(j int32) { c.errs[j] = notSent{ErrClosed}; c.done++ })
+			c.order.Failed(int(i), func(j int) { c.errs[j] = notSent{ErrClosed}; c.done++ })
 			return
 		}
 		p.fail(c, i, &Error{ID: msg.ID, RoutingKey: c.keys[i], Err: err, kind: ErrUnavailable})
@@ -299,7 +299,7 @@ func (p *Publisher) outcome(c *call, r result) {
 	if r.kind == nil && r.cause == nil {
 		c.state[r.idx] = acked
 		c.done++
-		c.chains.acked(r.idx)
+		c.order.Acked(int(r.idx))
 		return
 	}
 	p.fail(c, r.idx, &Error{ID: c.msgs[r.idx].ID, RoutingKey: c.keys[r.idx], Err: r.cause, kind: r.kind})
@@ -310,7 +310,7 @@ func (p *Publisher) outcome(c *call, r result) {
 func (p *Publisher) fail(c *call, i int32, err error) {
 	c.errs[i] = err
 	c.done++
-	c.chains.failed(i, func(j int32) {
+	c.order.Failed(int(i), func(j int) {
 		c.errs[j] = outbox.ErrNotSent
 		c.done++
 	})
