@@ -41,4 +41,9 @@
 //
 // Keyed policies (one breaker per downstream host, one rate limit per
 // customer) find their key with [KeyFrom]; set it with [WithKey].
+//
+// A policy that gives each attempt a context of its own (a per-attempt time
+// limit) hands the cancellation of that context to its caller with
+// [DeferRelease], so that what the attempt returned — the body of an HTTP
+// response — stays usable after the attempt.
 package resilience

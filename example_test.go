@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/retry"
 )
 
 // logged is a small policy of one's own, written with PolicyFunc.
@@ -49,7 +50,7 @@ func ExampleDo() {
 }
 
 // Transport puts policies around every request of an http.Client. Here a
-// hand-written three-attempt policy rides over two 503 answers.
+// retry rides over two 503 answers; the caller sees only the final 200.
 func ExampleTransport() {
 	calls := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -61,19 +62,14 @@ func ExampleTransport() {
 	}))
 	defer srv.Close()
 
-	threeTries := resilience.PolicyFunc(func(ctx context.Context, op func(context.Context) error) error {
-		var err error
-		for i := 0; i < 3; i++ {
-			var se *resilience.StatusError
-			if err = op(ctx); errors.As(err, &se) {
-				fmt.Println("attempt", i+1, "got", se.Code)
-				continue
-			}
-			return err
-		}
-		return err
+	retrier := retry.New(retry.Config{
+		MaxRetries:   3,
+		InitialDelay: time.Millisecond,
+		OnRetry: func(attempt int, err error, _ time.Duration) {
+			fmt.Println("attempt", attempt, "failed:", err)
+		},
 	})
-	client := &http.Client{Transport: resilience.Transport(srv.Client().Transport, threeTries)}
+	client := &http.Client{Transport: resilience.Transport(srv.Client().Transport, retrier)}
 	resp, err := client.Get(srv.URL)
 	if err != nil {
 		fmt.Println(err)
@@ -83,8 +79,8 @@ func ExampleTransport() {
 	body, _ := io.ReadAll(resp.Body)
 	fmt.Println(resp.StatusCode, string(body))
 	// Output:
-	// attempt 1 got 503
-	// attempt 2 got 503
+	// attempt 1 failed: resilience: HTTP 503 Service Unavailable
+	// attempt 2 failed: resilience: HTTP 503 Service Unavailable
 	// 200 fresh data
 }
 
