@@ -287,7 +287,11 @@ func (r *Relay) cycle(ctx context.Context) (int, time.Duration, error) {
 	var pause time.Duration
 	if len(msgs) > 0 {
 		errs := make([]error, len(msgs))
-		pubCtx, err := r.publish(ctx, start.Add(r.c.LeaseTTL-r.c.LeaseTTL/5), msgs, errs)
+		keys := map[string]struct{}{}
+		for i := range batch {
+			keys[batch[i].msg.Key] = struct{}{}
+		}
+		pubCtx, err := r.publish(ctx, start.Add(r.c.LeaseTTL-r.c.LeaseTTL/5), len(keys), msgs, errs)
 		if err != nil { // the breaker refused: nothing was sent
 			pause, _ = resilience.RetryAfter(err)
 			pause = max(pause, 10*time.Millisecond)
@@ -362,9 +366,9 @@ func truncate(s string, n int) string {
 // or ShutdownTimeout after ctx ended. It returns that context, and the
 // breaker's error when it refused the call. A panic in the publisher fails
 // every message of the call.
-func (r *Relay) publish(ctx context.Context, deadline time.Time, msgs []Message, errs []error) (pubCtx context.Context, err error) {
+func (r *Relay) publish(ctx context.Context, deadline time.Time, keys int, msgs []Message, errs []error) (pubCtx context.Context, err error) {
 	pubCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	stop := r.watch(ctx, cancel, deadline)
+	stop := r.watch(ctx, cancel, deadline, keys)
 	defer func() {
 		stop()
 		if p := recover(); p != nil {
@@ -397,9 +401,12 @@ func (r *Relay) publish(ctx context.Context, deadline time.Time, msgs []Message,
 }
 
 // watch cancels a publish when the lease is about to run out or ctx has
-// been done for ShutdownTimeout, and renews the lease meanwhile. The
-// returned function stops it and waits for it.
-func (r *Relay) watch(ctx context.Context, cancel context.CancelCauseFunc, deadline time.Time) (stop func()) {
+// been done for ShutdownTimeout, and renews the lease of the keys keys
+// meanwhile; a renewal that finds fewer keys held than that means another
+// relay took some over (this one was paused longer than the TTL), and
+// cancels the publish too. The returned function stops it and waits for
+// it.
+func (r *Relay) watch(ctx context.Context, cancel context.CancelCauseFunc, deadline time.Time, keys int) (stop func()) {
 	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
 	finished := make(chan struct{})
 	go func() {
@@ -433,8 +440,12 @@ func (r *Relay) watch(ctx context.Context, cancel context.CancelCauseFunc, deadl
 			case <-renew.C:
 				t0 := time.Now()
 				rctx, rcancel := context.WithTimeout(wctx, r.c.LeaseTTL/3)
-				_, err := r.st.renew(rctx, r.c.ID, r.c.LeaseTTL)
+				n, err := r.st.renew(rctx, r.c.ID, r.c.LeaseTTL)
 				rcancel()
+				if err == nil && n < int64(keys) {
+					cancel(errLeaseLost)
+					return
+				}
 				if err == nil {
 					lease.Reset(time.Until(t0.Add(r.c.LeaseTTL - r.c.LeaseTTL/5)))
 				} else if wctx.Err() == nil {

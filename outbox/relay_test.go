@@ -498,3 +498,33 @@ func TestDefaultBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayStopsWhenLeaseTaken: a renewal that finds its keys taken over
+// (the relay was paused past its TTL) stops the publish at once.
+func TestRelayStopsWhenLeaseTaken(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		st := newFakeStore()
+		st.add(keyed("a", 1)...)
+		cut := make(chan time.Duration, 1)
+		pub := PublisherFunc(func(ctx context.Context, m Message) error {
+			t0 := time.Now()
+			st.mu.Lock()
+			st.leases["a"] = fakeLease{owner: "other", until: time.Now().Add(time.Hour)}
+			st.mu.Unlock()
+			<-ctx.Done()
+			select {
+			case cut <- time.Since(t0):
+			default:
+			}
+			return ctx.Err()
+		})
+		r := newRelay(st, pub, RelayConfig{LeaseTTL: 30 * time.Second})
+		stop := start(r)
+		assert.Equal(t, 10*time.Second, <-cut, "cut at the first renewal")
+		synctest.Wait()
+		require.NoError(t, stop())
+		assert.Zero(t, r.Metrics().Published)
+		assert.Zero(t, r.Metrics().Failed)
+	})
+}
