@@ -38,7 +38,8 @@ type RelayConfig struct {
 	BatchSize int
 	// ScanWindow is how many waiting rows (of keys no other relay holds) a
 	// claim looks at to fill a batch with messages that are due, in
-	// insertion order. Zero means ten times BatchSize, at least 1000.
+	// insertion order: rows of keys that wait for a delayed message count
+	// too. Zero means twice BatchSize, at least 1000.
 	ScanWindow int
 
 	// PollInterval is how long the relay sleeps when it found less than a
@@ -143,7 +144,7 @@ func newRelay(st store, pub Publisher, c RelayConfig) *Relay {
 		c.BatchSize = DefaultBatchSize
 	}
 	if c.ScanWindow == 0 {
-		c.ScanWindow = max(10*c.BatchSize, 1000)
+		c.ScanWindow = max(2*c.BatchSize, 1000)
 	}
 	c.ScanWindow = max(c.ScanWindow, c.BatchSize)
 	if c.PollInterval == 0 {

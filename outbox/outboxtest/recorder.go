@@ -96,6 +96,24 @@ func (r *Recorder) WaitLen(t testing.TB, n int, d time.Duration) {
 	eventually(t, d, func() bool { return r.Len() >= n }, "%d messages published, want %d", r.Len(), n)
 }
 
+// WaitAll waits up to d until every message of want (see CheckOrder) was
+// published at least once, and returns the report on what was published.
+// Unlike WaitLen it is not fooled by duplicates.
+func (r *Recorder) WaitAll(t testing.TB, want map[string]int, d time.Duration) OrderReport {
+	t.Helper()
+	var rep OrderReport
+	eventually(t, d, func() bool {
+		ms := r.Messages()
+		ps := make([]string, len(ms))
+		for i, m := range ms {
+			ps[i] = string(m.Payload)
+		}
+		rep = CheckOrder(ps, want)
+		return len(rep.Missing) == 0
+	}, "messages still missing")
+	return rep
+}
+
 // OrderReport is what CheckOrder found.
 type OrderReport struct {
 	Unique, Duplicates int
