@@ -24,6 +24,7 @@ const (
 	envChild = "OUTBOXTEST_CHILD"
 	envDSN   = "OUTBOXTEST_DSN"
 	envTable = "OUTBOXTEST_TABLE"
+	envBlock = "OUTBOXTEST_BLOCK" // a payload the child's broker never acknowledges
 )
 
 // The relay settings of crash children.
@@ -53,7 +54,7 @@ func runChild(s Suite, dsn, table string) error {
 	}
 	defer db.Close()
 	ob := outbox.New(db, outbox.Config{Dialect: s.Dialect, Table: table})
-	rec := &dbRecorder{db: db, d: s.Dialect, table: quote(s.Dialect, table+"_rec")}
+	rec := &dbRecorder{db: db, d: s.Dialect, table: quote(s.Dialect, table+"_rec"), block: os.Getenv(envBlock)}
 	// A child stops by itself in case its parent could not kill it.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -71,9 +72,16 @@ type dbRecorder struct {
 	db    *sql.DB
 	d     outbox.Dialect
 	table string
+	block string
 }
 
 func (r *dbRecorder) Publish(ctx context.Context, msgs []outbox.Message, errs []error) {
+	for i, m := range msgs {
+		if r.block != "" && string(m.Payload) == r.block {
+			r.Publish(ctx, msgs[:i], errs[:i])
+			select {} // hangs, holding the lease, until killed
+		}
+	}
 	q := "INSERT INTO " + r.table + " (payload) VALUES " + strings.TrimSuffix(strings.Repeat("(?),", len(msgs)), ",")
 	if r.d == outbox.Postgres {
 		var b strings.Builder
@@ -116,10 +124,10 @@ type child struct {
 	out *bytes.Buffer
 }
 
-func startChild(t *testing.T, s Suite, table string) *child {
+func startChild(t *testing.T, s Suite, table string, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envChild+"=crash", envDSN+"="+s.DSN, envTable+"="+table)
+	cmd.Env = append(append(os.Environ(), envChild+"=crash", envDSN+"="+s.DSN, envTable+"="+table), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Start())
@@ -261,4 +269,37 @@ func addRetrying(e *env, msgs []outbox.Message) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// testTakeover: a relay process dies (SIGKILL) while it publishes a key;
+// another relay takes the key over once the lease has expired, and
+// publishes the rest in order.
+func testTakeover(t *testing.T, s Suite) {
+	e := newEnv(t, s, outbox.Config{})
+	table := e.ob.Table()
+	_, err := e.db.Exec(recTable(s.Dialect, table))
+	require.NoError(t, err)
+	e.add(t, msgs("k", 0, 20)...)
+	c := startChild(t, s, table, envBlock+"=k/10")
+	defer c.kill()
+	var n int
+	eventually(t, 60*time.Second, func() bool {
+		require.NoError(t, e.db.QueryRow("SELECT COUNT(*) FROM "+quote(s.Dialect, table+"_rec")).Scan(&n))
+		return n == 10
+	}, "the child published k/0..k/9")
+	c.kill()
+	killed := time.Now()
+	rec := NewRecorder()
+	e.run(t, rec, outbox.RelayConfig{PollInterval: 20 * time.Millisecond})
+	rep := rec.WaitAll(t, map[string]int{"k": 20}, 30*time.Second)
+	took := time.Since(killed)
+	got := payloads(rec.Messages())
+	// The dead relay's batch (k/0..k/19) was never acknowledged: it is
+	// published again whole, in order; k/0..k/9 are the crash window's
+	// duplicates.
+	assert.Equal(t, payloads(msgs("k", 0, 20)), got)
+	assert.Empty(t, rep.Reordered)
+	assert.GreaterOrEqual(t, took, crashTTL/2, "the key was held until its lease expired")
+	assert.Less(t, took, 10*crashTTL, "and taken over soon after")
+	t.Logf("taken over %v after the kill (lease TTL %v)", took.Round(time.Millisecond), crashTTL)
 }

@@ -74,6 +74,7 @@ func Run(t *testing.T, s Suite) {
 		{"InboxConcurrent", testInboxConcurrent},
 		{"ConnectionLoss", testConnectionLoss},
 		{"Crash", testCrash},
+		{"Takeover", testTakeover},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
