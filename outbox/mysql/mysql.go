@@ -24,7 +24,9 @@
 // DUPLICATE KEY UPDATE takes an exclusive row lock), so that insertion
 // order is commit order.
 //
-// Tables use utf8mb4 with a binary collation, so keys and IDs compare byte
+// Claims and acknowledgements run in READ COMMITTED, which MySQL allows
+// with binary logging only in the ROW or MIXED binlog format (the defaults
+// of MySQL 8 and MariaDB). Tables use utf8mb4 with a binary collation, so keys and IDs compare byte
 // for byte. There is no LISTEN/NOTIFY: relays poll (RelayConfig.PollInterval),
 // or are woken by an outbox.LocalNotifier within one process.
 package mysql

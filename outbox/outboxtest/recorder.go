@@ -116,10 +116,11 @@ func (r *Recorder) WaitAll(t testing.TB, want map[string]int, d time.Duration) O
 
 // OrderReport is what CheckOrder found.
 type OrderReport struct {
-	Unique, Duplicates int
-	Missing            []string // "key/i" never received
-	Reordered          []string // "key/i" received first before an earlier one of its key
-	Unknown            []string // payloads that are not key/i
+	Unique     int      // distinct messages received
+	Duplicates int      // repeated receptions
+	Missing    []string // "key/i" never received
+	Reordered  []string // "key/i" received first before an earlier one of its key
+	Unknown    []string // payloads that are not key/i
 }
 
 // CheckOrder checks payloads of the form "key/i" (as sent by the tests,
