@@ -71,6 +71,22 @@ func testAddAndPublish(t *testing.T, s Suite) {
 	assert.EqualValues(t, 0, e.backlog(t))
 }
 
+// testLargeAdd: one Add of more messages than one statement takes.
+func testLargeAdd(t *testing.T, s Suite) {
+	e := newEnv(t, s, outbox.Config{LockKeys: true})
+	var all []outbox.Message
+	for k := range 5 {
+		all = append(all, msgs(fmt.Sprintf("k%d", k), 0, 500)...)
+	}
+	e.add(t, all...)
+	assert.EqualValues(t, 2500, e.backlog(t))
+	ids := map[string]bool{}
+	for _, m := range all {
+		ids[m.ID] = true
+	}
+	assert.Len(t, ids, 2500)
+}
+
 func testRollback(t *testing.T, s Suite) {
 	e := newEnv(t, s, outbox.Config{})
 	ctx := context.Background()

@@ -58,6 +58,7 @@ func Run(t *testing.T, s Suite) {
 	}{
 		{"Migrate", testMigrate},
 		{"AddAndPublish", testAddAndPublish},
+		{"LargeAdd", testLargeAdd},
 		{"Rollback", testRollback},
 		{"LateCommitNotSkipped", testLateCommit},
 		{"LateCommitDoesNotOvertake", testNoOvertake},
