@@ -160,13 +160,6 @@ func (s *fakeStore) renew(ctx context.Context, owner string, ttl time.Duration) 
 	return n, nil
 }
 
-func (s *fakeStore) release(ctx context.Context, owner string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.releaseLocked(owner)
-	return nil
-}
-
 func (s *fakeStore) releaseLocked(owner string) {
 	for k, l := range s.leases {
 		if l.owner == owner {

@@ -19,8 +19,6 @@ type store interface {
 	// renew extends owner's leases to ttl from now and reports how many
 	// keys it holds.
 	renew(ctx context.Context, owner string, ttl time.Duration) (int64, error)
-	// release gives up owner's leases.
-	release(ctx context.Context, owner string) error
 	// ack records the outcomes of a batch and releases owner's leases.
 	ack(ctx context.Context, owner string, out []outcome, retain bool) error
 	// purge deletes the published rows kept longer than retention.
@@ -166,13 +164,6 @@ func (o *Outbox) renew(ctx context.Context, owner string, ttl time.Duration) (in
 		return 0, fmt.Errorf("outbox: renew leases: %w", err)
 	}
 	return n, nil
-}
-
-func (o *Outbox) release(ctx context.Context, owner string) error {
-	if _, err := o.db.ExecContext(ctx, o.q.release, owner); err != nil {
-		return fmt.Errorf("outbox: release leases: %w", err)
-	}
-	return nil
 }
 
 func (o *Outbox) ack(ctx context.Context, owner string, out []outcome, retain bool) (err error) {
