@@ -33,8 +33,10 @@
 //
 // A relay claims a batch of due messages, hands it to the publisher and
 // records what became of each message: published ones are deleted (or kept
-// for RelayConfig.Retention); one that failed is retried after a backoff,
-// its key waiting with it; after RelayConfig.MaxAttempts failures, or at
+// for RelayConfig.Retention); one that failed is retried after the delay
+// RelayConfig.Backoff (a retry.Retry: exponential from 1 s to 5 min with
+// equal jitter by default) gives for its count of failures, its key
+// waiting with it; after RelayConfig.MaxAttempts failures, or at
 // once for a permanent error (resilience.Permanent), it moves to the
 // dead-letter table, as does a message whose ExpiresAt passed (reason
 // "expired"). Outbox.DeadLetters lists them and Outbox.Redrive moves them

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -63,12 +62,26 @@ type RelayConfig struct {
 	// relay move it to the dead-letter table (reason "max_attempts").
 	// Zero means DefaultMaxAttempts (10).
 	MaxAttempts int
-	// Backoff, when not nil, returns how long a message waits after its
-	// attempts-th failed attempt; its key waits with it. Nil means an
-	// exponential backoff with equal jitter: half to all of
-	// DefaultInitialBackoff·2^(attempts-1), capped at DefaultMaxBackoff
-	// (1 s, 2 s, 4 s, … up to 5 min, as retry.Background).
-	Backoff func(attempts int) time.Duration
+	// Backoff, when not nil, says how long a message waits after a failed
+	// attempt to publish it (its key waits with it): after its n-th
+	// failure, Backoff.Delay(n), that is the backoff, MaxDelay and jitter
+	// of the retry.Config it was made from. Its other settings play no
+	// part: MaxAttempts bounds the attempts, and each wait is a timestamp
+	// in the message's row, so that it holds across relay restarts. A
+	// backoff.BackOff (retry.Config.Backoff) that says stop before retry n
+	// dead-letters the message as MaxAttempts does. It may be shared with
+	// other relays.
+	//
+	// Nil means an exponential backoff from DefaultInitialBackoff,
+	// doubling up to DefaultMaxBackoff, with equal jitter (1 s, 2 s, 4 s,
+	// … up to 5 min, each spread between half of it and all of it), as
+	//
+	//	retry.New(retry.Config{
+	//		InitialDelay: outbox.DefaultInitialBackoff,
+	//		MaxDelay:     outbox.DefaultMaxBackoff,
+	//		Jitter:       retry.JitterEqual,
+	//	})
+	Backoff *retry.Retry
 
 	// Breaker, when not nil, guards the publisher: each Publish call is
 	// one call of the breaker, a failure when every message of the call
@@ -157,7 +170,11 @@ func newRelay(st store, pub Publisher, c RelayConfig) *Relay {
 		c.MaxAttempts = DefaultMaxAttempts
 	}
 	if c.Backoff == nil {
-		c.Backoff = defaultBackoff
+		c.Backoff = retry.New(retry.Config{
+			InitialDelay: DefaultInitialBackoff,
+			MaxDelay:     DefaultMaxBackoff,
+			Jitter:       retry.JitterEqual,
+		})
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
@@ -185,15 +202,6 @@ func newRelay(st store, pub Publisher, c RelayConfig) *Relay {
 
 // ID returns the relay's name in the lease table.
 func (r *Relay) ID() string { return r.c.ID }
-
-func defaultBackoff(attempts int) time.Duration {
-	d := DefaultInitialBackoff
-	for i := 1; i < attempts && d < DefaultMaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, DefaultMaxBackoff)
-	return d/2 + rand.N(d/2+1)
-}
 
 func (r *Relay) report(err error) {
 	r.storeErrors.Add(1)
@@ -345,14 +353,17 @@ func (r *Relay) classify(o *outcome, c *claimed, err error, pubCtx context.Conte
 	r.failed.Add(1)
 	o.attempts = c.msg.Attempts + 1
 	o.err = truncate(err.Error(), 2000)
-	switch {
-	case resilience.IsPermanent(err):
+	if resilience.IsPermanent(err) {
 		o.kind, o.reason = dead, ReasonRejected
-	case o.attempts >= r.c.MaxAttempts:
-		o.kind, o.reason = dead, ReasonMaxAttempts
-	default:
-		o.kind, o.delay = failed, max(r.c.Backoff(o.attempts), 0)
+		return
 	}
+	if o.attempts < r.c.MaxAttempts {
+		if d, ok := r.c.Backoff.Delay(o.attempts); ok {
+			o.kind, o.delay = failed, d
+			return
+		}
+	}
+	o.kind, o.reason = dead, ReasonMaxAttempts
 }
 
 func truncate(s string, n int) string {

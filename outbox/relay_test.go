@@ -10,11 +10,13 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/breaker"
+	"github.com/resiliencekit/resilience/retry"
 )
 
 // start runs r in the bubble until the returned function cancels it and
@@ -45,8 +47,9 @@ func payloadsOf(ms []Message) []string {
 	return out
 }
 
-func fixedBackoff(d time.Duration) func(int) time.Duration {
-	return func(int) time.Duration { return d }
+// fixedBackoff returns a backoff that waits d after every failure.
+func fixedBackoff(d time.Duration) *retry.Retry {
+	return retry.New(retry.Config{InitialDelay: d, Multiplier: 1, MaxDelay: d, Jitter: retry.JitterNone})
 }
 
 func TestRelayPublishesBatchesInOrder(t *testing.T) {
@@ -485,18 +488,91 @@ func panicTail(want string) string {
 	}
 }
 
+// TestDefaultBackoff: without RelayConfig.Backoff a message waits 1 s,
+// 2 s, 4 s, … up to 5 min after its failures, each spread between half of
+// it and all of it.
 func TestDefaultBackoff(t *testing.T) {
 	t.Parallel()
+	r := newRelay(newFakeStore(), NewMemoryPublisher(), RelayConfig{})
 	for _, tc := range []struct {
 		attempts int
 		base     time.Duration
 	}{{1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second}, {9, 256 * time.Second}, {10, 5 * time.Minute}, {100, 5 * time.Minute}} {
 		for range 20 {
-			d := defaultBackoff(tc.attempts)
+			d, ok := r.c.Backoff.Delay(tc.attempts)
+			require.True(t, ok)
 			assert.GreaterOrEqual(t, d, tc.base/2, "attempt %d", tc.attempts)
 			assert.LessOrEqual(t, d, tc.base, "attempt %d", tc.attempts)
 		}
 	}
+}
+
+// TestRelayBackoffSchedule: a message that keeps failing is tried again
+// after the delays of RelayConfig.Backoff for its count of failures, its
+// key waiting with it.
+func TestRelayBackoffSchedule(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		st := newFakeStore()
+		st.add(keyed("a", 2)...)
+		var mu sync.Mutex
+		var tries []time.Duration
+		t0 := time.Now()
+		pub := PublisherFunc(func(_ context.Context, m Message) error {
+			if string(m.Payload) != "a/0" {
+				return nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			tries = append(tries, time.Since(t0))
+			if len(tries) < 5 {
+				return errors.New("nack")
+			}
+			return nil
+		})
+		bo := retry.New(retry.Config{InitialDelay: time.Second, Multiplier: 3, MaxDelay: 10 * time.Second, Jitter: retry.JitterNone})
+		r := newRelay(st, pub, RelayConfig{Backoff: bo, PollInterval: 100 * time.Millisecond})
+		stop := start(r)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		require.NoError(t, stop())
+
+		// Waits of 1 s, 3 s, 9 s and 10 s (capped), each noticed at the
+		// next poll.
+		var gaps []time.Duration
+		for i := 1; i < len(tries); i++ {
+			gaps = append(gaps, (tries[i] - tries[i-1]).Round(time.Second))
+		}
+		assert.Equal(t, []time.Duration{time.Second, 3 * time.Second, 9 * time.Second, 10 * time.Second}, gaps)
+		assert.EqualValues(t, 2, r.Metrics().Published, "a/1 went after a/0")
+		assert.EqualValues(t, 4, r.Metrics().Failed)
+	})
+}
+
+// TestRelayBackoffStops: a backoff.BackOff that says stop dead-letters the
+// message as MaxAttempts does.
+func TestRelayBackoffStops(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		st := newFakeStore()
+		st.add(keyed("a", 1)...)
+		pub := NewMemoryPublisher()
+		pub.SetFailure(func(Message) error { return errors.New("nack") })
+		bo := retry.New(retry.Config{Jitter: retry.JitterNone, Backoff: func() backoff.BackOff {
+			return backoff.WithMaxRetries(backoff.NewConstantBackOff(time.Second), 1)
+		}})
+		r := newRelay(st, pub, RelayConfig{Backoff: bo, MaxAttempts: 10, PollInterval: 100 * time.Millisecond})
+		stop := start(r)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		require.NoError(t, stop())
+
+		dl := st.deadLetters()
+		require.Len(t, dl, 1)
+		assert.Equal(t, ReasonMaxAttempts, dl[0].reason)
+		assert.Equal(t, 2, dl[0].attempts, "one retry, then the backoff stopped")
+		assert.EqualValues(t, 2, r.Metrics().Failed)
+	})
 }
 
 // TestRelayStopsWhenLeaseTaken: a renewal that finds its keys taken over

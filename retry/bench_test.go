@@ -2,6 +2,7 @@ package retry_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -37,5 +38,28 @@ func BenchmarkDo(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkDelay measures Retry.Delay for a near and a far retry: with the
+// built-in backoff its cost does not grow with the retry number.
+func BenchmarkDelay(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		cfg  retry.Config
+	}{
+		{"full", retry.Config{}},
+		{"equal", retry.Config{Jitter: retry.JitterEqual, InitialDelay: time.Second, MaxDelay: 5 * time.Minute}},
+		{"decorrelated", retry.Config{Jitter: retry.JitterDecorrelated}},
+	} {
+		r := retry.New(bc.cfg)
+		for _, n := range []int{3, 1000} {
+			b.Run(fmt.Sprintf("%s/retry-%d", bc.name, n), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					_, _ = r.Delay(n)
+				}
+			})
+		}
 	}
 }

@@ -3,7 +3,10 @@ package retry_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -16,8 +19,8 @@ import (
 )
 
 // TestDelaySequences checks the exact delays of each backoff and jitter
-// kind, with a generator whose every draw is a known u, and that Do really
-// waits for them (virtual time).
+// kind, with a generator whose every draw is a known u, that Do really
+// waits for them (virtual time), and that Schedule and Delay give the same.
 func TestDelaySequences(t *testing.T) {
 	t.Parallel()
 	constant := func(d time.Duration) func() backoff.BackOff {
@@ -86,6 +89,16 @@ func TestDelaySequences(t *testing.T) {
 					total += d
 				}
 				assert.Equal(t, total, time.Since(start), "Do waits for exactly the delays")
+
+				s := r.Schedule()
+				for i, want := range tt.want {
+					d, ok := s.Next()
+					require.True(t, ok)
+					assert.Equal(t, want, d, "Schedule.Next %d", i+1)
+					d, ok = r.Delay(i + 1)
+					require.True(t, ok)
+					assert.Equal(t, want, d, "Delay(%d)", i+1)
+				}
 			})
 		})
 	}
@@ -175,4 +188,151 @@ func TestBackoffStop(t *testing.T) {
 		assert.Equal(t, 1, made, "no backoff made for a call that succeeds at once")
 		assert.True(t, errors.Is(err, errTransient))
 	})
+}
+
+// TestDelayFarRetries checks Delay for retry numbers far beyond any
+// MaxRetries, where it must not replay every earlier delay, against the
+// steady delay of each backoff.
+func TestDelayFarRetries(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		cfg  retry.Config
+		u    float64
+		want time.Duration
+	}{
+		{"exponential, no jitter", retry.Config{Jitter: retry.JitterNone}, 0, 10 * time.Second},
+		{"exponential, full jitter", retry.Config{}, 0.5, 5 * time.Second},
+		{"exponential, equal jitter", retry.Config{Jitter: retry.JitterEqual, MaxDelay: time.Minute}, 0.5, 45 * time.Second},
+		{"exponential, decorrelated", retry.Config{Jitter: retry.JitterDecorrelated}, 0.5, 10 * time.Second},
+		{"exponential, proportional", retry.Config{Jitter: retry.JitterProportional}, 0, 5 * time.Second},
+		{"constant, full jitter", retry.Config{Multiplier: 1, InitialDelay: time.Second}, 0.25, 250 * time.Millisecond},
+		{"initial above the cap", retry.Config{Jitter: retry.JitterNone, InitialDelay: time.Hour}, 0, 10 * time.Second},
+		{"growth stuck by rounding", retry.Config{Jitter: retry.JitterNone, InitialDelay: 1, Multiplier: 1.1}, 0, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := tt.cfg
+			cfg.Rand = fixedRand(tt.u)
+			r := retry.New(cfg)
+			for _, n := range []int{100, 1 << 40, math.MaxInt} {
+				d, ok := r.Delay(n)
+				require.True(t, ok)
+				assert.Equal(t, tt.want, d, "Delay(%d)", n)
+			}
+		})
+	}
+}
+
+// TestDelayDecorrelatedReplays: with JitterDecorrelated on a constant base
+// each delay depends on the one before, so Delay(n) replays the call; with
+// a generator of constant draws that is a known sequence.
+func TestDelayDecorrelatedReplays(t *testing.T) {
+	t.Parallel()
+	r := retry.New(retry.Config{
+		Jitter: retry.JitterDecorrelated, Multiplier: 1, MaxDelay: time.Second, Rand: fixedRand(0.5),
+	})
+	// Halfway between 100 ms and three times the previous delay (100 ms
+	// before the first), or MaxDelay once that is less.
+	want := ms(200, 350, 550, 550, 550)
+	for i, w := range want {
+		d, ok := r.Delay(i + 1)
+		require.True(t, ok)
+		assert.Equal(t, w, d, "Delay(%d)", i+1)
+	}
+	d, ok := r.Delay(5000)
+	require.True(t, ok)
+	assert.Equal(t, 550*time.Millisecond, d)
+}
+
+func TestDelayBackoffStop(t *testing.T) {
+	t.Parallel()
+	made := 0
+	r := retry.New(retry.Config{
+		Jitter: retry.JitterNone,
+		Backoff: func() backoff.BackOff {
+			made++
+			return backoff.WithMaxRetries(backoff.NewConstantBackOff(time.Second), 2)
+		},
+	})
+	for _, tc := range []struct {
+		n  int
+		ok bool
+	}{{1, true}, {2, true}, {3, false}, {100, false}} {
+		d, ok := r.Delay(tc.n)
+		assert.Equal(t, tc.ok, ok, "Delay(%d)", tc.n)
+		if ok {
+			assert.Equal(t, time.Second, d)
+		} else {
+			assert.Zero(t, d)
+		}
+	}
+	assert.Equal(t, 4, made, "one backoff per Delay")
+
+	s := r.Schedule()
+	assert.Equal(t, 4, made, "the backoff is made by the first Next")
+	for range 2 {
+		d, ok := s.Next()
+		require.True(t, ok)
+		assert.Equal(t, time.Second, d)
+	}
+	_, ok := s.Next()
+	assert.False(t, ok)
+	assert.Equal(t, 5, made)
+}
+
+func TestDelayPanicsBelowOne(t *testing.T) {
+	t.Parallel()
+	r := retry.New(retry.Config{})
+	for _, n := range []int{0, -1, math.MinInt} {
+		assert.PanicsWithValue(t, fmt.Sprintf("retry: Delay(%d): retries are numbered from 1", n), func() { r.Delay(n) })
+	}
+}
+
+// TestDelayConcurrent hammers Delay and Schedules of one Retry with a
+// seeded generator (serialized by the Retry) from many goroutines.
+func TestDelayConcurrent(t *testing.T) {
+	t.Parallel()
+	for _, j := range []retry.Jitter{retry.JitterFull, retry.JitterDecorrelated} {
+		r := retry.New(retry.Config{Jitter: j, Rand: rand.New(rand.NewPCG(3, 4))})
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				s := r.Schedule()
+				for i := range 200 {
+					n := 1 + (g+i)%12
+					d, ok := r.Delay(n)
+					assert.True(t, ok)
+					assert.True(t, d >= 0 && d <= 10*time.Second, "Delay(%d) = %v", n, d)
+					d, ok = s.Next()
+					assert.True(t, ok)
+					assert.True(t, d >= 0 && d <= 10*time.Second, "Next = %v", d)
+				}
+			})
+		}
+		wg.Wait()
+	}
+}
+
+// TestDelayAllocatesNothing is not parallel on purpose (see
+// TestSuccessPathAllocatesNothing).
+func TestDelayAllocatesNothing(t *testing.T) {
+	for name, cfg := range map[string]retry.Config{
+		"default":      {},
+		"decorrelated": {Jitter: retry.JitterDecorrelated},
+		"seeded":       {Rand: rand.New(rand.NewPCG(1, 2))},
+		"background":   retry.Background(),
+	} {
+		r := retry.New(cfg)
+		allocs := testing.AllocsPerRun(100, func() { _, _ = r.Delay(7) })
+		assert.Zero(t, allocs, "Delay, "+name)
+		allocs = testing.AllocsPerRun(100, func() {
+			s := r.Schedule()
+			for range 5 {
+				_, _ = s.Next()
+			}
+		})
+		assert.Zero(t, allocs, "Schedule, "+name)
+	}
 }

@@ -39,6 +39,13 @@
 // failed together do not come back together. An error's Retry-After raises
 // the delay to at least the wait it asks for.
 //
+// Code that retries on its own terms can wait the same delays without Do:
+// [Retry.Schedule] gives the delays of one call in turn (for a loop that
+// reconnects, say), and [Retry.Delay] gives the delay before retry n when
+// the count of failures is kept elsewhere (a row of a database table, as
+// the relay of package outbox does). Both share Do's code, so a Retry
+// configured once describes the backoff of every path.
+//
 // # Retry budgets
 //
 // Backoff slows each caller down, but during an outage every caller still

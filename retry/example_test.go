@@ -156,3 +156,54 @@ func ExampleNewRatioBudget() {
 	fmt.Println(n, "retries allowed")
 	// Output: 20 retries allowed
 }
+
+// Delay gives the wait before retry n when the count of failures is kept
+// elsewhere, such as in the row of a job that failed: here 1 s, 2 s,
+// 4 s, … up to 1 min (without jitter, so that the output is exact).
+func ExampleRetry_Delay() {
+	r := retry.New(retry.Config{
+		InitialDelay: time.Second,
+		MaxDelay:     time.Minute,
+		Jitter:       retry.JitterNone,
+	})
+	for _, failures := range []int{1, 2, 3, 7, 100} {
+		d, _ := r.Delay(failures)
+		fmt.Printf("after failure %d: run again in %v\n", failures, d)
+	}
+	// Output:
+	// after failure 1: run again in 1s
+	// after failure 2: run again in 2s
+	// after failure 3: run again in 4s
+	// after failure 7: run again in 1m0s
+	// after failure 100: run again in 1m0s
+}
+
+// A loop that retries on its own terms waits the delays of a Schedule.
+func ExampleRetry_Schedule() {
+	r := retry.New(retry.Config{
+		InitialDelay: time.Millisecond,
+		Multiplier:   3,
+		Jitter:       retry.JitterNone,
+	})
+	attempts := 0
+	connect := func() error {
+		attempts++
+		if attempts < 4 {
+			return errors.New("connection refused")
+		}
+		return nil
+	}
+
+	s := r.Schedule()
+	for err := connect(); err != nil; err = connect() {
+		d, _ := s.Next() // the built-in backoff never says stop
+		fmt.Printf("%v; again in %v\n", err, d)
+		time.Sleep(d)
+	}
+	fmt.Println("connected after", attempts, "attempts")
+	// Output:
+	// connection refused; again in 1ms
+	// connection refused; again in 3ms
+	// connection refused; again in 9ms
+	// connected after 4 attempts
+}

@@ -108,16 +108,14 @@ func (r *Retry) call(ctx context.Context, op func(context.Context) error) error 
 // attemptState is what one call of Do remembers across its retries. It
 // lives on the stack of retry.
 type attemptState struct {
-	bo    backoff.BackOff // from Config.Backoff, made at the first retry
-	base  time.Duration   // built-in backoff: base delay of the next retry
-	prev  time.Duration   // the previous delay, for JitterDecorrelated
-	timer *time.Timer     // made at the first sleep, reused after
+	delays Schedule    // the delays of this call's retries
+	timer  *time.Timer // made at the first sleep, reused after
 }
 
 // retry is the slow path of Do, entered after the first attempt failed
 // with err.
 func (r *Retry) retry(ctx context.Context, op func(context.Context) error, err error, start time.Time) error {
-	var st attemptState
+	st := attemptState{delays: r.Schedule()}
 	defer st.stopTimer()
 	for attempts := 1; ; attempts++ {
 		if ctx.Err() != nil || permanent(err) || r.retryable != nil && !r.retryable(err) {
@@ -129,7 +127,7 @@ func (r *Retry) retry(ctx context.Context, op func(context.Context) error, err e
 		if attempts > r.maxRetries {
 			return &ExhaustedError{Attempts: attempts, Reason: ReasonMaxRetries, Err: err}
 		}
-		delay, ok := r.nextDelay(&st, attempts)
+		delay, ok := st.delays.Next()
 		if !ok {
 			return &ExhaustedError{Attempts: attempts, Reason: ReasonBackoffStop, Err: err}
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/outbox"
+	"github.com/resiliencekit/resilience/retry"
 )
 
 func testMigrate(t *testing.T, s Suite) {
@@ -237,7 +238,7 @@ func testRelaysShare(t *testing.T, s Suite) {
 	})
 	var relays []*outbox.Relay
 	for range 3 {
-		relays = append(relays, e.run(t, rec, outbox.RelayConfig{BatchSize: 25, Backoff: func(int) time.Duration { return 10 * time.Millisecond }}))
+		relays = append(relays, e.run(t, rec, outbox.RelayConfig{BatchSize: 25, Backoff: constantBackoff(10 * time.Millisecond)}))
 	}
 	want := map[string]int{}
 	for round := range per / 10 {
@@ -276,7 +277,7 @@ func testPoison(t *testing.T, s Suite) {
 	})
 	e.add(t, msgs("k", 0, 3)...)
 	e.add(t, msgs("other", 0, 2)...)
-	r := e.run(t, rec, outbox.RelayConfig{MaxAttempts: 3, Backoff: func(int) time.Duration { return 20 * time.Millisecond }})
+	r := e.run(t, rec, outbox.RelayConfig{MaxAttempts: 3, Backoff: constantBackoff(20 * time.Millisecond)})
 	rec.WaitLen(t, 4, 20*time.Second)
 	got := payloads(rec.Messages())
 	assert.ElementsMatch(t, []string{"k/0", "k/2", "other/0", "other/1"}, got)
@@ -457,4 +458,9 @@ func testShutdown(t *testing.T, s Suite) {
 	e.run(t, rec, outbox.RelayConfig{LeaseTTL: time.Minute})
 	rec.WaitLen(t, 2, 5*time.Second) // well before the one-minute lease
 	assert.Equal(t, []string{"a/0", "b/0"}, payloads(rec.Messages()))
+}
+
+// constantBackoff returns a relay backoff that waits d after every failure.
+func constantBackoff(d time.Duration) *retry.Retry {
+	return retry.New(retry.Config{InitialDelay: d, Multiplier: 1, MaxDelay: d, Jitter: retry.JitterNone})
 }
