@@ -67,12 +67,15 @@ func (s *Schedule) Next() (d time.Duration, ok bool) {
 // stops before retry n. Like a Schedule, Delay ignores MaxRetries and the
 // other limits of Do. Each call draws new jitter.
 //
-// With the built-in backoff, Delay costs about as much as one Next, for
-// any n, and allocates nothing; with Config.Backoff, or with
-// JitterDecorrelated and a delay that has not reached MaxDelay (whose next
-// delay depends on the one before), it replays the n-1 earlier delays, so
-// its cost grows with n. It panics when n is less than 1. It is safe for
-// concurrent use.
+// With the built-in backoff Delay allocates nothing, and its cost stops
+// growing with n once the base delay stops growing (at MaxDelay, or at
+// once with a Multiplier of 1): a few tens of nanoseconds. It replays the
+// earlier delays of the call where they matter: every one with
+// Config.Backoff, and, with JitterDecorrelated (each delay depends on the
+// one before), those before the base delay reaches MaxDelay; so with
+// Config.Backoff, or JitterDecorrelated on a base delay that stays below
+// MaxDelay, its cost grows with n. It panics when n is less than 1. It is
+// safe for concurrent use.
 func (r *Retry) Delay(n int) (d time.Duration, ok bool) {
 	if n < 1 {
 		panic(fmt.Sprintf("retry: Delay(%d): retries are numbered from 1", n))
