@@ -41,8 +41,13 @@
 // dead-letter table, as does a message whose ExpiresAt passed (reason
 // "expired"). Outbox.DeadLetters lists them and Outbox.Redrive moves them
 // back. The publisher sits behind a breaker.Breaker, so a broker that is
-// down is probed, not hammered; database errors are retried with backoff
-// (package retry) and never stop the relay.
+// down is probed, not hammered. A failure that only says the broker could
+// not be reached (an error matching ErrUnavailable, as the publishers'
+// connection and timeout errors do) is not the message's fault: it counts
+// no attempt and delays no message, the breaker alone paces the relay, and
+// the backlog flows as soon as the broker answers again, however long the
+// outage. Database errors are retried with backoff (package retry) and
+// never stop the relay.
 //
 // # Ordering
 //

@@ -60,7 +60,8 @@ type RelayConfig struct {
 
 	// MaxAttempts is how many failed attempts to publish a message make the
 	// relay move it to the dead-letter table (reason "max_attempts").
-	// Zero means DefaultMaxAttempts (10).
+	// Failures matching ErrUnavailable (the broker could not be reached)
+	// are not attempts. Zero means DefaultMaxAttempts (10).
 	MaxAttempts int
 	// Backoff, when not nil, says how long a message waits after a failed
 	// attempt to publish it (its key waits with it): after its n-th
@@ -86,9 +87,14 @@ type RelayConfig struct {
 	// Breaker, when not nil, guards the publisher: each Publish call is
 	// one call of the breaker, a failure when every message of the call
 	// failed (permanent rejections aside). While it is open the relay
-	// claims nothing and waits for its RetryAfter. Nil means a breaker of
+	// claims nothing and waits for its RetryAfter. It alone paces the
+	// relay while the broker is unavailable (failures matching
+	// ErrUnavailable), as those failures do not delay the messages: once
+	// it closes again the backlog flows at once. Nil means a breaker of
 	// the relay's own that opens after 5 failed calls in a row, for 1 s
-	// growing to 30 s.
+	// doubling up to 5 s (with up to 20 % of jitter): a probe, one claim
+	// and one Publish call, every 5 s costs little against a broker that
+	// is down, and the backlog starts flowing within 5 s of its return.
 	Breaker *breaker.Breaker
 
 	// Retention, when positive, keeps published rows (with published_at
@@ -123,7 +129,7 @@ type Relay struct {
 	ackR    *retry.Retry
 	running atomic.Bool
 
-	published, failed, dead, expired, batches, storeErrors atomic.Uint64
+	published, failed, unavailable, dead, expired, batches, storeErrors atomic.Uint64
 }
 
 // NewRelay returns a relay that publishes the messages of ob with pub. It
@@ -184,7 +190,7 @@ func newRelay(st store, pub Publisher, c RelayConfig) *Relay {
 		r.br = breaker.New(breaker.Config{
 			ConsecutiveFailures: 5,
 			OpenDuration:        time.Second,
-			MaxOpenDuration:     30 * time.Second,
+			MaxOpenDuration:     5 * time.Second,
 			OpenJitter:          0.2,
 		})
 	}
@@ -308,8 +314,15 @@ func (r *Relay) cycle(ctx context.Context) (int, time.Duration, error) {
 				out[i].kind = unsent
 			}
 		} else {
+			down := false
 			for j, i := range idx {
-				r.classify(&out[i], &batch[i], errs[j], pubCtx)
+				down = r.classify(&out[i], &batch[i], errs[j], pubCtx) || down
+			}
+			if down {
+				// The broker could not be reached: back off as a whole,
+				// not per message. Once the breaker is open the next
+				// claim finds out for how long.
+				pause = unavailablePause
 			}
 		}
 	}
@@ -334,36 +347,51 @@ func (r *Relay) cycle(ctx context.Context) (int, time.Duration, error) {
 	return len(batch), pause, nil
 }
 
+// unavailablePause is how long the relay waits before its next claim after
+// a publish call in which the broker could not be reached, while its
+// breaker is not yet open.
+const unavailablePause = 50 * time.Millisecond
+
 // classify turns the publisher's verdict on one message into an outcome.
-func (r *Relay) classify(o *outcome, c *claimed, err error, pubCtx context.Context) {
+// It reports whether the message failed because the broker was
+// unavailable.
+func (r *Relay) classify(o *outcome, c *claimed, err error, pubCtx context.Context) (unavailable bool) {
 	switch {
 	case err == nil:
 		o.kind = published
 		r.published.Add(1)
-		return
+		return false
 	case errors.Is(err, ErrNotSent):
 		o.kind = unsent
-		return
+		return false
 	case pubCtx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
 		// The relay stopped, or its lease was running out: not the
 		// message's fault.
 		o.kind = unsent
-		return
+		return false
+	case errors.Is(err, ErrUnavailable) && !resilience.IsPermanent(err):
+		// The broker could not be reached: not the message's fault
+		// either. Retried at once when the breaker lets calls through,
+		// without an attempt counted or a backoff of its own.
+		o.kind = unsent
+		r.unavailable.Add(1)
+		return true
 	}
 	r.failed.Add(1)
 	o.attempts = c.msg.Attempts + 1
 	o.err = truncate(err.Error(), 2000)
 	if resilience.IsPermanent(err) {
 		o.kind, o.reason = dead, ReasonRejected
-		return
+		return false
 	}
 	if o.attempts < r.c.MaxAttempts {
 		if d, ok := r.c.Backoff.Delay(o.attempts); ok {
 			o.kind, o.delay = failed, d
-			return
+			return false
 		}
 	}
 	o.kind, o.reason = dead, ReasonMaxAttempts
+	return false
 }
 
 func truncate(s string, n int) string {
@@ -479,8 +507,13 @@ type Metrics struct {
 	// Published is how many messages the broker acknowledged.
 	Published uint64
 	// Failed is how many attempts to publish a message failed (including
-	// the last attempts of messages then dead-lettered).
+	// the last attempts of messages then dead-lettered). Failures that
+	// matched ErrUnavailable are not attempts: see Unavailable.
 	Failed uint64
+	// Unavailable is how many times a message failed because the broker
+	// could not be reached (its error matched ErrUnavailable); such
+	// failures are retried without counting an attempt.
+	Unavailable uint64
 	// DeadLettered is how many messages the relay moved to the dead-letter
 	// table, Expired included.
 	DeadLettered uint64
@@ -499,6 +532,7 @@ func (r *Relay) Metrics() Metrics {
 	return Metrics{
 		Published:    r.published.Load(),
 		Failed:       r.failed.Load(),
+		Unavailable:  r.unavailable.Load(),
 		DeadLettered: r.dead.Load(),
 		Expired:      r.expired.Load(),
 		Batches:      r.batches.Load(),

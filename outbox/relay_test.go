@@ -604,3 +604,105 @@ func TestRelayStopsWhenLeaseTaken(t *testing.T) {
 		assert.Zero(t, r.Metrics().Failed)
 	})
 }
+
+// outagePublisher stands for a broker that is unreachable until up: until
+// then the first message of each key fails with an error matching
+// ErrUnavailable, the rest of the key with ErrNotSent. Messages whose
+// payload is "poison" are refused once the broker is up.
+type outagePublisher struct {
+	up       time.Time
+	mu       sync.Mutex
+	calls    int
+	got      []string
+	lastSent time.Time
+}
+
+type downErr struct{}
+
+func (downErr) Error() string        { return "connection refused" }
+func (downErr) Is(target error) bool { return target == ErrUnavailable }
+
+func (p *outagePublisher) Publish(ctx context.Context, msgs []Message, errs []error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
+	down := time.Now().Before(p.up)
+	failedKeys := map[string]bool{}
+	for i, m := range msgs {
+		switch {
+		case failedKeys[m.Key]:
+			errs[i] = ErrNotSent
+		case down:
+			errs[i] = fmt.Errorf("publish %s: %w", m.ID, downErr{})
+			failedKeys[m.Key] = true
+		case string(m.Payload) == "poison":
+			errs[i] = errors.New("message too large")
+			failedKeys[m.Key] = true
+		default:
+			errs[i] = nil
+			p.got = append(p.got, string(m.Payload))
+			p.lastSent = time.Now()
+		}
+	}
+}
+
+// TestRelayOutageCountsNoAttempts: a broker unreachable for 10 minutes
+// (errors matching ErrUnavailable) dead-letters nothing, even with
+// MaxAttempts 3, delays no message of its own, and the backlog drains as
+// soon as the breaker lets a call through again; the breaker alone paces
+// the relay meanwhile. A poison message still counts its attempts and is
+// dead-lettered.
+func TestRelayOutageCountsNoAttempts(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const outage = 10 * time.Minute
+		st := newFakeStore()
+		st.add(keyed("a", 50)...)
+		st.add(keyed("b", 50)...)
+		st.add(Message{Topic: "t", Key: "p", Payload: []byte("poison")})
+		pub := &outagePublisher{up: time.Now().Add(outage)}
+		r := newRelay(st, pub, RelayConfig{MaxAttempts: 3, PollInterval: 50 * time.Millisecond, BatchSize: 20,
+			Backoff: fixedBackoff(time.Second)}) // the default breaker
+		stop := start(r)
+
+		time.Sleep(outage / 2)
+		st.add(keyed("c", 30)...) // written during the outage
+		time.Sleep(outage/2 - time.Second)
+		synctest.Wait()
+		pub.mu.Lock()
+		calls := pub.calls
+		pub.mu.Unlock()
+		// 5 calls open the breaker, then one probe per open period (1 s
+		// doubling to 5 s, jitter shortening it by up to a fifth).
+		assert.LessOrEqual(t, calls, 5+int(outage/(4*time.Second))+1, "the breaker paces the relay")
+		assert.Empty(t, st.deadLetters(), "an outage dead-letters nothing")
+		st.mu.Lock()
+		for _, row := range st.rows {
+			assert.Zero(t, row.msg.Attempts, "no attempt counted during the outage")
+			assert.False(t, row.available.After(time.Now()), "no message pushed back")
+		}
+		st.mu.Unlock()
+
+		// The broker is back: the next probe (at most one open period,
+		// 5 s, later) closes the breaker and everything flows at once.
+		time.Sleep(6 * time.Second)
+		synctest.Wait()
+		pub.mu.Lock()
+		got, last := len(pub.got), pub.lastSent
+		pub.mu.Unlock()
+		assert.Equal(t, 130, got, "the backlog drained")
+		assert.LessOrEqual(t, last.Sub(pub.up), 5*time.Second)
+		time.Sleep(5 * time.Second) // the poison message's own attempts
+		synctest.Wait()
+		require.NoError(t, stop())
+		dead := st.deadLetters()
+		require.Len(t, dead, 1)
+		assert.Equal(t, ReasonMaxAttempts, dead[0].reason)
+		assert.Equal(t, 3, dead[0].attempts, "only the broker's refusals count")
+		assert.Zero(t, st.waiting())
+		m := r.Metrics()
+		assert.EqualValues(t, 3, m.Failed)
+		assert.Positive(t, m.Unavailable)
+		assert.EqualValues(t, 130, m.Published)
+	})
+}
