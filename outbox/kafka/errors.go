@@ -17,13 +17,19 @@ import (
 var (
 	// ErrRejected: the broker refused the record with a non-retriable
 	// error (message too large, unknown topic, authorization, invalid
-	// record). Republishing it is likely to fail the same way.
+	// record). Republishing it is likely to fail the same way. It counts
+	// as an attempt.
 	ErrRejected = errors.New("outbox/kafka: rejected by the broker")
 	// ErrTimeout: the record was not acknowledged within the client's
-	// RecordDeliveryTimeout. It may or may not have been written.
+	// RecordDeliveryTimeout. It may or may not have been written. It
+	// matches [outbox.ErrUnavailable] too: brokers that do not answer in
+	// time say nothing about the record, so the relay does not count it
+	// as an attempt.
 	ErrTimeout = errors.New("outbox/kafka: no acknowledgement in time")
 	// ErrUnavailable: the client gave up on the record after retrying
-	// (RecordRetries) or was closed.
+	// (RecordRetries, or a retriable broker error such as no leader for
+	// the partition), its buffer was full, or it was closed. It matches
+	// [outbox.ErrUnavailable] too.
 	ErrUnavailable = errors.New("outbox/kafka: broker unavailable")
 )
 
@@ -45,8 +51,19 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("outbox/kafka: message %s to %s: %s: %v", e.ID, e.Topic, what, e.Err)
 }
 
-// Is reports whether target is the kind of e.
-func (e *Error) Is(target error) bool { return target != nil && target == e.kind }
+// Is reports whether target is the kind of e, or [outbox.ErrUnavailable]
+// when that kind is [ErrUnavailable] or [ErrTimeout]: the broker could not
+// be reached or did not answer, which says nothing about the message, so
+// that the relay retries it without counting an attempt.
+func (e *Error) Is(target error) bool {
+	if target == nil {
+		return false
+	}
+	if target == outbox.ErrUnavailable {
+		return e.kind == ErrUnavailable || e.kind == ErrTimeout
+	}
+	return target == e.kind
+}
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
@@ -62,11 +79,11 @@ func kindOf(err error) error {
 		return nil
 	case errors.Is(err, kgo.ErrRecordTimeout):
 		return ErrTimeout
+	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
+		return ErrRejected // retriable for Kafka, but the client gave up: no such topic
 	case errors.Is(err, kgo.ErrRecordRetries), errors.Is(err, kgo.ErrClientClosed),
 		errors.Is(err, kgo.ErrMaxBuffered):
 		return ErrUnavailable
-	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
-		return ErrRejected // retriable for Kafka, but the client gave up: no such topic
 	case errors.As(err, &kafkaErr):
 		if kafkaErr.Retriable {
 			return ErrUnavailable

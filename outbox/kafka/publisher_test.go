@@ -110,12 +110,14 @@ func TestPartialFailure(t *testing.T) {
 		require.NoError(t, errs[i], msgs[i].ID)
 	}
 	require.ErrorIs(t, errs[1], kafka.ErrRejected)
+	require.NotErrorIs(t, errs[1], outbox.ErrUnavailable, "the message's fault: an attempt counted")
 	require.ErrorIs(t, errs[1], kerr.MessageTooLarge)
 	var perr *kafka.Error
 	require.ErrorAs(t, errs[1], &perr)
 	assert.Equal(t, "b1", perr.ID)
 	assert.Equal(t, "big", perr.Topic)
 	require.ErrorIs(t, errs[3], kafka.ErrRejected)
+	require.NotErrorIs(t, errs[3], outbox.ErrUnavailable, "the message's fault: an attempt counted")
 	require.ErrorIs(t, errs[3], kerr.UnknownTopicOrPartition)
 
 	var ids []string
@@ -146,6 +148,7 @@ func TestLaterMessagesOfFailedKey(t *testing.T) {
 	errs := make([]error, len(msgs))
 	p.Publish(context.Background(), msgs, errs)
 	require.ErrorIs(t, errs[0], kafka.ErrRejected)
+	require.NotErrorIs(t, errs[0], outbox.ErrUnavailable, "the message's fault: an attempt counted")
 	require.NotErrorIs(t, errs[0], outbox.ErrNotSent)
 	for _, err := range errs[1:] {
 		require.ErrorIs(t, err, outbox.ErrNotSent)
@@ -217,6 +220,7 @@ func TestRecordDeliveryTimeout(t *testing.T) {
 	defer cancel()
 	p.Publish(ctx, msgs, errs)
 	require.ErrorIs(t, errs[0], kafka.ErrTimeout)
+	require.ErrorIs(t, errs[0], outbox.ErrUnavailable, "not the message's fault: no attempt counted")
 	require.ErrorIs(t, errs[0], kgo.ErrRecordTimeout)
 	require.ErrorIs(t, errs[1], outbox.ErrNotSent)
 }
@@ -233,6 +237,7 @@ func TestClientClosed(t *testing.T) {
 	p.Publish(context.Background(), msgs, errs)
 	for _, err := range errs {
 		require.ErrorIs(t, err, kafka.ErrUnavailable)
+		require.ErrorIs(t, err, outbox.ErrUnavailable, "not the message's fault: no attempt counted")
 		require.ErrorIs(t, err, kgo.ErrClientClosed)
 	}
 }

@@ -18,13 +18,23 @@ var (
 	// (no stream captures the subject, a stream limit was hit, the expected
 	// stream differs, the message is too large). Republishing the same
 	// message is likely to fail the same way.
+	// It counts as an attempt. That includes "no responders" (no stream
+	// captures the subject): on a connected client it depends on the
+	// message's subject, and a message no stream will ever take must end
+	// in the dead letters rather than stall its key; while the server is
+	// down the client reports the connection instead ([ErrUnavailable]).
 	ErrRejected = errors.New("outbox/nats: rejected by the broker")
 	// ErrTimeout: no PubAck arrived within Config.AckTimeout. The stream
 	// may or may not have stored the message; Nats-Msg-Id makes a
-	// republish safe within the duplicate window.
+	// republish safe within the duplicate window. It matches
+	// [outbox.ErrUnavailable] too: a server that does not answer in time
+	// is unavailable (down, restarting, overloaded, or the client is
+	// still buffering while it reconnects), which says nothing about the
+	// message, so the relay does not count it as an attempt.
 	ErrTimeout = errors.New("outbox/nats: no acknowledgement in time")
 	// ErrUnavailable: the connection was not connected, was closed, or was
-	// lost before the PubAck arrived.
+	// lost before the PubAck arrived. It matches [outbox.ErrUnavailable]
+	// too.
 	ErrUnavailable = errors.New("outbox/nats: broker unavailable")
 	// ErrClosed: Publish was called after Close.
 	ErrClosed = errors.New("outbox/nats: publisher closed")
@@ -48,8 +58,19 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("outbox/nats: message %s to %s: %s: %v", e.ID, e.Subject, what, e.Err)
 }
 
-// Is reports whether target is the kind of e.
-func (e *Error) Is(target error) bool { return target != nil && target == e.kind }
+// Is reports whether target is the kind of e, or [outbox.ErrUnavailable]
+// when that kind is [ErrUnavailable] or [ErrTimeout]: the broker could not
+// be reached or did not answer, which says nothing about the message, so
+// that the relay retries it without counting an attempt.
+func (e *Error) Is(target error) bool {
+	if target == nil {
+		return false
+	}
+	if target == outbox.ErrUnavailable {
+		return e.kind == ErrUnavailable || e.kind == ErrTimeout
+	}
+	return target == e.kind
+}
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }

@@ -65,6 +65,7 @@ func TestSubjectAndExpectedStream(t *testing.T) {
 	p.Publish(context.Background(), msgs, errs)
 	require.NoError(t, errs[0])
 	require.ErrorIs(t, errs[1], nats.ErrRejected)
+	require.NotErrorIs(t, errs[1], outbox.ErrUnavailable, "the message's fault: an attempt counted")
 	var apiErr *jetstream.APIError
 	require.ErrorAs(t, errs[1], &apiErr)
 	got := readStream(t, nc, stream)
@@ -143,6 +144,7 @@ func TestPartialFailure(t *testing.T) {
 		require.NoError(t, errs[i], msgs[i].ID)
 	}
 	require.ErrorIs(t, errs[1], nats.ErrRejected)
+	require.NotErrorIs(t, errs[1], outbox.ErrUnavailable, "the message's fault: an attempt counted")
 	var apiErr *jetstream.APIError
 	require.ErrorAs(t, errs[1], &apiErr)
 	var perr *nats.Error
@@ -152,6 +154,7 @@ func TestPartialFailure(t *testing.T) {
 	assert.NotErrorIs(t, errs[1], outbox.ErrNotSent)
 
 	require.ErrorIs(t, errs[4], nats.ErrRejected)
+	require.NotErrorIs(t, errs[4], outbox.ErrUnavailable, "the message's fault: an attempt counted")
 	require.ErrorIs(t, errs[4], jetstream.ErrNoStreamResponse)
 	for _, i := range []int{3, 5, 6} {
 		require.ErrorIs(t, errs[i], outbox.ErrNotSent, msgs[i].ID)
@@ -200,6 +203,7 @@ func TestBrokerDownBoundedWait(t *testing.T) {
 		for i, err := range errs {
 			if msgs[i].ID[len(msgs[i].ID)-1] == '0' {
 				require.ErrorIs(t, err, nats.ErrUnavailable)
+				require.ErrorIs(t, err, outbox.ErrUnavailable, "not the message's fault: no attempt counted")
 				require.ErrorIs(t, err, natsgo.ErrDisconnected)
 			} else {
 				require.ErrorIs(t, err, outbox.ErrNotSent)
@@ -247,6 +251,7 @@ func TestBrokerDownBoundedWait(t *testing.T) {
 		p.Publish(context.Background(), msgs, errs)
 		for _, err := range errs {
 			require.ErrorIs(t, err, nats.ErrTimeout)
+			require.ErrorIs(t, err, outbox.ErrUnavailable, "not the message's fault: no attempt counted")
 			require.ErrorIs(t, err, jetstream.ErrAsyncPublishTimeout)
 		}
 	})

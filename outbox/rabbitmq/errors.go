@@ -12,16 +12,21 @@ import (
 // the context's error, ...).
 var (
 	// ErrRejected: the broker nacked the message (basic.nack), e.g. a
-	// queue at its length limit with x-overflow=reject-publish.
+	// queue at its length limit with x-overflow=reject-publish. It counts
+	// as an attempt, as does [ErrUnroutable].
 	ErrRejected = errors.New("outbox/rabbitmq: rejected by the broker")
 	// ErrUnroutable: the broker returned the message: no queue is bound
 	// for its routing key on the exchange.
 	ErrUnroutable = errors.New("outbox/rabbitmq: unroutable")
 	// ErrTimeout: no confirm arrived within Config.AckTimeout. The message
-	// may or may not have been enqueued.
+	// may or may not have been enqueued. It matches
+	// [outbox.ErrUnavailable] too: a broker that does not answer in time
+	// says nothing about the message, so the relay does not count it as
+	// an attempt.
 	ErrTimeout = errors.New("outbox/rabbitmq: no confirm in time")
 	// ErrUnavailable: the channel or the connection was closed, or could
-	// not be opened, before the confirm.
+	// not be opened, before the confirm. It matches
+	// [outbox.ErrUnavailable] too.
 	ErrUnavailable = errors.New("outbox/rabbitmq: broker unavailable")
 	// ErrClosed: Publish was called after Close.
 	ErrClosed = errors.New("outbox/rabbitmq: publisher closed")
@@ -45,8 +50,19 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("outbox/rabbitmq: message %s to %s: %s: %v", e.ID, e.RoutingKey, what, e.Err)
 }
 
-// Is reports whether target is the kind of e.
-func (e *Error) Is(target error) bool { return target != nil && target == e.kind }
+// Is reports whether target is the kind of e, or [outbox.ErrUnavailable]
+// when that kind is [ErrUnavailable] or [ErrTimeout]: the broker could not
+// be reached or did not answer, which says nothing about the message, so
+// that the relay retries it without counting an attempt.
+func (e *Error) Is(target error) bool {
+	if target == nil {
+		return false
+	}
+	if target == outbox.ErrUnavailable {
+		return e.kind == ErrUnavailable || e.kind == ErrTimeout
+	}
+	return target == e.kind
+}
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }

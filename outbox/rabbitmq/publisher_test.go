@@ -88,11 +88,13 @@ func TestPartialFailure(t *testing.T) {
 		require.NoError(t, errs[i], msgs[i].ID)
 	}
 	require.ErrorIs(t, errs[3], rabbitmq.ErrRejected)
+	require.NotErrorIs(t, errs[3], outbox.ErrUnavailable, "the message's fault: an attempt counted")
 	var perr *rabbitmq.Error
 	require.ErrorAs(t, errs[3], &perr)
 	assert.Equal(t, "b2", perr.ID)
 	assert.Equal(t, limited, perr.RoutingKey)
 	require.ErrorIs(t, errs[4], rabbitmq.ErrUnroutable)
+	require.NotErrorIs(t, errs[4], outbox.ErrUnavailable, "the message's fault: an attempt counted")
 	assert.Contains(t, errs[4].Error(), "NO_ROUTE")
 	require.ErrorIs(t, errs[5], outbox.ErrNotSent)
 	require.ErrorIs(t, errs[6], outbox.ErrNotSent)
@@ -138,6 +140,7 @@ func TestAckTimeout(t *testing.T) {
 	for i, err := range errs {
 		if i < 2 {
 			require.ErrorIs(t, err, rabbitmq.ErrTimeout)
+			require.ErrorIs(t, err, outbox.ErrUnavailable, "not the message's fault: no attempt counted")
 		} else {
 			require.ErrorIs(t, err, outbox.ErrNotSent)
 		}
@@ -205,6 +208,7 @@ func TestConnectionClosedWithoutDial(t *testing.T) {
 	for i, err := range errs {
 		if i < 2 {
 			require.ErrorIs(t, err, rabbitmq.ErrUnavailable)
+			require.ErrorIs(t, err, outbox.ErrUnavailable, "not the message's fault: no attempt counted")
 			require.ErrorIs(t, err, amqp.ErrClosed)
 		} else {
 			require.ErrorIs(t, err, outbox.ErrNotSent)
