@@ -39,11 +39,12 @@ import (
 	"context"
 	"database/sql"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+
+	"github.com/resiliencekit/resilience/outbox"
 )
 
 // Open opens a PostgreSQL database through pgx's database/sql driver. dsn
@@ -64,8 +65,7 @@ type NotifierConfig struct {
 type Notifier struct {
 	connString, channel string
 	c                   NotifierConfig
-	mu                  sync.Mutex
-	subs                map[chan struct{}]struct{}
+	local               *outbox.LocalNotifier // fans a notification out to the subscribed relays
 }
 
 // NewNotifier returns a Notifier that listens on channel (use the outbox's
@@ -76,32 +76,13 @@ func NewNotifier(connString, channel string, c NotifierConfig) *Notifier {
 	if channel == "" {
 		panic("outbox/postgres: NewNotifier with an empty channel")
 	}
-	return &Notifier{connString: connString, channel: channel, c: c, subs: make(map[chan struct{}]struct{})}
+	return &Notifier{connString: connString, channel: channel, c: c, local: outbox.NewLocalNotifier()}
 }
 
 // Subscribe implements outbox.Notifier.
-func (n *Notifier) Subscribe() (<-chan struct{}, func()) {
-	c := make(chan struct{}, 1)
-	n.mu.Lock()
-	n.subs[c] = struct{}{}
-	n.mu.Unlock()
-	return c, func() {
-		n.mu.Lock()
-		delete(n.subs, c)
-		n.mu.Unlock()
-	}
-}
+func (n *Notifier) Subscribe() (<-chan struct{}, func()) { return n.local.Subscribe() }
 
-func (n *Notifier) wake() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for c := range n.subs {
-		select {
-		case c <- struct{}{}:
-		default:
-		}
-	}
-}
+func (n *Notifier) wake() { n.local.Notify() }
 
 // Run listens until ctx ends, then closes its connection and returns nil.
 // It wakes every subscriber once it listens, after each reconnection
