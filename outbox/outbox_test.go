@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -299,4 +300,29 @@ func TestLocalNotifier(t *testing.T) {
 	n.Notify()
 	assert.Empty(t, c1)
 	cancel2()
+}
+
+// sqliteErr carries an SQLite result code as the pure Go driver's errors do.
+type sqliteErr int
+
+func (e sqliteErr) Error() string { return "sqlite error" }
+func (e sqliteErr) Code() int     { return int(e) }
+
+func TestSQLiteBusy(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err  error
+		busy bool
+	}{
+		{sqliteErr(5), true},        // SQLITE_BUSY
+		{sqliteErr(5 | 2<<8), true}, // SQLITE_BUSY_SNAPSHOT
+		{sqliteErr(6), true},        // SQLITE_LOCKED
+		{fmt.Errorf("outbox: migrate: %w", sqliteErr(5)), true},
+		{sqliteErr(1), false},                     // SQLITE_ERROR
+		{sqliteErr(19), false},                    // SQLITE_CONSTRAINT
+		{errors.New("database is locked"), false}, // never by text
+		{nil, false},
+	} {
+		assert.Equal(t, tc.busy, sqliteBusy(tc.err), "%v", tc.err)
+	}
 }

@@ -31,9 +31,10 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-// DSN returns the data source name Open uses for the file at path: WAL
-// journal (readers do not block the writer), a busy timeout of 10 s
-// (writers wait for each other instead of failing), foreign keys on, and
+// DSN returns the data source name Open uses for the file at path: a busy
+// timeout of 10 s (writers wait for each other instead of failing; it is set
+// first, so that switching a new connection to WAL waits too), WAL journal
+// (readers do not block the writer), foreign keys on, and
 // BEGIN IMMEDIATE transactions (a transaction takes the write lock when it
 // begins, so it never fails to upgrade from reading to writing halfway).
 func DSN(path string) string {
@@ -41,7 +42,7 @@ func DSN(path string) string {
 	if strings.Contains(path, "?") {
 		sep = "&"
 	}
-	return path + sep + "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	return path + sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 }
 
 // Open opens the SQLite database file at path (creating it if needed) with
