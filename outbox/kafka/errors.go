@@ -3,13 +3,14 @@ package kafka
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/resiliencekit/resilience/outbox"
 )
+
+const prefix = "outbox/kafka"
 
 // Kinds of publish failure. An [*Error] matches one of them with
 // [errors.Is]; its Unwrap returns the client's error (a *kerr.Error,
@@ -19,18 +20,18 @@ var (
 	// error (message too large, unknown topic, authorization, invalid
 	// record). Republishing it is likely to fail the same way. It counts
 	// as an attempt.
-	ErrRejected = errors.New("outbox/kafka: rejected by the broker")
+	ErrRejected = outbox.NewPublishKind(prefix, "rejected by the broker", false)
 	// ErrTimeout: the record was not acknowledged within the client's
 	// RecordDeliveryTimeout. It may or may not have been written. It
 	// matches [outbox.ErrUnavailable] too: brokers that do not answer in
 	// time say nothing about the record, so the relay does not count it
 	// as an attempt.
-	ErrTimeout = errors.New("outbox/kafka: no acknowledgement in time")
+	ErrTimeout = outbox.NewPublishKind(prefix, "no acknowledgement in time", true)
 	// ErrUnavailable: the client gave up on the record after retrying
 	// (RecordRetries, or a retriable broker error such as no leader for
 	// the partition), its buffer was full, or it was closed. It matches
 	// [outbox.ErrUnavailable] too.
-	ErrUnavailable = errors.New("outbox/kafka: broker unavailable")
+	ErrUnavailable = outbox.NewPublishKind(prefix, "broker unavailable", true)
 )
 
 // Error is the outcome of one message that failed. It matches its kind
@@ -40,36 +41,25 @@ type Error struct {
 	ID    string // outbox.Message.ID
 	Topic string // Kafka topic
 	Err   error  // cause, from the client or the context
-	kind  error
+	kind  *outbox.PublishKind
 }
 
+// Error returns "outbox/kafka: message <ID> to <Topic>: <kind>: <cause>".
 func (e *Error) Error() string {
-	what := "publish failed"
-	if e.kind != nil {
-		what = e.kind.Error()[len("outbox/kafka: "):]
-	}
-	return fmt.Sprintf("outbox/kafka: message %s to %s: %s: %v", e.ID, e.Topic, what, e.Err)
+	return outbox.PublishErrorText(prefix, e.ID, e.Topic, e.kind, e.Err)
 }
 
 // Is reports whether target is the kind of e, or [outbox.ErrUnavailable]
 // when that kind is [ErrUnavailable] or [ErrTimeout]: the broker could not
 // be reached or did not answer, which says nothing about the message, so
 // that the relay retries it without counting an attempt.
-func (e *Error) Is(target error) bool {
-	if target == nil {
-		return false
-	}
-	if target == outbox.ErrUnavailable {
-		return e.kind == ErrUnavailable || e.kind == ErrTimeout
-	}
-	return target == e.kind
-}
+func (e *Error) Is(target error) bool { return e.kind.Match(target) }
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
 // kindOf classifies an error of the client.
-func kindOf(err error) error {
+func kindOf(err error) *outbox.PublishKind {
 	var kafkaErr *kerr.Error
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -99,7 +89,7 @@ func kindOf(err error) error {
 type notSent struct{ err error }
 
 func (e notSent) Error() string {
-	return "outbox/kafka: not sent after an earlier failure: " + e.err.Error()
+	return prefix + ": not sent after an earlier failure: " + e.err.Error()
 }
 
 func (e notSent) Is(target error) bool { return target == outbox.ErrNotSent }

@@ -2,13 +2,14 @@ package nats
 
 import (
 	"errors"
-	"fmt"
 
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/resiliencekit/resilience/outbox"
 )
+
+const prefix = "outbox/nats"
 
 // Kinds of publish failure. An [*Error] matches one of them with
 // [errors.Is]; its Unwrap returns the client's error (a *jetstream.APIError,
@@ -23,7 +24,7 @@ var (
 	// message's subject, and a message no stream will ever take must end
 	// in the dead letters rather than stall its key; while the server is
 	// down the client reports the connection instead ([ErrUnavailable]).
-	ErrRejected = errors.New("outbox/nats: rejected by the broker")
+	ErrRejected = outbox.NewPublishKind(prefix, "rejected by the broker", false)
 	// ErrTimeout: no PubAck arrived within Config.AckTimeout. The stream
 	// may or may not have stored the message; Nats-Msg-Id makes a
 	// republish safe within the duplicate window. It matches
@@ -31,13 +32,13 @@ var (
 	// is unavailable (down, restarting, overloaded, or the client is
 	// still buffering while it reconnects), which says nothing about the
 	// message, so the relay does not count it as an attempt.
-	ErrTimeout = errors.New("outbox/nats: no acknowledgement in time")
+	ErrTimeout = outbox.NewPublishKind(prefix, "no acknowledgement in time", true)
 	// ErrUnavailable: the connection was not connected, was closed, or was
 	// lost before the PubAck arrived. It matches [outbox.ErrUnavailable]
 	// too.
-	ErrUnavailable = errors.New("outbox/nats: broker unavailable")
+	ErrUnavailable = outbox.NewPublishKind(prefix, "broker unavailable", true)
 	// ErrClosed: Publish was called after Close.
-	ErrClosed = errors.New("outbox/nats: publisher closed")
+	ErrClosed = errors.New(prefix + ": publisher closed")
 )
 
 // Error is the outcome of one message that failed. It matches its kind
@@ -47,36 +48,25 @@ type Error struct {
 	ID      string // outbox.Message.ID
 	Subject string // subject the message was published to
 	Err     error  // cause, from the NATS client or the context
-	kind    error
+	kind    *outbox.PublishKind
 }
 
+// Error returns "outbox/nats: message <ID> to <Subject>: <kind>: <cause>".
 func (e *Error) Error() string {
-	what := "publish failed"
-	if e.kind != nil {
-		what = e.kind.Error()[len("outbox/nats: "):]
-	}
-	return fmt.Sprintf("outbox/nats: message %s to %s: %s: %v", e.ID, e.Subject, what, e.Err)
+	return outbox.PublishErrorText(prefix, e.ID, e.Subject, e.kind, e.Err)
 }
 
 // Is reports whether target is the kind of e, or [outbox.ErrUnavailable]
 // when that kind is [ErrUnavailable] or [ErrTimeout]: the broker could not
 // be reached or did not answer, which says nothing about the message, so
 // that the relay retries it without counting an attempt.
-func (e *Error) Is(target error) bool {
-	if target == nil {
-		return false
-	}
-	if target == outbox.ErrUnavailable {
-		return e.kind == ErrUnavailable || e.kind == ErrTimeout
-	}
-	return target == e.kind
-}
+func (e *Error) Is(target error) bool { return e.kind.Match(target) }
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
 // kindOf classifies an error of the NATS client.
-func kindOf(err error) error {
+func kindOf(err error) *outbox.PublishKind {
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.Is(err, jetstream.ErrAsyncPublishTimeout):
@@ -99,7 +89,7 @@ func kindOf(err error) error {
 type notSent struct{ cause error }
 
 func (e notSent) Error() string {
-	return "outbox/nats: not sent: " + e.cause.Error()
+	return prefix + ": not sent: " + e.cause.Error()
 }
 
 func (e notSent) Is(target error) bool { return target == outbox.ErrNotSent }

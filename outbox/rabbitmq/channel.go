@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/resiliencekit/resilience/outbox"
 )
 
 // pubChannel is one AMQP channel in confirm mode and the messages waiting
@@ -33,7 +35,7 @@ type waiter struct {
 
 type result struct {
 	idx   int32
-	kind  error
+	kind  *outbox.PublishKind
 	cause error
 }
 

@@ -2,10 +2,11 @@ package rabbitmq
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/resiliencekit/resilience/outbox"
 )
+
+const prefix = "outbox/rabbitmq"
 
 // Kinds of publish failure. An [*Error] matches one of them with
 // [errors.Is]; its Unwrap returns the cause (an *amqp.Error, amqp.ErrClosed,
@@ -14,22 +15,22 @@ var (
 	// ErrRejected: the broker nacked the message (basic.nack), e.g. a
 	// queue at its length limit with x-overflow=reject-publish. It counts
 	// as an attempt, as does [ErrUnroutable].
-	ErrRejected = errors.New("outbox/rabbitmq: rejected by the broker")
+	ErrRejected = outbox.NewPublishKind(prefix, "rejected by the broker", false)
 	// ErrUnroutable: the broker returned the message: no queue is bound
 	// for its routing key on the exchange.
-	ErrUnroutable = errors.New("outbox/rabbitmq: unroutable")
+	ErrUnroutable = outbox.NewPublishKind(prefix, "unroutable", false)
 	// ErrTimeout: no confirm arrived within Config.AckTimeout. The message
 	// may or may not have been enqueued. It matches
 	// [outbox.ErrUnavailable] too: a broker that does not answer in time
 	// says nothing about the message, so the relay does not count it as
 	// an attempt.
-	ErrTimeout = errors.New("outbox/rabbitmq: no confirm in time")
+	ErrTimeout = outbox.NewPublishKind(prefix, "no confirm in time", true)
 	// ErrUnavailable: the channel or the connection was closed, or could
 	// not be opened, before the confirm. It matches
 	// [outbox.ErrUnavailable] too.
-	ErrUnavailable = errors.New("outbox/rabbitmq: broker unavailable")
+	ErrUnavailable = outbox.NewPublishKind(prefix, "broker unavailable", true)
 	// ErrClosed: Publish was called after Close.
-	ErrClosed = errors.New("outbox/rabbitmq: publisher closed")
+	ErrClosed = errors.New(prefix + ": publisher closed")
 )
 
 // Error is the outcome of one message that failed. It matches its kind
@@ -39,30 +40,19 @@ type Error struct {
 	ID         string // outbox.Message.ID
 	RoutingKey string // routing key the message was published with
 	Err        error  // cause
-	kind       error
+	kind       *outbox.PublishKind
 }
 
+// Error returns "outbox/rabbitmq: message <ID> to <RoutingKey>: <kind>: <cause>".
 func (e *Error) Error() string {
-	what := "publish failed"
-	if e.kind != nil {
-		what = e.kind.Error()[len("outbox/rabbitmq: "):]
-	}
-	return fmt.Sprintf("outbox/rabbitmq: message %s to %s: %s: %v", e.ID, e.RoutingKey, what, e.Err)
+	return outbox.PublishErrorText(prefix, e.ID, e.RoutingKey, e.kind, e.Err)
 }
 
 // Is reports whether target is the kind of e, or [outbox.ErrUnavailable]
 // when that kind is [ErrUnavailable] or [ErrTimeout]: the broker could not
 // be reached or did not answer, which says nothing about the message, so
 // that the relay retries it without counting an attempt.
-func (e *Error) Is(target error) bool {
-	if target == nil {
-		return false
-	}
-	if target == outbox.ErrUnavailable {
-		return e.kind == ErrUnavailable || e.kind == ErrTimeout
-	}
-	return target == e.kind
-}
+func (e *Error) Is(target error) bool { return e.kind.Match(target) }
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
@@ -79,7 +69,7 @@ var (
 // ended first (context, Close): it matches outbox.ErrNotSent and its cause.
 type notSent struct{ cause error }
 
-func (e notSent) Error() string { return "outbox/rabbitmq: not sent: " + e.cause.Error() }
+func (e notSent) Error() string { return prefix + ": not sent: " + e.cause.Error() }
 
 func (e notSent) Is(target error) bool { return target == outbox.ErrNotSent }
 
