@@ -1,14 +1,10 @@
 package outboxbench_test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,24 +28,15 @@ const (
 	envStream = "OUTBOXBENCH_STREAM"
 )
 
-// The relay settings of crash children.
-const (
-	crashBatch = 100
-	crashTTL   = 2 * time.Second
-	crashKills = 40
-)
+// crashKills bounds the kills of a crash test.
+const crashKills = 40
 
 // crashChild runs a crash child's relay and exits, when the environment
 // says this process is one; otherwise it returns at once.
 func crashChild() {
-	if os.Getenv(envChild) != "crash" {
-		return
-	}
-	if err := runChild(os.Getenv(envDSN), os.Getenv(envTable), os.Getenv(envNATS), os.Getenv(envStream)); err != nil {
-		fmt.Fprintln(os.Stderr, "crash child:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
+	outboxtest.RunIfChild(envChild, func() error {
+		return runChild(os.Getenv(envDSN), os.Getenv(envTable), os.Getenv(envNATS), os.Getenv(envStream))
+	})
 }
 
 func runChild(dsn, table, url, stream string) error {
@@ -69,33 +56,13 @@ func runChild(dsn, table, url, stream string) error {
 	// A child stops by itself in case its parent could not kill it.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	r := outbox.NewRelay(ob, pub, outbox.RelayConfig{
-		BatchSize: crashBatch, LeaseTTL: crashTTL, PollInterval: 20 * time.Millisecond,
-		OnError: func(err error) { fmt.Fprintln(os.Stderr, "relay:", err) },
-	})
+	r := outbox.NewRelay(ob, pub, outboxtest.CrashRelayConfig())
 	return r.Run(ctx)
 }
 
-// child is a running crash child.
-type child struct {
-	cmd *exec.Cmd
-	out *bytes.Buffer
-}
-
-func startChild(t *testing.T, env ...string) *child {
+func startChild(t *testing.T, env ...string) *outboxtest.Process {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), envChild+"=crash"), env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Start())
-	return &child{cmd: cmd, out: &out}
-}
-
-func (c *child) kill() string {
-	_ = c.cmd.Process.Signal(syscall.SIGKILL)
-	_ = c.cmd.Wait()
-	return c.out.String()
+	return outboxtest.StartChild(t, envChild, env...)
 }
 
 // TestCrashAtBroker: two relay processes publish 20,000 messages over 100
@@ -145,10 +112,10 @@ func TestCrashAtBroker(t *testing.T) {
 
 	env := []string{envDSN + "=" + dsn, envTable + "=" + ob.Table(), envNATS + "=" + url, envStream + "=" + stream}
 	var logs []string
-	children := []*child{startChild(t, env...), startChild(t, env...)}
+	children := []*outboxtest.Process{startChild(t, env...), startChild(t, env...)}
 	defer func() {
 		for _, c := range children {
-			logs = append(logs, c.kill())
+			logs = append(logs, c.Kill())
 		}
 		if t.Failed() {
 			for _, l := range logs {
@@ -178,7 +145,7 @@ func TestCrashAtBroker(t *testing.T) {
 		require.False(t, time.Now().After(deadline), "backlog did not drain: %d left", backlog(t, ob))
 		for i := range children {
 			if kills < crashKills && time.Now().After(due[i]) {
-				logs = append(logs, children[i].kill())
+				logs = append(logs, children[i].Kill())
 				kills++
 				children[i] = startChild(t, env...)
 				due[i] = killAt()
@@ -193,7 +160,7 @@ func TestCrashAtBroker(t *testing.T) {
 	assert.Empty(t, rep.Unknown)
 	assert.Equal(t, total, rep.Unique)
 	// A killed relay sends again at most the batch it had in flight.
-	assert.LessOrEqual(t, rep.Duplicates, kills*crashBatch, "duplicates only from crash windows")
+	assert.LessOrEqual(t, rep.Duplicates, kills*outboxtest.CrashBatch, "duplicates only from crash windows")
 	require.NoError(t, nc.Flush())
 	t.Logf("%d messages, %d kills: the relays sent %d duplicates, %d remained in the stream after JetStream's deduplication",
 		total, kills, sent.Load()-int64(total), rep.Duplicates)

@@ -1,15 +1,12 @@
 package outboxtest
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,24 +24,11 @@ const (
 	envBlock = "OUTBOXTEST_BLOCK" // a payload the child's broker never acknowledges
 )
 
-// The relay settings of crash children.
-const (
-	crashBatch = 100
-	crashTTL   = 2 * time.Second
-)
-
 // Child runs a crash child's relay and exits, when the environment says
 // this process is one; otherwise it returns at once. Call it first thing
 // in TestMain.
 func Child(s Suite) {
-	if os.Getenv(envChild) != "crash" {
-		return
-	}
-	if err := runChild(s, os.Getenv(envDSN), os.Getenv(envTable)); err != nil {
-		fmt.Fprintln(os.Stderr, "crash child:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
+	RunIfChild(envChild, func() error { return runChild(s, os.Getenv(envDSN), os.Getenv(envTable)) })
 }
 
 func runChild(s Suite, dsn, table string) error {
@@ -58,10 +42,7 @@ func runChild(s Suite, dsn, table string) error {
 	// A child stops by itself in case its parent could not kill it.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	r := outbox.NewRelay(ob, rec, outbox.RelayConfig{
-		BatchSize: crashBatch, LeaseTTL: crashTTL, PollInterval: 20 * time.Millisecond,
-		OnError: func(err error) { fmt.Fprintln(os.Stderr, "relay:", err) },
-	})
+	r := outbox.NewRelay(ob, rec, CrashRelayConfig())
 	return r.Run(ctx)
 }
 
@@ -118,26 +99,9 @@ func recTable(d outbox.Dialect, table string) string {
 	}
 }
 
-// child is a running crash child.
-type child struct {
-	cmd *exec.Cmd
-	out *bytes.Buffer
-}
-
-func startChild(t *testing.T, s Suite, table string, env ...string) *child {
+func startChild(t *testing.T, s Suite, table string, env ...string) *Process {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), envChild+"=crash", envDSN+"="+s.DSN, envTable+"="+table), env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Start())
-	return &child{cmd: cmd, out: &out}
-}
-
-func (c *child) kill() string {
-	_ = c.cmd.Process.Signal(syscall.SIGKILL)
-	_ = c.cmd.Wait()
-	return c.out.String()
+	return StartChild(t, envChild, append([]string{envDSN + "=" + s.DSN, envTable + "=" + table}, env...)...)
 }
 
 // testCrash: two relay processes publish 20,000 messages over 100 keys
@@ -187,10 +151,10 @@ func testCrash(t *testing.T, s Suite) {
 	}()
 
 	var logs []string
-	children := []*child{startChild(t, s, table), startChild(t, s, table)}
+	children := []*Process{startChild(t, s, table), startChild(t, s, table)}
 	defer func() {
 		for _, c := range children {
-			logs = append(logs, c.kill())
+			logs = append(logs, c.Kill())
 		}
 		if t.Failed() {
 			for _, l := range logs {
@@ -222,7 +186,7 @@ func testCrash(t *testing.T, s Suite) {
 		require.False(t, time.Now().After(deadline), "backlog did not drain: %d left", e.backlog(t))
 		for i := range children {
 			if kills < 40 && time.Now().After(due[i]) {
-				logs = append(logs, children[i].kill())
+				logs = append(logs, children[i].Kill())
 				kills++
 				children[i] = startChild(t, s, table)
 				due[i] = killAt()
@@ -247,7 +211,7 @@ func testCrash(t *testing.T, s Suite) {
 	assert.Equal(t, total, rep.Unique)
 	// A killed relay repeats at most the batch it had in flight, and the
 	// messages it published and could not acknowledge.
-	assert.LessOrEqual(t, rep.Duplicates, kills*crashBatch, "duplicates only from crash windows")
+	assert.LessOrEqual(t, rep.Duplicates, kills*CrashBatch, "duplicates only from crash windows")
 	t.Logf("%s: %d messages, %d kills, %d duplicates", s.Dialect, total, kills, rep.Duplicates)
 }
 
@@ -281,13 +245,13 @@ func testTakeover(t *testing.T, s Suite) {
 	require.NoError(t, err)
 	e.add(t, msgs("k", 0, 20)...)
 	c := startChild(t, s, table, envBlock+"=k/10")
-	defer c.kill()
+	defer c.Kill()
 	var n int
 	eventually(t, 60*time.Second, func() bool {
 		require.NoError(t, e.db.QueryRow("SELECT COUNT(*) FROM "+quote(s.Dialect, table+"_rec")).Scan(&n))
 		return n == 10
 	}, "the child published k/0..k/9")
-	c.kill()
+	c.Kill()
 	killed := time.Now()
 	rec := NewRecorder()
 	e.run(t, rec, outbox.RelayConfig{PollInterval: 20 * time.Millisecond})
@@ -299,7 +263,7 @@ func testTakeover(t *testing.T, s Suite) {
 	// duplicates.
 	assert.Equal(t, payloads(msgs("k", 0, 20)), got)
 	assert.Empty(t, rep.Reordered)
-	assert.GreaterOrEqual(t, took, crashTTL/2, "the key was held until its lease expired")
-	assert.Less(t, took, 10*crashTTL, "and taken over soon after")
-	t.Logf("taken over %v after the kill (lease TTL %v)", took.Round(time.Millisecond), crashTTL)
+	assert.GreaterOrEqual(t, took, CrashLeaseTTL/2, "the key was held until its lease expired")
+	assert.Less(t, took, 10*CrashLeaseTTL, "and taken over soon after")
+	t.Logf("taken over %v after the kill (lease TTL %v)", took.Round(time.Millisecond), CrashLeaseTTL)
 }
