@@ -7,6 +7,7 @@ import (
 
 	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/chaos"
+	"github.com/resiliencekit/resilience/httpkey"
 	"github.com/resiliencekit/resilience/ratelimit"
 	"github.com/resiliencekit/resilience/retry"
 )
@@ -22,7 +23,7 @@ func Example_rateLimitedServer() {
 		fmt.Fprintln(w, "ok")
 	})
 	perTenant := ratelimit.NewKeyed(ratelimit.PerWindow(2, time.Minute).Rate, 2)
-	limited := ratelimit.Handler(api, perTenant, ratelimit.HTTPConfig{Key: ratelimit.HeaderKey("X-Tenant", nil)})
+	limited := ratelimit.Handler(api, perTenant, ratelimit.HTTPConfig{Key: httpkey.Header("X-Tenant", nil)})
 	rec := &chaos.Recorder{}
 	server := chaos.New(chaos.Config{Recorder: rec}).Handler(limited) // no faults: it only records
 	client := &http.Client{Transport: resilience.Transport(chaos.InProcess(server),

@@ -28,8 +28,8 @@
 // # HTTP servers
 //
 // [Handler] is middleware for a server: each request takes a cost from the
-// bucket of its key ([IPKey], trusting forwarding headers only from
-// configured proxies, or [HeaderKey]); refusals get 429 with Retry-After,
+// bucket of its key ([httpkey.ClientIP], trusting forwarding headers only from
+// configured proxies, or [httpkey.Header]); refusals get 429 with Retry-After,
 // and every answer carries the RateLimit and RateLimit-Policy headers of
 // the IETF draft (optionally the legacy X-RateLimit-* fields too). A
 // dry-run mode only reports. [ParseRateLimit] and [ParseRateLimitPolicy]

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/httpkey"
 	"github.com/resiliencekit/resilience/ratelimit"
 )
 
@@ -78,7 +79,7 @@ func ExampleHandler() {
 	// 10.0.0.0/8 that sets X-Forwarded-For.
 	limits := ratelimit.NewKeyed(ratelimit.PerWindow(100, time.Minute).Rate, 100)
 	h := ratelimit.Handler(api, limits, ratelimit.HTTPConfig{
-		Key: ratelimit.IPKey(ratelimit.IPConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}),
+		Key: httpkey.ClientIP(httpkey.IPConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}),
 	})
 	r := httptest.NewRequest("GET", "/", nil)
 	r.RemoteAddr = "10.1.2.3:5678"
@@ -94,8 +95,8 @@ func ExampleHandler() {
 	// RateLimit: "default";r=99;t=1
 }
 
-func ExampleIPKey() {
-	key := ratelimit.IPKey(ratelimit.IPConfig{}) // IPv6 clients grouped by /64
+func Example_clientIPKey() {
+	key := httpkey.ClientIP(httpkey.IPConfig{}) // IPv6 clients grouped by /64
 	for _, addr := range []string{"192.0.2.7:1234", "[2001:db8:aa:bb:1:2:3:4]:443"} {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.RemoteAddr = addr

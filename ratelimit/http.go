@@ -8,16 +8,17 @@ import (
 	"strconv"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/httpkey"
 )
 
 // HTTPConfig holds the optional settings of [Handler]. The zero value keys
 // requests by client address (no trusted proxy), charges one token per
 // request and writes the RateLimit and RateLimit-Policy headers.
 type HTTPConfig struct {
-	// Key returns the key of a request; nil means IPKey(IPConfig{}), the
-	// address of the TCP peer. Behind a proxy, use IPKey with
-	// TrustedProxies; for API keys, HeaderKey.
-	Key KeyFunc
+	// Key returns the key of a request; nil means httpkey.ClientIP(httpkey.IPConfig{}), the
+	// address of the TCP peer. Behind a proxy, use httpkey.ClientIP with
+	// TrustedProxies; for API keys, httpkey.Header.
+	Key httpkey.Func
 
 	// Cost returns how many tokens a request takes (an expensive search 10,
 	// a cached page 1); nil means 1 for every request. A cost of 0 is
@@ -80,7 +81,7 @@ func Handler(next http.Handler, t Taker, cfg ...HTTPConfig) http.Handler {
 	}
 	c := oneConfig(cfg)
 	if c.Key == nil {
-		c.Key = IPKey(IPConfig{})
+		c.Key = httpkey.ClientIP(httpkey.IPConfig{})
 	}
 	return &rateHandler{next: next, t: t, c: c}
 }

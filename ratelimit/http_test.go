@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/httpkey"
 	"github.com/resiliencekit/resilience/ratelimit"
 )
 
@@ -63,7 +64,7 @@ func TestHandlerOptions(t *testing.T) {
 		var limited []string
 		l := ratelimit.New(1, 10)
 		h := ratelimit.Handler(okHandler, l, ratelimit.HTTPConfig{
-			Key:           ratelimit.HeaderKey("X-Api-Key", nil),
+			Key:           httpkey.Header("X-Api-Key", nil),
 			Cost:          func(r *http.Request) int { return len(r.Header.Get("X-Cost")) },
 			LegacyHeaders: true,
 			NoHeaders:     true,

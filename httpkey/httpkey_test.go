@@ -1,4 +1,4 @@
-package ratelimit
+package httpkey
 
 import (
 	"net/http"
@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestClientIP(t *testing.T) {
+func TestAddr(t *testing.T) {
 	t.Parallel()
 	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:ffff::/48")}
 	tests := []struct {
@@ -61,13 +61,13 @@ func TestClientIP(t *testing.T) {
 					r.Header.Add("X-Forwarded-For", v)
 				}
 			}
-			got := ClientIP(r, IPConfig{TrustedProxies: proxies, Header: tt.header})
+			got := Addr(r, IPConfig{TrustedProxies: proxies, Header: tt.header})
 			assert.Equal(t, tt.want, got.String())
 		})
 	}
 }
 
-func TestIPKey(t *testing.T) {
+func TestClientIP(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		cfg    IPConfig
@@ -84,20 +84,20 @@ func TestIPKey(t *testing.T) {
 	for _, tt := range tests {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.RemoteAddr = tt.remote
-		assert.Equal(t, tt.want, IPKey(tt.cfg)(r), "%+v %s", tt.cfg, tt.remote)
+		assert.Equal(t, tt.want, ClientIP(tt.cfg)(r), "%+v %s", tt.cfg, tt.remote)
 	}
 }
 
 func TestIPConfigPanics(t *testing.T) {
 	t.Parallel()
 	for _, c := range []IPConfig{{Header: "X-Real-IP"}, {IPv6Prefix: 129}, {IPv4Prefix: -1}, {TrustedProxies: []netip.Prefix{{}}}} {
-		assert.Panics(t, func() { IPKey(c) }, "%+v", c)
+		assert.Panics(t, func() { ClientIP(c) }, "%+v", c)
 	}
 }
 
-func TestHeaderKey(t *testing.T) {
+func TestHeader(t *testing.T) {
 	t.Parallel()
-	k := HeaderKey("x-api-key", IPKey(IPConfig{}))
+	k := Header("x-api-key", ClientIP(IPConfig{}))
 	r := httptest.NewRequest("GET", "/", nil)
 	r.RemoteAddr = "192.0.2.1:1"
 	assert.Equal(t, "192.0.2.1", k(r))
@@ -107,7 +107,7 @@ func TestHeaderKey(t *testing.T) {
 	got := k(r)
 	assert.True(t, strings.HasPrefix(got, "x-api-key:sha256:"))
 	assert.Len(t, got, len("x-api-key:sha256:")+64)
-	assert.Equal(t, "", HeaderKey("X", nil)(httptest.NewRequest("GET", "/", nil)))
+	assert.Equal(t, "", Header("X", nil)(httptest.NewRequest("GET", "/", nil)))
 }
 
 func FuzzForwardedFor(f *testing.F) {
@@ -136,13 +136,13 @@ func FuzzXForwardedFor(f *testing.F) {
 	f.Fuzz(func(t *testing.T, xff, remote string) {
 		r := &http.Request{RemoteAddr: remote, Header: http.Header{"X-Forwarded-For": {xff}}}
 		cfg := IPConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::/0")}}
-		a := ClientIP(r, cfg)
+		a := Addr(r, cfg)
 		if _, ok := parseHost(remote); ok != a.IsValid() {
 			t.Fatalf("remote %q parses %v but client %v", remote, ok, a)
 		}
 		if a.IsValid() && (a.Zone() != "" || a.Is4In6()) {
 			t.Fatalf("%v not normalised", a)
 		}
-		_ = IPKey(IPConfig{})(r)
+		_ = ClientIP(IPConfig{})(r)
 	})
 }

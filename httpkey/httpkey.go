@@ -1,4 +1,12 @@
-package ratelimit
+// Package httpkey finds who is asking: it turns an HTTP request into the key
+// that per-key policies (a rate limit, a bulkhead or a breaker per client) use
+// under resilience.Handler. [ClientIP] keys by the client's address, trusting
+// forwarding headers only from the proxies you name; [Header] keys by a header
+// such as an API key. Keys are bounded in length ([MaxLen]).
+//
+// Every function here is safe for concurrent use; the Funcs they return keep
+// no state.
+package httpkey
 
 import (
 	"crypto/sha256"
@@ -10,9 +18,10 @@ import (
 	"strings"
 )
 
-// A KeyFunc returns the rate-limit key of an HTTP request: who is asking.
-// [Handler] uses one; [IPKey] and [HeaderKey] make the usual ones.
-type KeyFunc func(r *http.Request) string
+// A Func returns the key of an HTTP request: who is asking, for the keyed
+// policies (a rate limit, bulkhead or breaker per client) under
+// resilience.Handler. [ClientIP] and [Header] make the usual ones.
+type Func func(r *http.Request) string
 
 // IPConfig says how to find the client's address behind proxies and how to
 // group addresses into keys. The zero value trusts no proxy (the key is the
@@ -43,14 +52,14 @@ type IPConfig struct {
 
 func (c IPConfig) check() {
 	if c.Header != "" && !strings.EqualFold(c.Header, "X-Forwarded-For") && !strings.EqualFold(c.Header, "Forwarded") {
-		panic(fmt.Sprintf("ratelimit: IPConfig.Header %q: want X-Forwarded-For or Forwarded", c.Header))
+		panic(fmt.Sprintf("httpkey: IPConfig.Header %q: want X-Forwarded-For or Forwarded", c.Header))
 	}
 	if c.IPv6Prefix < 0 || c.IPv6Prefix > 128 || c.IPv4Prefix < 0 || c.IPv4Prefix > 32 {
-		panic(fmt.Sprintf("ratelimit: IPConfig prefixes /%d (IPv6) and /%d (IPv4) out of range", c.IPv6Prefix, c.IPv4Prefix))
+		panic(fmt.Sprintf("httpkey: IPConfig prefixes /%d (IPv6) and /%d (IPv4) out of range", c.IPv6Prefix, c.IPv4Prefix))
 	}
 	for _, p := range c.TrustedProxies {
 		if !p.IsValid() {
-			panic("ratelimit: IPConfig.TrustedProxies holds an invalid prefix")
+			panic("httpkey: IPConfig.TrustedProxies holds an invalid prefix")
 		}
 	}
 }
@@ -60,7 +69,7 @@ func (c IPConfig) check() {
 // forwarding header names (see [IPConfig]). IPv4-mapped IPv6 addresses are
 // returned as IPv4. It returns the zero Addr when r.RemoteAddr is not an
 // address (as with some test servers). It panics if cfg is invalid.
-func ClientIP(r *http.Request, cfg IPConfig) netip.Addr {
+func Addr(r *http.Request, cfg IPConfig) netip.Addr {
 	cfg.check()
 	return clientIP(r, &cfg)
 }
@@ -233,11 +242,11 @@ func quoted(s string) (string, int, bool) {
 	return "", 0, false
 }
 
-// IPKey returns a KeyFunc that keys requests by client address, found with
-// [ClientIP] and grouped by the prefixes of cfg: "192.0.2.7" or
+// ClientIP returns a Func that keys requests by client address, found with
+// [Addr] and grouped by the prefixes of cfg: "192.0.2.7" or
 // "2001:db8:1:2::/64". A request whose address cannot be found is keyed by
 // its RemoteAddr as it is. It panics if cfg is invalid.
-func IPKey(cfg IPConfig) KeyFunc {
+func ClientIP(cfg IPConfig) Func {
 	cfg.check()
 	if cfg.IPv6Prefix == 0 {
 		cfg.IPv6Prefix = 64
@@ -269,17 +278,17 @@ func maskKey(a netip.Addr, v4, v6 int) string {
 	return p.String()
 }
 
-// MaxKeyLen is the longest key [HeaderKey] uses as it is; longer values are
-// replaced by a hash, so that a client cannot make the limiter store
+// MaxLen is the longest key [Header] uses as it is; longer values are
+// replaced by a hash, so that a client cannot make a keyed policy store
 // megabytes per key.
-const MaxKeyLen = 128
+const MaxLen = 128
 
-// HeaderKey returns a KeyFunc that keys requests by the value of header
+// Header returns a Func that keys requests by the value of header
 // name, such as an API key header; requests without it get the key of
 // fallback, or "" when fallback is nil. The value is prefixed with the
 // header name, so that it never collides with an address from fallback, and
-// values longer than MaxKeyLen are replaced by their SHA-256.
-func HeaderKey(name string, fallback KeyFunc) KeyFunc {
+// values longer than MaxLen are replaced by their SHA-256.
+func Header(name string, fallback Func) Func {
 	name = http.CanonicalHeaderKey(name)
 	prefix := strings.ToLower(name) + ":"
 	return func(r *http.Request) string {
@@ -290,10 +299,19 @@ func HeaderKey(name string, fallback KeyFunc) KeyFunc {
 			}
 			return ""
 		}
-		if len(v) > MaxKeyLen {
+		if len(v) > MaxLen {
 			sum := sha256.Sum256([]byte(v))
 			v = "sha256:" + hex.EncodeToString(sum[:])
 		}
 		return prefix + v
 	}
+}
+
+// isTChar reports whether c may appear in an RFC 9110 token.
+func isTChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
