@@ -10,86 +10,225 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/resiliencekit/resilience/httpkey"
 	"github.com/resiliencekit/resilience/internal/errs"
 )
 
 // Handler returns an http.Handler that serves each request with next under
 // the policies ps (composed as by [Chain]): a server-side rate limiter,
-// bulkhead, breaker or time limit around your own handler.
+// bulkhead, breaker or time limit around your own handler. It is
+// NewHandler(next, HandlerConfig{}, ps...): requests are keyed by the
+// address of the TCP peer (see [HandlerConfig]).
+func Handler(next http.Handler, ps ...Policy) http.Handler {
+	return NewHandler(next, HandlerConfig{}, ps...)
+}
+
+// HandlerConfig holds the optional settings of [NewHandler]. The zero value
+// keys requests by the client's address as the TCP connection shows it and
+// answers rejections with a plain-text body.
+type HandlerConfig struct {
+	// Key returns the key of a request, which the keyed policies under the
+	// handler (a Group of rate limiters, bulkheads or breakers) read with
+	// [KeyFrom] to keep one instance per client. Nil means: the key the
+	// request's context already carries (set with [WithKey] by a
+	// middleware in front), or else httpkey.ClientIP(httpkey.IPConfig{}),
+	// the address of the TCP peer with IPv6 clients grouped by /64. Behind
+	// a proxy or load balancer use httpkey.ClientIP with TrustedProxies;
+	// for API keys, httpkey.Header. A Key that returns "" leaves the
+	// request without a key.
+	Key httpkey.Func
+
+	// Reject, when not nil, writes the answer to a request that the
+	// policies refused, in place of the plain-text answer: a problem+json
+	// body, say. When it runs, the status it should send is
+	// [RejectionStatus] of err, and the Retry-After header and any headers
+	// the policies set (see [ResponseHeader]) are already in w.Header().
+	Reject func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// NewHandler returns an http.Handler that serves each request with next
+// under the policies ps (composed as by [Chain]), configured by c.
+//
+// Each request is keyed as HandlerConfig.Key says. The policies' context
+// also carries the request ([RequestFrom]) and the header of the response
+// ([ResponseHeader]), so that a policy can charge a cost by request or set
+// response headers such as RateLimit.
 //
 // The policies see the handler's outcome: a handler that writes a 5xx
 // status has failed, and the attempt returns a [*StatusError] (marked
 // permanent, since a response already sent cannot be retried), so a breaker
 // counts it. The request passed to next carries the context the policies
 // give the attempt, so a time limit reaches the handler through
-// r.Context().
+// r.Context(). A handler that aborts with panic(http.ErrAbortHandler) —
+// the client went away, or a proxied response broke off — is not a failure
+// of the service: the policies see an error matching context.Canceled, and
+// the panic goes on to net/http after them. Any other panic reaches the
+// policies as a panic (see [Policy]).
 //
-// When the policies reject a request before next wrote anything, Handler
-// answers for it, with a short plain-text body that names only the status:
-//
-//   - an error with a method HTTPStatus() int answers with that status
-//     (ratelimit rejections say 429 Too Many Requests; a full bulkhead and an
-//     open breaker say 503 Service Unavailable);
-//   - a time limit or any error matching context.DeadlineExceeded answers
-//     503 Service Unavailable;
-//   - any other error answers 500 Internal Server Error.
-//
-// When the error carries a wait (see [RetryAfter]) the answer has a
-// Retry-After header in whole seconds, rounded up.
+// When the policies reject a request before next wrote anything, the
+// handler answers for it, with a short plain-text body that names only the
+// status (see [RejectionStatus]), or with HandlerConfig.Reject. When the
+// error carries a wait (see [RetryAfter]) the answer has a Retry-After
+// header in whole seconds, rounded up.
 //
 // The ResponseWriter passed to next supports http.Flusher, http.Hijacker and
 // http.ResponseController through Unwrap.
-func Handler(next http.Handler, ps ...Policy) http.Handler {
-	return &handler{next: next, p: Chain(ps...)}
+//
+// NewHandler panics if next is nil or a policy is a typed nil (see
+// [Chain]).
+func NewHandler(next http.Handler, c HandlerConfig, ps ...Policy) http.Handler {
+	if isNil(next) {
+		panic("resilience: Handler with a nil http.Handler")
+	}
+	if c.Key == nil {
+		c.Key = defaultKey
+	}
+	return &handler{next: next, p: Chain(ps...), c: c}
 }
+
+// defaultKey keys by TCP peer, unless a middleware in front set a key.
+var defaultKey = func() httpkey.Func {
+	peer := httpkey.ClientIP(httpkey.IPConfig{})
+	return func(r *http.Request) string {
+		if k := KeyFrom(r.Context()); k != "" {
+			return k
+		}
+		return peer(r)
+	}
+}()
 
 type handler struct {
 	next http.Handler
 	p    Policy
+	c    HandlerConfig
 }
 
 // errResponded is returned when a policy runs the handler again after it
 // already responded to the request.
 var errResponded = errors.New("resilience: handler already responded")
 
+// errAborted is what the policies see when the handler aborted with
+// http.ErrAbortHandler: the request was given up, not failed.
+var errAborted error = abortError{}
+
+type abortError struct{}
+
+func (abortError) Error() string        { return "resilience: handler aborted (http.ErrAbortHandler)" }
+func (abortError) Is(target error) bool { return target == context.Canceled }
+
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
-	err := h.p.Do(r.Context(), func(ctx context.Context) error {
+	ctx := context.WithValue(r.Context(), serverCtx{}, &served{req: r, header: w.Header()})
+	if k := h.c.Key(r); k != "" {
+		ctx = WithKey(ctx, k)
+	}
+	aborted := false
+	err := h.p.Do(ctx, func(ctx context.Context) (err error) {
 		if sw.code != 0 {
 			return Permanent(errResponded)
 		}
-		req := r
-		if ctx != r.Context() {
-			req = r.WithContext(ctx)
+		req := r.WithContext(ctx)
+		if !h.serve(sw, req) {
+			aborted = true
+			return errAborted
 		}
-		h.next.ServeHTTP(sw, req)
 		if sw.code >= 500 {
 			wait, _ := ParseRetryAfter(w.Header().Get("Retry-After"), time.Now())
 			return Permanent(&StatusError{Code: sw.code, Wait: wait})
 		}
 		return nil
 	})
+	if aborted {
+		panic(http.ErrAbortHandler)
+	}
 	if err == nil || sw.code != 0 {
+		return
+	}
+	setRetryAfter(w.Header(), err)
+	if h.c.Reject != nil {
+		h.c.Reject(w, r, err)
 		return
 	}
 	writeRejection(w, err)
 }
 
-// writeRejection answers a request that the policies refused.
-func writeRejection(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
+// serve runs next, and reports false when it aborted with
+// http.ErrAbortHandler. Any other panic goes on.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) (ok bool) {
+	defer func() {
+		if !ok {
+			if v := recover(); v != http.ErrAbortHandler {
+				panic(v)
+			}
+		}
+	}()
+	h.next.ServeHTTP(w, r)
+	return true
+}
+
+type serverCtx struct{}
+
+// served is what Handler tells the policies about the request it serves.
+type served struct {
+	req    *http.Request
+	header http.Header
+}
+
+// RequestFrom returns the request that [Handler] is serving with the
+// policies that ctx was passed to, or nil outside a Handler.
+func RequestFrom(ctx context.Context) *http.Request {
+	if s, ok := ctx.Value(serverCtx{}).(*served); ok {
+		return s.req
+	}
+	return nil
+}
+
+// ResponseHeader returns the header map of the response that [Handler] is
+// writing for the request that ctx was passed to the policies with, or nil
+// outside a Handler. A policy may set headers in it before it runs its op
+// (the handler may still change them) or before it rejects the request
+// (they are sent with the rejection).
+func ResponseHeader(ctx context.Context) http.Header {
+	if s, ok := ctx.Value(serverCtx{}).(*served); ok {
+		return s.header
+	}
+	return nil
+}
+
+// RejectionStatus returns the HTTP status that [Handler] answers with when
+// the policies reject a request with err:
+//
+//   - an error with a method HTTPStatus() int in the range 400 to 599
+//     answers with that status (ratelimit rejections say 429 Too Many
+//     Requests; a full bulkhead and an open breaker say 503 Service
+//     Unavailable);
+//   - a time limit or any error matching context.DeadlineExceeded answers
+//     503 Service Unavailable;
+//   - any other error answers 500 Internal Server Error.
+func RejectionStatus(err error) int {
 	hs, ok := errs.As[interface{ HTTPStatus() int }](err)
 	switch {
 	case ok && hs.HTTPStatus() >= 400 && hs.HTTPStatus() <= 599:
-		code = hs.HTTPStatus()
+		return hs.HTTPStatus()
 	case errors.Is(err, context.DeadlineExceeded):
-		code = http.StatusServiceUnavailable
+		return http.StatusServiceUnavailable
 	}
-	h := w.Header()
+	return http.StatusInternalServerError
+}
+
+// setRetryAfter sets the Retry-After header of a rejection that carries a
+// wait, in whole seconds rounded up.
+func setRetryAfter(h http.Header, err error) {
 	if d, ok := RetryAfter(err); ok {
 		secs := int64((d + time.Second - 1) / time.Second)
 		h.Set("Retry-After", strconv.FormatInt(secs, 10))
 	}
+}
+
+// writeRejection answers a request that the policies refused.
+func writeRejection(w http.ResponseWriter, err error) {
+	code := RejectionStatus(err)
+	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)

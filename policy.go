@@ -2,6 +2,8 @@ package resilience
 
 import (
 	"context"
+	"fmt"
+	"reflect"
 	"sync"
 )
 
@@ -47,8 +49,10 @@ func (f PolicyFunc) Do(ctx context.Context, op func(context.Context) error) erro
 //
 // so the first policy is the outermost. The usual order, from the outside
 // in, is: time limit for the whole call, retry, circuit breaker, bulkhead,
-// time limit per attempt. Nil policies are skipped and nested chains are
-// flattened. Chain with no policies runs op directly; Chain with one policy
+// time limit per attempt. Nil policies are skipped (so an optional policy
+// can be left out with a nil interface) and nested chains are flattened;
+// a typed nil — a nil *breaker.Breaker in a Policy — panics, since it
+// would fail at the first call. Chain with no policies runs op directly; Chain with one policy
 // returns that policy.
 //
 // A chain of any length makes no allocation per call: the bookkeeping that
@@ -65,6 +69,9 @@ func Chain(ps ...Policy) Policy {
 			flat = append(flat, p.ps...)
 		case noop:
 		default:
+			if isNil(p) {
+				panic(fmt.Sprintf("resilience: Chain with a nil %T (a typed nil fails at its first call)", p))
+			}
 			flat = append(flat, p)
 		}
 	}
@@ -149,4 +156,18 @@ func Do[T any](ctx context.Context, p Policy, op func(context.Context) (T, error
 		return err
 	})
 	return out, err
+}
+
+// isNil reports whether v is nil or a typed nil (a nil pointer, func, map,
+// slice, channel or interface inside an interface), which would fail at
+// the first call rather than at construction.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Slice, reflect.Chan, reflect.Interface, reflect.UnsafePointer:
+		return rv.IsNil()
+	}
+	return false
 }

@@ -14,7 +14,10 @@ const MaxRetryAfter = 24 * time.Hour
 // section 10.2.3): either delay-seconds, a non-negative decimal integer, or
 // an HTTP-date, which is converted to a duration relative to now. A date in
 // the past yields 0 (retry at once). The result is capped at
-// [MaxRetryAfter]. It reports false for an empty or malformed value, which
+// [MaxRetryAfter]. The two-digit years of the obsolete RFC 850 form are read
+// as RFC 9110 (section 5.6.7) says: a year that would be more than 50 years
+// in the future is the most recent past year with those digits. It reports
+// false for an empty or malformed value, which
 // callers must treat as "no hint".
 func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 	// Trim the optional whitespace a field value may carry.
@@ -48,6 +51,9 @@ func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 	if err != nil {
 		return 0, false
 	}
+	if _, err := time.Parse(time.RFC850, value); err == nil {
+		t = fiftyYearRule(t, now)
+	}
 	d := t.Sub(now)
 	switch {
 	case d < 0:
@@ -56,4 +62,15 @@ func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 		return MaxRetryAfter, true
 	}
 	return d, true
+}
+
+// fiftyYearRule places the two-digit year of an RFC 850 date t in the
+// century that RFC 9110 section 5.6.7 asks for, relative to now.
+func fiftyYearRule(t, now time.Time) time.Time {
+	yy := t.Year() % 100
+	year := now.Year() - now.Year()%100 + yy // this century
+	if year > now.Year()+50 {
+		year -= 100
+	}
+	return t.AddDate(year-t.Year(), 0, 0)
 }

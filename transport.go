@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -17,9 +19,14 @@ import (
 // attempt, and its failure is marked permanent so retry policies stop.
 const MaxReplayBody = 1 << 20
 
-// maxDrain bounds how much of a discarded response body Transport reads so
-// the connection can be reused; the rest is dropped with the connection.
-const maxDrain = 64 << 10
+// Bounds of the drain of a discarded response body, which lets the
+// connection be reused: at most maxDrain bytes within drainTimeout. A body
+// that is longer, or slower, is closed instead (and its connection with
+// it): reading on would cost more than a new connection.
+const (
+	maxDrain     = 64 << 10
+	drainTimeout = 100 * time.Millisecond
+)
 
 // ErrBodyNotReplayable is returned, marked permanent, when a policy asks for
 // another attempt of a request whose body could be sent only once (no
@@ -27,9 +34,51 @@ const maxDrain = 64 << 10
 var ErrBodyNotReplayable = errors.New("resilience: request body cannot be sent again")
 
 // Transport returns an http.RoundTripper that sends each request through
-// next under the policies ps (composed as by [Chain]). A nil next means
-// http.DefaultTransport. It keeps the RoundTripper contract: the caller's
-// request is never modified, and its body is always closed.
+// next under the policies ps (composed as by [Chain]). It is
+// NewTransport(next, TransportConfig{}, ps...): the responses that fail are
+// those of [DefaultFailure], and Retry-After counts on those of
+// [DefaultHonorRetryAfter].
+func Transport(next http.RoundTripper, ps ...Policy) http.RoundTripper {
+	return NewTransport(next, TransportConfig{}, ps...)
+}
+
+// TransportConfig holds the optional settings of [NewTransport]. The zero
+// value classifies responses as [DefaultFailure] and [DefaultHonorRetryAfter]
+// do.
+type TransportConfig struct {
+	// Failure reports whether a response is a failed attempt for the
+	// policies: a breaker counts it, a retry sends the request again. It is
+	// called with the response's header read and its body unread; it must
+	// not read or close the body. Nil means DefaultFailure (408, 429, 500,
+	// 502, 503 and 504). To add a status or exempt one, call
+	// DefaultFailure from your own function.
+	Failure func(resp *http.Response) bool
+
+	// HonorRetryAfter reports whether the Retry-After header of a failed
+	// response is a wait the policies should honour (see [RetryAfter]).
+	// RFC 9110 allows the header on any response; nil means
+	// DefaultHonorRetryAfter: on 429 Too Many Requests and 503 Service
+	// Unavailable, the statuses whose definitions give it a meaning.
+	HonorRetryAfter func(resp *http.Response) bool
+}
+
+// DefaultFailure reports whether resp has one of the statuses that mean
+// "this attempt failed, another may succeed": 408 Request Timeout, 429 Too
+// Many Requests, 500 Internal Server Error, 502 Bad Gateway, 503 Service
+// Unavailable and 504 Gateway Timeout. It is the default of
+// TransportConfig.Failure.
+func DefaultFailure(resp *http.Response) bool { return retryableStatus(resp.StatusCode) }
+
+// DefaultHonorRetryAfter reports whether resp is a 429 Too Many Requests or
+// a 503 Service Unavailable: the default of TransportConfig.HonorRetryAfter.
+func DefaultHonorRetryAfter(resp *http.Response) bool {
+	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable
+}
+
+// NewTransport returns an http.RoundTripper that sends each request through
+// next under the policies ps (composed as by [Chain]), configured by c. A
+// nil next means http.DefaultTransport. It keeps the RoundTripper contract:
+// the caller's request is never modified, and its body is always closed.
 //
 // Each attempt sends req.Clone(ctx) with the context the policies pass in,
 // and a fresh body from req.GetBody (see [MaxReplayBody] for bodies without
@@ -37,13 +86,17 @@ var ErrBodyNotReplayable = errors.New("resilience: request body cannot be sent a
 // request's host (req.URL.Host) as key, so keyed policies keep one instance
 // per downstream.
 //
-// Responses with status 408, 429, 500, 502, 503 or 504 are failures for the
-// policies: the attempt returns a [*StatusError] carrying the response and
-// its Retry-After. The response of an attempt that is superseded by another
-// attempt is drained (up to 64 KiB) and closed. When a StatusError is the
-// final outcome, RoundTrip returns its response with a nil error, as a plain
-// transport would; the caller reads and closes it as usual. Rejections by a
-// policy (an open breaker, a full bulkhead) are returned as errors.
+// Responses that TransportConfig.Failure calls failed are failures for the
+// policies: the attempt returns a [*StatusError] carrying the response and,
+// where TransportConfig.HonorRetryAfter says so, its Retry-After. The
+// response of an attempt that is superseded by another attempt is drained,
+// up to 64 KiB and for at most 100 ms, and closed; a longer or slower body
+// is closed without more reading (its connection is not reused), so a body
+// that never ends cannot hold up the next attempt. When a StatusError is
+// the final outcome, RoundTrip returns its response with a nil error, as a
+// plain transport would; the caller reads and closes it as usual.
+// Rejections by a policy (an open breaker, a full bulkhead) are returned as
+// errors.
 //
 // Requests that are not idempotent — any method but GET, HEAD, OPTIONS,
 // TRACE, PUT and DELETE — have their failures marked permanent (see
@@ -53,16 +106,40 @@ var ErrBodyNotReplayable = errors.New("resilience: request body cannot be sent a
 // Policies that give each attempt a context of their own hand its
 // cancellation to Transport with [DeferRelease], so that the body of the
 // response returned stays readable until it is closed.
-func Transport(next http.RoundTripper, ps ...Policy) http.RoundTripper {
+//
+// The RoundTripper has a method CloseIdleConnections that calls next's,
+// when next has one, so http.Client.CloseIdleConnections reaches the
+// connections. Other methods of next (those of *http.Transport, such as
+// RegisterProtocol) are not forwarded: configure next itself.
+//
+// NewTransport panics if next or a policy is a typed nil.
+func NewTransport(next http.RoundTripper, c TransportConfig, ps ...Policy) http.RoundTripper {
 	if next == nil {
 		next = http.DefaultTransport
+	} else if isNil(next) {
+		panic(fmt.Sprintf("resilience: Transport with a nil %T", next))
 	}
-	return &transport{next: next, p: Chain(ps...)}
+	if c.Failure == nil {
+		c.Failure = DefaultFailure
+	}
+	if c.HonorRetryAfter == nil {
+		c.HonorRetryAfter = DefaultHonorRetryAfter
+	}
+	return &transport{next: next, p: Chain(ps...), c: c}
 }
 
 type transport struct {
 	next http.RoundTripper
 	p    Policy
+	c    TransportConfig
+}
+
+// CloseIdleConnections closes the idle connections of the wrapped
+// RoundTripper, when it has such a method.
+func (t *transport) CloseIdleConnections() {
+	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 // roundTrip is the state of one RoundTrip call across its attempts.
@@ -193,10 +270,13 @@ func (rt *roundTrip) attempt(ctx context.Context) error {
 		return rt.mark(err)
 	}
 	rt.last = resp
-	if !retryableStatus(resp.StatusCode) {
+	if !rt.t.c.Failure(resp) {
 		return nil
 	}
-	wait, _ := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	var wait time.Duration
+	if rt.t.c.HonorRetryAfter(resp) {
+		wait, _ = ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
 	return rt.mark(&StatusError{Code: resp.StatusCode, Wait: wait, Response: resp})
 }
 
@@ -213,8 +293,7 @@ func (rt *roundTrip) discard() {
 	if resp := rt.last; resp != nil {
 		rt.last = nil
 		if resp.Body != nil {
-			_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
-			resp.Body.Close()
+			drain(resp.Body)
 		}
 	}
 	rt.rel.run()
@@ -259,6 +338,20 @@ type releaseRWBody struct {
 }
 
 func (b *releaseRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
+
+// drain reads what is left of a discarded body, up to maxDrain bytes and
+// for at most drainTimeout, and closes it. A timer closes a body that is
+// too slow, which ends the read in progress (as net/http's bodies do); the
+// timer's function has returned by the time drain does, so nothing outlives
+// the call.
+func drain(body io.ReadCloser) {
+	var once sync.Once
+	closeIt := func() { once.Do(func() { body.Close() }) }
+	t := time.AfterFunc(drainTimeout, closeIt)
+	_, _ = io.CopyN(io.Discard, body, maxDrain)
+	t.Stop()
+	closeIt() // waits for the timer's close, if it started one
+}
 
 func closeBody(b io.ReadCloser) {
 	if b != nil && b != http.NoBody {
