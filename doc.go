@@ -38,6 +38,38 @@
 //     requests this way.
 //   - HTTPStatus() int: the status [Handler] answers with when a policy
 //     rejects a request (429 for rate limits, 503 for overload).
+//   - LocalRejection() bool: a policy of this process refused the call
+//     before it reached the dependency (an open breaker, a full bulkhead, a
+//     local rate limit). Retry policies end at once on it rather than wait
+//     for their own policy to let them through; a server's answer (an HTTP
+//     429 or 503 with Retry-After) is not one, and is honoured. Test with
+//     [IsLocalRejection].
+//
+// # The caller's impatience
+//
+// A call that ends because the caller's own context ended (its deadline
+// or cancel, or a total time limit outside the policy) says nothing about
+// the dependency: breakers and adaptive limits do not count it. A time
+// limit inside the policy, per attempt, that expires is a failure like any
+// other. Under [Handler], a handler that aborts with http.ErrAbortHandler
+// is treated the same way.
+//
+// # Configuration
+//
+// Every Config of this module follows one rule: a zero field means its
+// documented default, and a field name means the same thing in every
+// package. [None] says "none" where the default is not (no retries), and
+// [Forever] says "as long as the caller's context allows" for a wait.
+// Invalid configuration and nil or typed-nil inputs panic at construction
+// with a "pkg: ..." message. The whole list of conventions is in the
+// repository's docs/conventions.md.
+//
+// # HTTP
+//
+// [Transport] wraps an http.RoundTripper (classify responses with
+// [TransportConfig]); [Handler] wraps an http.Handler and keys requests by
+// client ([HandlerConfig], package httpkey), so that per-key policies keep
+// one instance per client.
 //
 // Keyed policies (one breaker per downstream host, one rate limit per
 // customer) find their key with [KeyFrom]; set it with [WithKey].
