@@ -64,6 +64,28 @@
 // goroutine: the package starts no goroutine, and a cancelled context ends
 // every wait at once with the context's error.
 //
+// # Configuration
+//
+// As everywhere in this module (docs/conventions.md), a zero field of
+// [Config] means its documented default: the zero Config is an enabled
+// injector that records nothing and calls no hook. Arguments out of range
+// (a Status code outside 200-599, a negative delay, a nil error or
+// handler, a fault with neither Delay nor Action) panic at construction
+// with a "chaos: ..." message, never at the first call. Zero arguments
+// mean what their doc says: Exponential's limit of zero is 20 times the
+// mean; TruncateBody(0) cuts the whole body.
+//
+// # What the wrappers pass on
+//
+// The RoundTripper of Transport forwards CloseIdleConnections to next, so
+// http.Client.CloseIdleConnections closes the connections of the
+// transport underneath; it forwards nothing else (the deprecated
+// CancelRequest is replaced by the request's context). InProcess holds no
+// connection. The ResponseWriter that Handler passes to next keeps
+// http.ResponseController working (it has Unwrap) and offers the optional
+// interfaces handlers look for: http.Flusher, http.Pusher, io.ReaderFrom
+// (so sendfile still serves files under a Recorder) and io.StringWriter.
+//
 // # Observing
 //
 // A [Recorder] keeps every call an injector sees (start and end time,

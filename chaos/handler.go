@@ -39,7 +39,13 @@ import (
 // TruncateBody and BodyError let the first bytes through, fail the writes
 // past them, and when next returns flush what was let through and abort
 // the response with http.ErrAbortHandler. The writer passed to next
-// supports http.Flusher and http.ResponseController.
+// supports http.ResponseController (it has Unwrap) and the optional
+// interfaces handlers look for: http.Flusher, http.Pusher (Push returns
+// http.ErrNotSupported where the server's writer cannot push),
+// io.ReaderFrom and io.StringWriter; with a Recorder and no body fault,
+// http.Hijacker too (Hijack returns the server's answer, an error where
+// the connection cannot be hijacked). The deprecated http.CloseNotifier is
+// not offered: use the request's context.
 //
 // Aborting panics reach the caller of ServeHTTP; a test that calls it
 // directly, with an httptest.ResponseRecorder, must recover them. The
@@ -202,6 +208,9 @@ func (w *slowWriter) Flush()                              { _ = http.NewResponse
 func (w *slowWriter) Unwrap() http.ResponseWriter         { return w.ResponseWriter }
 func (w *slowWriter) WriteString(s string) (int, error)   { return w.Write([]byte(s)) }
 func (w *slowWriter) ReadFrom(r io.Reader) (int64, error) { return io.Copy(writerOnly{w}, r) }
+func (w *slowWriter) Push(target string, opts *http.PushOptions) error {
+	return push(w.ResponseWriter, target, opts)
+}
 
 // cutWriter lets left bytes through, then fails every write with err and
 // marks the response for abort.
@@ -231,6 +240,18 @@ func (w *cutWriter) Flush()                              { _ = http.NewResponseC
 func (w *cutWriter) Unwrap() http.ResponseWriter         { return w.ResponseWriter }
 func (w *cutWriter) WriteString(s string) (int, error)   { return w.Write([]byte(s)) }
 func (w *cutWriter) ReadFrom(r io.Reader) (int64, error) { return io.Copy(writerOnly{w}, r) }
+func (w *cutWriter) Push(target string, opts *http.PushOptions) error {
+	return push(w.ResponseWriter, target, opts)
+}
+
+// push is the Push of the writers that wrap w: w's, or http.ErrNotSupported
+// when w cannot push (what an HTTP/1 server's writer would say).
+func push(w http.ResponseWriter, target string, opts *http.PushOptions) error {
+	if p, ok := w.(http.Pusher); ok {
+		return p.Push(target, opts)
+	}
+	return http.ErrNotSupported
+}
 
 // writerOnly hides every method but Write, so io.Copy does not call
 // ReadFrom again.
@@ -255,6 +276,29 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 		w.code = http.StatusOK
 	}
 	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) WriteString(s string) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return io.WriteString(w.ResponseWriter, s)
+}
+
+// ReadFrom keeps the server's own ReadFrom (sendfile) in use under the
+// recorder.
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(writerOnly{w.ResponseWriter}, r)
+}
+
+func (w *statusWriter) Push(target string, opts *http.PushOptions) error {
+	return push(w.ResponseWriter, target, opts)
 }
 
 func (w *statusWriter) Flush() {

@@ -32,6 +32,10 @@ import (
 // caller: they are bugs the test should see. The request body is always
 // closed.
 //
+// It holds no connection, so it has no CloseIdleConnections method (an
+// http.Client's does nothing for it). The handler's writer offers
+// http.Flusher (a no-op) and nothing to hijack or push.
+//
 // It is safe for concurrent use when h is.
 func InProcess(h http.Handler) http.RoundTripper {
 	if h == nil {

@@ -32,6 +32,14 @@ import (
 // The RoundTripper keeps the http.RoundTripper contract: it does not
 // modify the request, and it closes the request body on every path,
 // including the ones where next is not called.
+//
+// The RoundTripper has a method CloseIdleConnections that calls next's,
+// when next has one, so http.Client.CloseIdleConnections reaches the
+// connections of next's pool. That is the one optional method http.Client
+// looks for on a RoundTripper that is forwarded; the deprecated
+// CancelRequest is not (the request's context cancels it), nor are the
+// other methods of *http.Transport (Clone, RegisterProtocol): configure
+// next itself.
 func (i *Injector) Transport(next http.RoundTripper) http.RoundTripper {
 	if next == nil {
 		next = http.DefaultTransport
@@ -42,6 +50,14 @@ func (i *Injector) Transport(next http.RoundTripper) http.RoundTripper {
 type transport struct {
 	i    *Injector
 	next http.RoundTripper
+}
+
+// CloseIdleConnections closes the idle connections of the wrapped
+// RoundTripper, when it has such a method.
+func (t *transport) CloseIdleConnections() {
+	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 func (t *transport) RoundTrip(req *http.Request) (resp *http.Response, err error) {
