@@ -14,9 +14,11 @@ import (
 // A Retry calls Request once at the start of each Do, Success after each
 // attempt that succeeded, Failure after each attempt that failed with an
 // error worth retrying (not after permanent errors, errors Retryable
-// rejects, or failures after the caller's context ended; a panic counts as
-// a failure), and Withdraw before each retry, as the last check once every
-// other limit allowed it. The first attempt of a call never asks: a call
+// rejects, failures after the caller's context ended, or local rejections
+// such as an open breaker's, which are not failures of the dependency; a
+// panic counts as a failure), and Withdraw before each retry, as the last
+// check once every other limit allowed it (a retry after waiting for a
+// local rejection, with Config.WaitOnRejection, too). The first attempt of a call never asks: a call
 // with the budget spent still runs once.
 //
 // Implementations must be safe for concurrent use and should not block:

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/retry"
 )
 
@@ -151,6 +152,27 @@ func TestRatioBudgetDefaults(t *testing.T) {
 	})
 }
 
+// TestRatioBudgetNone: resilience.None says "none" for Ratio and
+// MinPerSecond, whose zero means a default (point 10 of issue 12).
+func TestRatioBudgetNone(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		reserveOnly := retry.NewRatioBudget(retry.RatioConfig{Ratio: resilience.None, MinPerSecond: 1})
+		for range 100 {
+			reserveOnly.Request()
+		}
+		n := 0
+		for reserveOnly.Withdraw() {
+			n++
+		}
+		assert.Equal(t, 10, n, "1 per second over 10 s, none for the 100 requests")
+
+		nothing := retry.NewRatioBudget(retry.RatioConfig{Ratio: resilience.None, MinPerSecond: resilience.None})
+		nothing.Request()
+		assert.False(t, nothing.Withdraw())
+	})
+}
+
 func TestRatioBudgetConcurrentNeverOverruns(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
@@ -181,16 +203,20 @@ func TestRatioBudgetConcurrentNeverOverruns(t *testing.T) {
 func TestBudgetConstructorsPanic(t *testing.T) {
 	t.Parallel()
 	tests := map[string]func(){
-		"zero max tokens":        func() { retry.NewTokenBudget(0, 0.1) },
-		"huge max tokens":        func() { retry.NewTokenBudget(2e9, 0.1) },
-		"zero ratio":             func() { retry.NewTokenBudget(10, 0) },
-		"ratio above max":        func() { retry.NewTokenBudget(1, 2) },
-		"tiny tokens":            func() { retry.NewTokenBudget(0.0001, 0.0001) },
-		"negative ratio":         func() { retry.NewRatioBudget(retry.RatioConfig{Ratio: -1}) },
-		"ratio above 100":        func() { retry.NewRatioBudget(retry.RatioConfig{Ratio: 101}) },
-		"short window":           func() { retry.NewRatioBudget(retry.RatioConfig{Window: time.Millisecond}) },
-		"negative window":        func() { retry.NewRatioBudget(retry.RatioConfig{Window: -time.Second}) },
-		"NaN minimum per second": func() { retry.NewRatioBudget(retry.RatioConfig{MinPerSecond: nan()}) },
+		"zero max tokens":               func() { retry.NewTokenBudget(0, 0.1) },
+		"huge max tokens":               func() { retry.NewTokenBudget(2e9, 0.1) },
+		"zero ratio":                    func() { retry.NewTokenBudget(10, 0) },
+		"ratio above max":               func() { retry.NewTokenBudget(1, 2) },
+		"tiny tokens":                   func() { retry.NewTokenBudget(0.0001, 0.0001) },
+		"negative ratio":                func() { retry.NewRatioBudget(retry.RatioConfig{Ratio: -0.5}) },
+		"ratio above 100":               func() { retry.NewRatioBudget(retry.RatioConfig{Ratio: 101}) },
+		"short window":                  func() { retry.NewRatioBudget(retry.RatioConfig{Window: time.Millisecond}) },
+		"negative window":               func() { retry.NewRatioBudget(retry.RatioConfig{Window: -time.Second}) },
+		"NaN minimum per second":        func() { retry.NewRatioBudget(retry.RatioConfig{MinPerSecond: nan()}) },
+		"NaN ratio":                     func() { retry.NewRatioBudget(retry.RatioConfig{Ratio: nan()}) },
+		"ratio below None":              func() { retry.NewRatioBudget(retry.RatioConfig{Ratio: -2}) },
+		"minimum per second below None": func() { retry.NewRatioBudget(retry.RatioConfig{MinPerSecond: -2}) },
+		"window None":                   func() { retry.NewRatioBudget(retry.RatioConfig{Window: resilience.None}) },
 	}
 	for name, f := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -207,7 +207,9 @@ func TestDelayFarRetries(t *testing.T) {
 		{"exponential, decorrelated", retry.Config{Jitter: retry.JitterDecorrelated}, 0.5, 10 * time.Second},
 		{"exponential, proportional", retry.Config{Jitter: retry.JitterProportional}, 0, 5 * time.Second},
 		{"constant, full jitter", retry.Config{Multiplier: 1, InitialDelay: time.Second}, 0.25, 250 * time.Millisecond},
-		{"initial above the cap", retry.Config{Jitter: retry.JitterNone, InitialDelay: time.Hour}, 0, 10 * time.Second},
+		// An InitialDelay above MaxDelay panics at New since issue 12
+		// (TestInvalidConfigPanics); the steady delay at the cap:
+		{"initial at the cap", retry.Config{Jitter: retry.JitterNone, InitialDelay: 10 * time.Second}, 0, 10 * time.Second},
 		{"growth stuck by rounding", retry.Config{Jitter: retry.JitterNone, InitialDelay: 1, Multiplier: 1.1}, 0, 1},
 	}
 	for _, tt := range tests {

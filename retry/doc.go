@@ -22,22 +22,59 @@
 //   - an error that [Config.Retryable] rejects;
 //   - a panic, which propagates to the caller.
 //
-// It gives up, returning an [*ExhaustedError] that matches [ErrExhausted]
-// and wraps the last error, when [Config.MaxRetries] retries were made, when
-// the backoff says stop, when the next attempt could not start before the
-// caller's deadline or [Config.MaxElapsed], when the error asks (with a
-// RetryAfter method, see resilience.RetryAfter) for a wait longer than
-// [Config.MaxDelay] or than the time left, and when the [Budget] refuses.
-// It gives up before sleeping: the caller never waits for an attempt that
-// cannot happen.
+// Those errors come back as they are. Do gives up, returning an
+// [*ExhaustedError] that matches [ErrExhausted] and wraps the last error
+// (so the sentinel of that error still matches too), when
+// [Config.MaxRetries] retries were made, when the backoff says stop, when
+// the next attempt could not start before the caller's deadline or
+// [Config.MaxElapsed], when the error asks (with a RetryAfter method, see
+// resilience.RetryAfter) for a wait longer than [Config.MaxDelay] or than
+// the time left, when the [Budget] refuses, and on a local rejection (see
+// below). It gives up before sleeping: the caller never waits for an
+// attempt that cannot happen.
+//
+// # A local rejection is not a server's answer
+//
+// A local rejection is an error for which resilience.IsLocalRejection is
+// true (a LocalRejection() bool method that returns true): a policy of this
+// process — an open breaker, a full bulkhead, a local rate limit — refused
+// the call before it reached the dependency. Do ends at once on one,
+// without waiting and after that single attempt, with [ReasonRejected],
+// even when it carries a RetryAfter: waiting for the next probe of an open
+// breaker would make every call of an outage as slow as the breaker is
+// long to half-open (a breaker open for 10 s, within MaxDelay, would cost
+// each call 10 s per retry, one open for 11 s nothing: a cliff), and the
+// probe is the breaker's job. A local rejection is not a failure of the
+// dependency either: it takes nothing from the Budget (no Budget.Failure).
+//
+// [Config.WaitOnRejection] is the opt-in: it waits for a local rejection
+// that carries a RetryAfter exactly as for a server's, then retries. One
+// without a RetryAfter ends the retry at once either way.
+//
+// A server's answer — an error without the method, or whose method says
+// false, such as the resilience.StatusError of an HTTP 429 or 503 with
+// Retry-After — is the dependency speaking: its failure counts for the
+// Budget and its Retry-After is honoured, as below.
 //
 // # Delays
 //
 // The delay before retry n comes from the backoff (by default exponential:
 // 100 ms, 200 ms, 400 ms, …), is capped by [Config.MaxDelay], and is then
 // spread by [Config.Jitter] (full jitter by default) so that callers that
-// failed together do not come back together. An error's Retry-After raises
-// the delay to at least the wait it asks for.
+// failed together do not come back together.
+//
+// An error's Retry-After ra (at most MaxDelay, or Do gives up) raises the
+// delay to at least ra, spread too: the Retry-After part becomes a random
+// time in [ra, ra·(1+f)), f = [Config.RetryAfterJitter] (0.2 by default),
+// never earlier than the server asked, cut short by MaxDelay and by the
+// time left before the caller's deadline or the end of MaxElapsed. Do then
+// waits the longer of that and the backoff delay, which keeps its own
+// jitter. So 20 callers told "Retry-After: 1" at the same moment come back
+// over 200 ms, not all at t = 1.000 s, where one would become the probe of
+// a half-open breaker and 19 be turned away. Jitter spreads only the
+// backoff: for exact waits in a test, set JitterNone and also
+// RetryAfterJitter: resilience.None (or seed [Config.Rand], the source of
+// both).
 //
 // Code that retries on its own terms can wait the same delays without Do:
 // [Retry.Schedule] gives the delays of one call in turn (for a loop that
@@ -55,6 +92,22 @@
 // and [RatioBudget] (Finagle's retry budget) allows retries up to a fraction
 // of recent requests. A call whose budget is spent still makes its first
 // attempt; it only gets no retries.
+//
+// # Zero values
+//
+// Every zero field of [Config] and [RatioConfig] means its documented
+// default, as in every package of this module. Where the default is not
+// "none", resilience.None says none: MaxRetries (no retry: op is called
+// once), InitialDelay (retries at once), MaxDelay (no wait at all: any
+// Retry-After ends the retry; InitialDelay must be None too), JitterFactor
+// and RetryAfterJitter (no spread), RatioConfig.Ratio and MinPerSecond.
+// MaxDelay: resilience.Forever means no cap of its own (a Retry-After is
+// waited for as long as the caller's deadline allows). MaxElapsed's zero
+// already means no bound, so None is not accepted there; nor for
+// Multiplier (1 is a constant delay). Any other negative value, and any
+// contradiction (MaxDelay below InitialDelay, default values included; a
+// JitterFactor without JitterProportional; InitialDelay or Multiplier
+// beside a Backoff), panics in [New] with a "retry: ..." message.
 //
 // # Presets
 //

@@ -34,9 +34,17 @@ const (
 	ReasonRetryAfter
 	// ReasonBudget: the retry budget refused the retry.
 	ReasonBudget
+	// ReasonRejected: the error is a local rejection
+	// (resilience.IsLocalRejection: an open breaker, a full bulkhead, a
+	// local rate limit), which ends the retry at once unless
+	// Config.WaitOnRejection asks to wait for its RetryAfter. The
+	// ExhaustedError unwraps to it, so its sentinel (breaker.ErrOpen, …)
+	// still matches with errors.Is.
+	ReasonRejected
 )
 
-// String returns a short description such as "max retries".
+// String returns a short description such as "max retries" or
+// "rejected locally".
 func (r Reason) String() string {
 	switch r {
 	case ReasonMaxRetries:
@@ -51,6 +59,8 @@ func (r Reason) String() string {
 		return "retry-after too long"
 	case ReasonBudget:
 		return "budget exhausted"
+	case ReasonRejected:
+		return "rejected locally"
 	}
 	return "Reason(" + strconv.Itoa(int(r)) + ")"
 }

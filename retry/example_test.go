@@ -207,3 +207,45 @@ func ExampleRetry_Schedule() {
 	// connection refused; again in 9ms
 	// connected after 4 attempts
 }
+
+// errCircuitOpen and circuitOpen stand for an open breaker's sentinel and
+// error: a LocalRejection method saying true makes it a local rejection.
+var errCircuitOpen = errors.New("circuit open")
+
+type circuitOpen struct{ wait time.Duration }
+
+func (e circuitOpen) Error() string             { return "circuit open" }
+func (e circuitOpen) Is(target error) bool      { return target == errCircuitOpen }
+func (e circuitOpen) LocalRejection() bool      { return true }
+func (e circuitOpen) RetryAfter() time.Duration { return e.wait }
+
+// A local rejection, such as an open breaker's, ends the retry at once,
+// without waiting for its RetryAfter (Config.WaitOnRejection would), and
+// its sentinel still matches.
+func Example_localRejection() {
+	r := retry.New(retry.Config{})
+	calls := 0
+	err := r.Do(context.Background(), func(context.Context) error {
+		calls++
+		return circuitOpen{wait: 5 * time.Second} // the next probe, in 5 s
+	})
+	var ex *retry.ExhaustedError
+	errors.As(err, &ex)
+	fmt.Println(calls, ex.Reason, errors.Is(err, errCircuitOpen))
+	fmt.Println(err)
+	// Output:
+	// 1 rejected locally true
+	// retry: exhausted after 1 attempt (rejected locally): circuit open
+}
+
+// resilience.None says "no retries": the operation is called once.
+func Example_noRetries() {
+	r := retry.New(retry.Config{MaxRetries: resilience.None})
+	calls := 0
+	err := r.Do(context.Background(), func(context.Context) error {
+		calls++
+		return errors.New("unavailable")
+	})
+	fmt.Println(calls, err)
+	// Output: 1 retry: exhausted after 1 attempt (max retries): unavailable
+}

@@ -3,6 +3,8 @@ package retry
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/resiliencekit/resilience"
 )
 
 // Defaults for the zero fields of [RatioConfig], the values of Finagle's
@@ -17,16 +19,18 @@ const (
 const ratioSlots = 10
 
 // RatioConfig configures a [RatioBudget]. Zero fields mean the documented
-// defaults (those of Finagle's RetryBudget).
+// defaults (those of Finagle's RetryBudget); resilience.None says "none"
+// for Ratio and MinPerSecond.
 type RatioConfig struct {
 	// Ratio is the share of requests that may be retried: 0.2 allows one
 	// retry for every five calls. It may exceed 1 (up to 100). Zero means
-	// DefaultRatio (0.2).
+	// DefaultRatio (0.2); resilience.None means none (only the retries of
+	// MinPerSecond are allowed).
 	Ratio float64
 	// MinPerSecond is how many retries per second are allowed whatever the
 	// number of requests, so that a service with little traffic can still
-	// retry. Zero means DefaultMinPerSecond (10); a negative value means
-	// none.
+	// retry. Zero means DefaultMinPerSecond (10); resilience.None means
+	// none. Other negative values panic.
 	MinPerSecond float64
 	// Window is how far back requests and retries are counted. Zero means
 	// DefaultWindow (10 s); it must be at least 10 ms.
@@ -54,26 +58,21 @@ type RatioBudget struct {
 	retries  [ratioSlots]atomic.Uint64
 }
 
-// NewRatioBudget returns an empty RatioBudget. It panics on a negative or
-// NaN Ratio, a Ratio above 100, or a Window shorter than 10 ms.
+// NewRatioBudget returns an empty RatioBudget. It panics with a
+// "retry: ..." message on a Ratio or MinPerSecond that is negative (other
+// than resilience.None) or NaN, a Ratio above 100, or a Window shorter
+// than 10 ms.
 func NewRatioBudget(c RatioConfig) *RatioBudget {
 	switch {
-	case !(c.Ratio >= 0 && c.Ratio <= 100):
-		panic("retry: RatioConfig.Ratio must be in [0, 100]")
-	case c.MinPerSecond != c.MinPerSecond: // NaN
-		panic("retry: RatioConfig.MinPerSecond is NaN")
+	case c.Ratio != resilience.None && !(c.Ratio >= 0 && c.Ratio <= 100):
+		panic("retry: RatioConfig.Ratio must be in [0, 100] (resilience.None: none)")
+	case c.MinPerSecond != resilience.None && !(c.MinPerSecond >= 0):
+		panic("retry: RatioConfig.MinPerSecond must not be negative (resilience.None: none)")
 	case c.Window < 0 || c.Window > 0 && c.Window < 10*time.Millisecond:
 		panic("retry: RatioConfig.Window must be at least 10ms")
 	}
-	if c.Ratio == 0 {
-		c.Ratio = DefaultRatio
-	}
-	switch {
-	case c.MinPerSecond == 0:
-		c.MinPerSecond = DefaultMinPerSecond
-	case c.MinPerSecond < 0:
-		c.MinPerSecond = 0
-	}
+	c.Ratio = orDefault(c.Ratio, DefaultRatio)
+	c.MinPerSecond = orDefault(c.MinPerSecond, DefaultMinPerSecond)
 	if c.Window == 0 {
 		c.Window = DefaultWindow
 	}

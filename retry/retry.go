@@ -25,6 +25,8 @@ type Retry struct {
 	maxDelay     time.Duration
 	jitter       Jitter
 	jitterFactor float64
+	raJitter     float64 // RetryAfterJitter
+	waitOnReject bool
 	maxElapsed   time.Duration
 	retryable    func(error) bool
 	onRetry      func(attempt int, err error, delay time.Duration)
@@ -47,6 +49,8 @@ func New(c Config) *Retry {
 		maxDelay:     c.MaxDelay,
 		jitter:       c.Jitter,
 		jitterFactor: c.JitterFactor,
+		raJitter:     c.RetryAfterJitter,
+		waitOnReject: c.WaitOnRejection,
 		maxElapsed:   c.MaxElapsed,
 		retryable:    c.Retryable,
 		onRetry:      c.OnRetry,
@@ -60,7 +64,10 @@ func New(c Config) *Retry {
 // package documentation). It returns nil on success; op's error as it is
 // when that error is not retried (permanent, rejected by Retryable, or
 // returned after ctx ended); ctx.Err() when ctx ends while Do waits; and an
-// [*ExhaustedError] wrapping the last error when Do gives up.
+// [*ExhaustedError] wrapping the last error when Do gives up, including at
+// once, with ReasonRejected, when op's error is a local rejection
+// (resilience.IsLocalRejection) and Config.WaitOnRejection does not ask to
+// wait for it.
 //
 // Do keeps the contract of resilience.Policy: op is called sequentially,
 // with ctx itself, and Do never returns before op returned; when ctx is
@@ -121,7 +128,14 @@ func (r *Retry) retry(ctx context.Context, op func(context.Context) error, err e
 		if ctx.Err() != nil || permanent(err) || r.retryable != nil && !r.retryable(err) {
 			return err
 		}
-		if r.budget != nil {
+		// A local rejection is not the dependency's failure: no
+		// Budget.Failure, and no wait unless asked for (and possible).
+		wait, hasWait := resilience.RetryAfter(err)
+		if resilience.IsLocalRejection(err) {
+			if !r.waitOnReject || !hasWait {
+				return &ExhaustedError{Attempts: attempts, Reason: ReasonRejected, Err: err}
+			}
+		} else if r.budget != nil {
 			r.budget.Failure()
 		}
 		if attempts > r.maxRetries {
@@ -131,11 +145,11 @@ func (r *Retry) retry(ctx context.Context, op func(context.Context) error, err e
 		if !ok {
 			return &ExhaustedError{Attempts: attempts, Reason: ReasonBackoffStop, Err: err}
 		}
-		if wait, ok := resilience.RetryAfter(err); ok {
+		if hasWait {
 			if wait > r.maxDelay {
 				return &ExhaustedError{Attempts: attempts, Reason: ReasonRetryAfter, Err: err}
 			}
-			delay = max(delay, wait)
+			delay = max(delay, r.spreadRetryAfter(ctx, start, wait))
 		}
 		if reason := r.timeLeft(ctx, start, delay); reason != 0 {
 			return &ExhaustedError{Attempts: attempts, Reason: reason, Err: err}
@@ -153,6 +167,36 @@ func (r *Retry) retry(ctx context.Context, op func(context.Context) error, err e
 			return nil
 		}
 	}
+}
+
+// spreadRetryAfter returns the wait for a Retry-After of ra (at most
+// MaxDelay): a random time in [ra, hi), hi = min(ra·(1+RetryAfterJitter),
+// MaxDelay, the time left before the caller's deadline or the end of
+// MaxElapsed). It returns ra itself when there is no room above it (no
+// spread, ra = MaxDelay, or ra at or past the time left: timeLeft then
+// gives up).
+func (r *Retry) spreadRetryAfter(ctx context.Context, start time.Time, ra time.Duration) time.Duration {
+	if r.raJitter == 0 {
+		return ra
+	}
+	hi := r.maxDelay
+	if x := float64(ra) * (1 + r.raJitter); x < float64(hi) {
+		hi = time.Duration(x)
+	}
+	deadline, hasDeadline := ctx.Deadline()
+	if hasDeadline || r.maxElapsed > 0 {
+		now := time.Now()
+		if hasDeadline {
+			hi = min(hi, deadline.Sub(now))
+		}
+		if r.maxElapsed > 0 {
+			hi = min(hi, r.maxElapsed-now.Sub(start))
+		}
+	}
+	if hi <= ra {
+		return ra
+	}
+	return ra + scale(hi-ra, r.float64())
 }
 
 // timeLeft returns the reason to give up when an attempt that starts after

@@ -75,6 +75,7 @@ func TestExhaustedErrorMessage(t *testing.T) {
 		retry.ReasonMaxRetries: "max retries", retry.ReasonBackoffStop: "backoff stopped",
 		retry.ReasonDeadline: "deadline", retry.ReasonMaxElapsed: "max elapsed",
 		retry.ReasonRetryAfter: "retry-after too long", retry.ReasonBudget: "budget exhausted",
+		retry.ReasonRejected: "rejected locally",
 	} {
 		assert.Equal(t, want, r.String())
 	}
@@ -311,6 +312,7 @@ func TestRetryAfter(t *testing.T) {
 		{"found through wrapping", fmt.Errorf("x: %w", waitErr(time.Second)), 0, ms(1000, 1000), 0},
 		{"found through an As method", asErr{waitErr(time.Second)}, 0, ms(1000, 1000), 0},
 		{"StatusError wait", &resilience.StatusError{Code: 429, Wait: 2 * time.Second}, 0, ms(2000, 2000), 0},
+		{"LocalRejection false is a server's answer", notLocal{localRejection{2 * time.Second}}, 0, ms(2000, 2000), 0},
 		{"longer than MaxDelay: give up", waitErr(11 * time.Second), 0, nil, retry.ReasonRetryAfter},
 		{"longer than the time left: give up", waitErr(2 * time.Second), time.Second, nil, retry.ReasonDeadline},
 	}
@@ -319,7 +321,7 @@ func TestRetryAfter(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				var rec delays
-				r := retry.New(retry.Config{Jitter: retry.JitterNone, OnRetry: rec.onRetry})
+				r := retry.New(retry.Config{Jitter: retry.JitterNone, RetryAfterJitter: resilience.None, OnRetry: rec.onRetry})
 				ctx := t.Context()
 				if tt.deadline > 0 {
 					var cancel context.CancelFunc
@@ -426,12 +428,14 @@ func TestSuccessPathAllocatesNothing(t *testing.T) {
 	ctx := context.Background()
 	op := func(context.Context) error { return nil }
 	for name, cfg := range map[string]retry.Config{
-		"default":      {},
-		"token budget": {Budget: retry.NewTokenBudget(10, 0.1)},
-		"ratio budget": {Budget: retry.NewRatioBudget(retry.RatioConfig{})},
-		"max elapsed":  {MaxElapsed: time.Second},
-		"interactive":  retry.Interactive(),
-		"background":   retry.Background(),
+		"default":           {},
+		"token budget":      {Budget: retry.NewTokenBudget(10, 0.1)},
+		"ratio budget":      {Budget: retry.NewRatioBudget(retry.RatioConfig{})},
+		"max elapsed":       {MaxElapsed: time.Second},
+		"no retries":        {MaxRetries: resilience.None},
+		"wait on rejection": {WaitOnRejection: true, RetryAfterJitter: 1},
+		"interactive":       retry.Interactive(),
+		"background":        retry.Background(),
 	} {
 		r := retry.New(cfg)
 		allocs := testing.AllocsPerRun(100, func() { _ = r.Do(ctx, op) })
@@ -445,15 +449,32 @@ func TestInvalidConfigPanics(t *testing.T) {
 		name string
 		cfg  retry.Config
 	}{
-		{"negative MaxRetries", retry.Config{MaxRetries: -1}},
-		{"negative InitialDelay", retry.Config{InitialDelay: -1}},
+		{"negative MaxRetries other than None", retry.Config{MaxRetries: -2}},
+		{"negative InitialDelay other than None", retry.Config{InitialDelay: -time.Millisecond}},
 		{"Multiplier below 1", retry.Config{Multiplier: 0.5}},
 		{"negative Multiplier", retry.Config{Multiplier: -2}},
-		{"negative MaxDelay", retry.Config{MaxDelay: -time.Second}},
+		{"Multiplier None", retry.Config{Multiplier: resilience.None}},
+		{"NaN Multiplier", retry.Config{Multiplier: nan()}},
+		{"negative MaxDelay other than None", retry.Config{MaxDelay: -time.Second}},
 		{"unknown Jitter", retry.Config{Jitter: 17}},
-		{"JitterFactor above 1", retry.Config{JitterFactor: 1.5}},
-		{"negative JitterFactor", retry.Config{JitterFactor: -0.1}},
-		{"negative MaxElapsed", retry.Config{MaxElapsed: -1}},
+		{"JitterFactor above 1", retry.Config{Jitter: retry.JitterProportional, JitterFactor: 1.5}},
+		{"negative JitterFactor other than None", retry.Config{Jitter: retry.JitterProportional, JitterFactor: -0.1}},
+		{"NaN JitterFactor", retry.Config{Jitter: retry.JitterProportional, JitterFactor: nan()}},
+		{"negative MaxElapsed", retry.Config{MaxElapsed: -time.Second}},
+		{"MaxElapsed None (zero already means no bound)", retry.Config{MaxElapsed: resilience.None}},
+		// Point 9 of issue 12: contradictions fail at construction.
+		{"MaxDelay below the default InitialDelay", retry.Config{MaxDelay: 50 * time.Millisecond}},
+		{"MaxDelay below InitialDelay", retry.Config{InitialDelay: 2 * time.Second, MaxDelay: time.Second}},
+		{"InitialDelay above the default MaxDelay", retry.Config{InitialDelay: time.Minute}},
+		{"MaxDelay None with the default InitialDelay", retry.Config{MaxDelay: resilience.None}},
+		{"JitterFactor without JitterProportional", retry.Config{JitterFactor: 0.2}},
+		{"JitterFactor None without JitterProportional", retry.Config{Jitter: retry.JitterEqual, JitterFactor: resilience.None}},
+		{"InitialDelay with a Backoff", retry.Config{Backoff: constantBackoff(time.Second), InitialDelay: time.Second}},
+		{"Multiplier with a Backoff", retry.Config{Backoff: constantBackoff(time.Second), Multiplier: 2}},
+		// Point 2: the spread of a Retry-After is a fraction in [0, 1].
+		{"RetryAfterJitter above 1", retry.Config{RetryAfterJitter: 1.5}},
+		{"negative RetryAfterJitter other than None", retry.Config{RetryAfterJitter: -0.5}},
+		{"NaN RetryAfterJitter", retry.Config{RetryAfterJitter: nan()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -72,7 +72,7 @@ func TestTransport(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				rt := &scripted{statuses: tt.statuses, retryAfter: tt.retryAfter, start: time.Now()}
-				r := retry.New(retry.Config{Jitter: retry.JitterNone})
+				r := retry.New(retry.Config{Jitter: retry.JitterNone, RetryAfterJitter: resilience.None})
 				client := &http.Client{Transport: resilience.Transport(rt, r)}
 				req, err := http.NewRequestWithContext(t.Context(), tt.method, "http://api.test/items", strings.NewReader("body"))
 				require.NoError(t, err)
