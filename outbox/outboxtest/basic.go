@@ -373,7 +373,7 @@ func testExpired(t *testing.T, s Suite) {
 
 func testDelayed(t *testing.T, s Suite) {
 	e := newEnv(t, s, outbox.Config{})
-	at := time.Now().Add(700 * time.Millisecond)
+	at := time.Now().Add(2 * time.Second)
 	e.add(t,
 		outbox.Message{Topic: "t", Key: "k", Payload: []byte("later"), AvailableAt: at},
 		outbox.Message{Topic: "t", Key: "k", Payload: []byte("behind")},
@@ -383,11 +383,24 @@ func testDelayed(t *testing.T, s Suite) {
 	e.run(t, pub, outbox.RelayConfig{})
 	got, err := pub.Wait(waitCtx(t, 20*time.Second), 1)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"now"}, payloads(got), "a delayed message holds back its key only")
+	// On a busy machine the relay may first look after at; then nothing is
+	// held back and only the order within the key can be checked.
+	if time.Now().Before(at) {
+		assert.Equal(t, []string{"now"}, payloads(got), "a delayed message holds back its key only")
+	} else {
+		t.Logf("the relay first published after AvailableAt (a busy machine): hold-back not observable")
+	}
 	got, err = pub.Wait(waitCtx(t, 20*time.Second), 3)
 	require.NoError(t, err)
 	assert.False(t, time.Now().Before(at))
-	assert.Equal(t, []string{"now", "later", "behind"}, payloads(got))
+	var key []string
+	for _, p := range payloads(got) {
+		if p != "now" {
+			key = append(key, p)
+		}
+	}
+	assert.Equal(t, []string{"later", "behind"}, key, "the key keeps its order behind the delayed message")
+	assert.ElementsMatch(t, []string{"now", "later", "behind"}, payloads(got))
 }
 
 func testRetention(t *testing.T, s Suite) {

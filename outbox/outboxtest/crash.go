@@ -59,7 +59,18 @@ type dbRecorder struct {
 func (r *dbRecorder) Publish(ctx context.Context, msgs []outbox.Message, errs []error) {
 	for i, m := range msgs {
 		if r.block != "" && string(m.Payload) == r.block {
-			r.Publish(ctx, msgs[:i], errs[:i])
+			// What comes before the blocked message must be recorded
+			// before the hang, or the test waits for it in vain: on a
+			// busy machine the insert can fail (SQLITE_BUSY), so try
+			// again until it is in.
+			for {
+				r.Publish(ctx, msgs[:i], errs[:i])
+				if i == 0 || errs[0] == nil || ctx.Err() != nil {
+					break
+				}
+				fmt.Fprintln(os.Stderr, "recorder: insert before the block:", errs[0])
+				time.Sleep(50 * time.Millisecond)
+			}
 			select {} // hangs, holding the lease, until killed
 		}
 	}
@@ -247,10 +258,15 @@ func testTakeover(t *testing.T, s Suite) {
 	c := startChild(t, s, table, envBlock+"=k/10")
 	defer c.Kill()
 	var n int
-	eventually(t, 60*time.Second, func() bool {
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		require.NoError(t, e.db.QueryRow("SELECT COUNT(*) FROM "+quote(s.Dialect, table+"_rec")).Scan(&n))
-		return n == 10
-	}, "the child published k/0..k/9")
+		if n == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60 s the child had recorded %d of k/0..k/9; its output:\n%s", n, c.Kill())
+		}
+	}
 	c.Kill()
 	killed := time.Now()
 	rec := NewRecorder()
