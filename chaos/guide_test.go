@@ -103,6 +103,8 @@ func TestGuideRetryOn503(t *testing.T) {
 			MaxRetries:   4,
 			InitialDelay: 100 * time.Millisecond,
 			Jitter:       retry.JitterNone, // exact delays: 100 ms, 200 ms, 400 ms, ...
+			// and exact Retry-After waits (spread by 0-20 % by default)
+			RetryAfterJitter: resilience.None,
 		})
 		client := &http.Client{Transport: resilience.Transport(
 			flaky.Transport(chaos.InProcess(ordersAPI)), // the dependency, failing
@@ -146,7 +148,8 @@ func TestGuideRetryOn503Cases(t *testing.T) {
 				flaky := chaos.New(chaos.Config{Recorder: rec}, tt.fault)
 				client := &http.Client{Transport: resilience.Transport(
 					flaky.Transport(chaos.InProcess(ordersAPI)),
-					retry.New(retry.Config{MaxRetries: tt.maxRetries, InitialDelay: 100 * time.Millisecond, Jitter: retry.JitterNone}),
+					retry.New(retry.Config{MaxRetries: tt.maxRetries, InitialDelay: 100 * time.Millisecond,
+						Jitter: retry.JitterNone, RetryAfterJitter: resilience.None}),
 				)}
 				assert.Equal(t, tt.status, requestStatus(t, client, tt.method, "http://orders.test/orders/42"))
 				assert.Equal(t, tt.gaps, rec.Gaps())
@@ -347,7 +350,8 @@ func TestGuideRateLimitedServer(t *testing.T) {
 		rec := &chaos.Recorder{}
 		server := chaos.New(chaos.Config{Recorder: rec}).Handler(limited) // no faults: it only records
 		client := &http.Client{Transport: resilience.Transport(chaos.InProcess(server),
-			retry.New(retry.Config{InitialDelay: 100 * time.Millisecond, Jitter: retry.JitterNone}))}
+			retry.New(retry.Config{InitialDelay: 100 * time.Millisecond, Jitter: retry.JitterNone,
+				RetryAfterJitter: resilience.None}))}
 
 		for range 4 {
 			assert.Equal(t, 200, getStatus(t, client, "http://orders.test/orders/42"))
