@@ -2,9 +2,13 @@ package breaker
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/resiliencekit/resilience"
 )
 
 // The state word packs the State in its low bits and a generation above
@@ -102,7 +106,10 @@ func (b *Breaker) State() State { return State(b.word.Load() & stateMask) }
 // Do keeps the contract of resilience.Policy: it calls op at most once,
 // with ctx, and returns after op returned; a panic in op counts as a
 // failure (a half-open probe slot is released) and propagates. The
-// outcome is classified by Config.Classify.
+// outcome is classified by Config.Classify, after the calls that say
+// nothing about the dependency are left out: a call whose ctx is done by
+// the time op returns is ignored, whatever op returned (see
+// Config.Classify for the whole rule).
 func (b *Breaker) Do(ctx context.Context, op func(context.Context) error) error {
 	s := b.word.Load()
 	if s&stateMask != uint64(Closed) || b.timed {
@@ -112,12 +119,16 @@ func (b *Breaker) Do(ctx context.Context, op func(context.Context) error) error 
 	done := false
 	defer func() {
 		if !done {
-			b.recordClosed(s, Failure)
+			v := recover()
+			b.recordClosed(s, panicOutcome(v))
+			if v != nil {
+				panic(v)
+			}
 		}
 	}()
 	err := op(ctx)
 	done = true
-	if err == nil && b.cfg.classify == nil {
+	if err == nil && b.cfg.classify == nil && ctx.Err() == nil {
 		b.succeeded(s)
 		return nil
 	}
@@ -180,7 +191,11 @@ func (b *Breaker) doTimed(ctx context.Context, op func(context.Context) error, s
 	done := false
 	defer func() {
 		if !done {
-			b.recordTimed(s, Failure, start)
+			v := recover()
+			b.recordTimed(s, panicOutcome(v), start)
+			if v != nil {
+				panic(v)
+			}
 		}
 	}()
 	err := op(ctx)
@@ -271,7 +286,18 @@ func (b *Breaker) countConsecutive(o Outcome) bool {
 	return b.cfg.consecutive > 0 && n >= b.cfg.consecutive
 }
 
+// classify tells how a call that returned err counts. Outcomes that say
+// nothing about the dependency are ignored before Config.Classify is
+// asked: the caller's context is done (its deadline or cancel, or an outer
+// time limit), the call was cancelled, or a policy of this process refused
+// it before it reached the dependency.
 func (b *Breaker) classify(ctx context.Context, err error) Outcome {
+	if ctx.Err() != nil {
+		return Ignore
+	}
+	if err != nil && (errors.Is(err, context.Canceled) || resilience.IsLocalRejection(err)) {
+		return Ignore
+	}
 	if c := b.cfg.classify; c != nil {
 		switch o := c(err); o {
 		case Success, Ignore:
@@ -282,10 +308,17 @@ func (b *Breaker) classify(ctx context.Context, err error) Outcome {
 	if err == nil {
 		return Success
 	}
-	if ctx.Err() == context.Canceled {
+	return Failure
+}
+
+// panicOutcome tells how a call whose op panicked with v counts (v is nil
+// when op called runtime.Goexit): a failure, but for http.ErrAbortHandler,
+// the panic with which a handler gives up on a client that went away.
+func panicOutcome(v any) Outcome {
+	if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 		return Ignore
 	}
-	return DefaultClassify(err)
+	return Failure
 }
 
 func (b *Breaker) reject(st State, wait time.Duration) error {

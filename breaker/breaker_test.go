@@ -185,10 +185,15 @@ func TestCancelledCallerIgnored(t *testing.T) {
 	m := b.Metrics()
 	assert.Equal(t, uint64(1), m.Ignored)
 	assert.Zero(t, m.Calls)
-	// A deadline is the dependency's slowness: a failure.
+	// The caller's deadline is the caller's impatience: ignored too.
 	dctx, dcancel := context.WithTimeout(context.Background(), -time.Second)
 	defer dcancel()
 	_ = b.Do(dctx, func(ctx context.Context) error { return ctx.Err() })
+	require.Equal(t, breaker.Closed, b.State())
+	assert.Equal(t, uint64(2), b.Metrics().Ignored)
+	// A deadline of the dependency's own, with the caller still waiting,
+	// is a failure.
+	_ = call(b, func(context.Context) error { return context.DeadlineExceeded })
 	require.Equal(t, breaker.Open, b.State())
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/resiliencekit/resilience"
 )
 
 // Defaults for the zero fields of [Config].
@@ -66,10 +68,12 @@ func (o Outcome) String() string {
 	return fmt.Sprintf("Outcome(%d)", uint8(o))
 }
 
-// DefaultClassify is the error-only part of the default classification: nil
-// is a [Success], an error matching context.Canceled is ignored (the caller
-// went away; the call says nothing about the dependency), and every other
-// error is a [Failure]. Custom classifiers can fall back to it.
+// DefaultClassify is the classification of a breaker without
+// Config.Classify: nil is a [Success], an error matching context.Canceled
+// is ignored (the call was cancelled; it says nothing about the
+// dependency), and every other error is a [Failure]. Custom classifiers
+// can fall back to it. The calls that a breaker ignores before any
+// classifier is asked are listed at Config.Classify.
 func DefaultClassify(err error) Outcome {
 	switch {
 	case err == nil:
@@ -82,7 +86,9 @@ func DefaultClassify(err error) Outcome {
 
 // Config configures a [Breaker]. Every zero field means its documented
 // default, so Config{} opens after 5 consecutive failures, stays open for
-// 60 s, then lets one probe through and closes when it succeeds.
+// 60 s, then lets one probe through and closes when it succeeds. The
+// fields whose zero value turns a rule off (a window, SlowCall,
+// MaxOpenDuration, OpenJitter, HealthCheck) have no rule as their default.
 //
 // # Trip rules
 //
@@ -103,7 +109,8 @@ type Config struct {
 	// ConsecutiveFailures opens the breaker after this many failures in a
 	// row (ignored calls do not break a run; a success does). Zero means
 	// DefaultConsecutiveFailures when no window is set, and no such rule
-	// when one is.
+	// when one is (where resilience.None says the same). Without a window
+	// it is the only trip rule, so None panics there.
 	ConsecutiveFailures int
 
 	// WindowCalls makes the rates count over the last WindowCalls calls
@@ -124,18 +131,22 @@ type Config struct {
 	// DefaultFailureRate. Only with a window.
 	FailureRate float64
 	// SlowCall, when positive, makes every call that takes at least this
-	// long a slow call, whether it succeeded or failed. Slow calls are
-	// counted in Metrics in every mode; with a window they also have a
-	// trip rule, SlowCallRate. Measuring calls costs two clock readings per
-	// call.
+	// long a slow call, whether it succeeded or failed: a call of exactly
+	// SlowCall is slow (the boundary is ≥; resilience4j's
+	// slowCallDurationThreshold uses >, so a call of exactly the threshold
+	// is not slow there). Slow calls are counted in Metrics in every mode;
+	// with a window they also have a trip rule, SlowCallRate. Ignored calls
+	// (see Classify) are never slow calls. Measuring calls costs two clock
+	// readings per call. Zero means no slow-call rule.
 	SlowCall time.Duration
 	// SlowCallRate, in (0, 1], opens the breaker when the share of slow
 	// calls in the window reaches it. Zero means DefaultSlowCallRate. Only
 	// with a window and SlowCall.
 	SlowCallRate float64
 	// MinCalls is how many calls the window must hold before a rate can
-	// open the breaker. Zero means DefaultMinCalls, capped at WindowCalls.
-	// Only with a window.
+	// open the breaker. Zero means DefaultMinCalls, capped at WindowCalls;
+	// resilience.None means no minimum (the first call is judged). Only
+	// with a window.
 	MinCalls int
 
 	// OpenDuration is how long the breaker stays open before it lets a
@@ -178,11 +189,28 @@ type Config struct {
 	// DefaultHealthCheckTimeout.
 	HealthCheckTimeout time.Duration
 
-	// Classify tells how the error of a call counts. Nil means: nil is a
-	// success; an error returned while the caller's context is cancelled,
-	// or one matching context.Canceled, is ignored; any other error is a
-	// failure (see DefaultClassify). A panic in the operation is always a
-	// failure.
+	// Classify tells how the error of a call counts. Nil means
+	// DefaultClassify: nil is a success, any other error a failure.
+	//
+	// The caller's impatience is not the dependency's failure: before
+	// Classify is asked, whatever it would say, a call is ignored (neither
+	// a success nor a failure nor a slow call, and a probe frees its slot)
+	// when
+	//   - the ctx given to Do is done when op returns: the caller's
+	//     deadline or cancel, or a time limit outside the breaker (op's
+	//     error, if any, is not looked at: a *url.Error wrapping
+	//     context.DeadlineExceeded, or an error of op's own, alike);
+	//   - op's error matches context.Canceled;
+	//   - op's error is a local rejection (resilience.IsLocalRejection): a
+	//     policy inside the breaker, such as a full bulkhead or a local
+	//     rate limit, refused the call before it reached the dependency.
+	// A time limit inside the breaker (a per-attempt timelimit.Limiter)
+	// expires while the breaker's ctx is live, so it is asked about, and
+	// by default counts as a failure.
+	//
+	// A panic in op is a failure, without asking Classify, except a panic
+	// with http.ErrAbortHandler (a handler giving up on a client that went
+	// away), which is ignored; both panics propagate.
 	Classify func(err error) Outcome
 
 	// OnStateChange, when set, is called after every change of state, in
@@ -227,6 +255,14 @@ type settings struct {
 func (c Config) settings() settings {
 	fail := func(format string, args ...any) {
 		panic("breaker: " + fmt.Sprintf(format, args...))
+	}
+	noConsecutive := c.ConsecutiveFailures == resilience.None
+	if noConsecutive {
+		c.ConsecutiveFailures = 0
+	}
+	noMinCalls := c.MinCalls == resilience.None
+	if noMinCalls {
+		c.MinCalls = 0
 	}
 	rate := func(name string, r float64) {
 		if math.IsNaN(r) || r < 0 || r > 1 {
@@ -291,8 +327,11 @@ func (c Config) settings() settings {
 			fail("WindowDuration %v is shorter than %d buckets of 1ns", c.WindowDuration, s.buckets)
 		}
 	default:
-		if c.Buckets != 0 || c.FailureRate != 0 || c.SlowCallRate != 0 || c.MinCalls != 0 {
+		if c.Buckets != 0 || c.FailureRate != 0 || c.SlowCallRate != 0 || c.MinCalls != 0 || noMinCalls {
 			fail("Buckets, FailureRate, SlowCallRate and MinCalls need WindowCalls or WindowDuration")
+		}
+		if noConsecutive {
+			fail("ConsecutiveFailures None without a window leaves no trip rule")
 		}
 		if s.consecutive == 0 {
 			s.consecutive = DefaultConsecutiveFailures
@@ -311,7 +350,7 @@ func (c Config) settings() settings {
 		if s.slowCall > 0 && s.slowRate == 0 {
 			s.slowRate = DefaultSlowCallRate
 		}
-		if s.minCalls == 0 {
+		if s.minCalls == 0 && !noMinCalls {
 			s.minCalls = DefaultMinCalls
 		}
 		if s.mode == modeCount && s.minCalls > s.windowCalls {

@@ -20,7 +20,8 @@
 //
 // A breaker is [Closed] (calls go through and are counted), [Open] (calls
 // fail with an [*OpenError] that matches [ErrOpen], tells when to come back
-// with RetryAfter, and makes resilience.Handler answer 503), or [HalfOpen]
+// with RetryAfter, is a local rejection for resilience.IsLocalRejection, and
+// makes resilience.Handler answer 503), or [HalfOpen]
 // (a few probes go through; enough successes close it, one failure opens
 // it again). [Breaker.ForceOpen] and [Breaker.Disable] take manual control
 // until [Breaker.Reset]. Transitions happen in the calls that notice them
@@ -31,8 +32,32 @@
 // A breaker opens after Config.ConsecutiveFailures failures in a row (the
 // default rule), or when the failure rate or the slow-call rate reaches its
 // threshold over a count window (the last N calls) or a time window (the
-// last d, in buckets), once the window holds Config.MinCalls calls. Each
-// outcome is a success, a failure or ignored, as Config.Classify says.
+// last d, in buckets), once the window holds Config.MinCalls calls. A call
+// is slow when it takes at least Config.SlowCall (≥: a call of exactly
+// SlowCall is slow, where resilience4j's threshold uses >).
+//
+// # What counts
+//
+// Each outcome is a success, a failure or ignored, as Config.Classify says
+// (by default nil is a success and any other error a failure). The
+// caller's impatience is not the dependency's failure, so before Classify
+// is asked — whatever it would say — a call is ignored when:
+//
+//   - the ctx given to Do is done when op returns: the caller's deadline
+//     or cancel, or a total time limit outside the breaker, whatever op
+//     returned (ctx.Err(), a *url.Error wrapping it, an error of its own,
+//     or nil);
+//   - op's error matches context.Canceled;
+//   - op's error is a local rejection (resilience.IsLocalRejection): a
+//     policy inside the breaker, such as a full bulkhead or a local rate
+//     limit, refused the call before it reached the dependency;
+//   - op panicked with http.ErrAbortHandler (the panic propagates).
+//
+// An ignored call is no success, no failure and no slow call, and an
+// ignored probe frees its half-open slot. A time limit inside the breaker
+// — a per-attempt timelimit.Limiter in resilience.Chain(breaker, limit) —
+// expires while the breaker's own ctx is live, so it counts: by default, a
+// failure. Any other panic is a failure, and propagates.
 //
 // # Probing
 //
@@ -40,6 +65,23 @@
 // with jitter — the breaker lets up to Config.MaxProbes calls through at a
 // time. With Config.HealthCheck it probes in a goroutine of its own
 // instead, so user calls never pay for a probe; [Breaker.Close] stops it.
+//
+// # Configuration and errors
+//
+// Every zero field of [Config] and [GroupConfig] means its documented
+// default; the fields whose zero turns a rule off (a window, SlowCall,
+// MaxOpenDuration, OpenJitter, HealthCheck) have no rule as their default.
+// GroupConfig.MaxKeys means what it means in bulkhead.GroupConfig, with
+// the same default (1024). Invalid values panic in [New] and [NewGroup]
+// with a "breaker: ..." message.
+//
+// Every rejection — open, half-open with every probe slot taken, forced
+// open, in a Group or not — is an [*OpenError], matches [ErrOpen] and is a
+// local rejection (resilience.IsLocalRejection): retry policies give up at
+// once on it rather than wait for the next probe, and breakers and
+// adaptive limits outside this breaker do not count it. An
+// OpenError is made for each rejection, so a caller may keep or change
+// the one it got without affecting any other.
 //
 // # Cost
 //

@@ -46,6 +46,12 @@ func (e *OpenError) Is(target error) bool { return target == ErrOpen }
 // RetryAfter returns Wait: the time until the next probe, 0 when unknown.
 func (e *OpenError) RetryAfter() time.Duration { return e.Wait }
 
+// LocalRejection returns true: the breaker refused the call before it
+// reached the dependency (see resilience.IsLocalRejection). Retry policies
+// give up at once on it rather than wait for the next probe, and a breaker
+// or an adaptive limit outside this one does not count it.
+func (e *OpenError) LocalRejection() bool { return true }
+
 // HTTPStatus returns 503 (Service Unavailable), the answer of
 // resilience.Handler for a request an open breaker rejected.
 func (e *OpenError) HTTPStatus() int { return http.StatusServiceUnavailable }

@@ -12,8 +12,9 @@ import (
 
 // Defaults for the zero fields of [GroupConfig].
 const (
-	// DefaultMaxKeys is how many breakers a Group keeps at most.
-	DefaultMaxKeys = 1000
+	// DefaultMaxKeys is how many breakers a Group keeps at most: the
+	// default of MaxKeys in bulkhead.GroupConfig too.
+	DefaultMaxKeys = 1024
 	// DefaultIdleTimeout is how long a Group keeps a breaker that no
 	// call used.
 	DefaultIdleTimeout = 10 * time.Minute

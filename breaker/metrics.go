@@ -17,7 +17,10 @@ type Metrics struct {
 	// SlowCalls counts the calls that took at least Config.SlowCall; 0
 	// without SlowCall.
 	SlowCalls uint64
-	// Ignored counts the calls classified as Ignore.
+	// Ignored counts the calls ignored: classified as Ignore, or left out
+	// before classification (the caller's context was done, the call was
+	// cancelled or locally rejected, or op panicked with
+	// http.ErrAbortHandler; see Config.Classify).
 	Ignored uint64
 	// Rejections counts the calls rejected without running.
 	Rejections uint64

@@ -47,7 +47,11 @@ func (b *Breaker) probe(ctx context.Context, op func(context.Context) error) err
 	done := false
 	defer func() {
 		if !done {
-			b.probeDone(s, Failure, false)
+			v := recover()
+			b.probeDone(s, panicOutcome(v), false)
+			if v != nil {
+				panic(v)
+			}
 		}
 	}()
 	err := op(ctx)
