@@ -18,7 +18,9 @@ type Algorithm interface {
 
 // Limit is the adaptive concurrency limit of one bulkhead. The bulkhead
 // reads Value once when it is made, then reports each finished call to
-// Observe and admits as many calls as the value returned, bounded to
+// Observe — but for the calls that say nothing about the dependency (see
+// [Config.Dropped]: a caller's deadline or cancel is no sample) — and
+// admits as many calls as the value returned, bounded to
 // [1, maxConcurrent]. Observe is called concurrently, after op returned and
 // while the call still holds its permit; it must be safe for concurrent use
 // and fast, as it runs on every call.

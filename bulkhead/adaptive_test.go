@@ -71,7 +71,7 @@ func TestAdaptiveSample(t *testing.T) {
 		{name: "429", err: &resilience.StatusError{Code: 429}, want: true},
 		{name: "504", err: &resilience.StatusError{Code: 504}, want: true},
 		{name: "500", err: &resilience.StatusError{Code: 500}},
-		{name: "full downstream bulkhead", err: &bulkhead.FullError{Limit: 3}, want: true},
+		{name: "local rejection (an inner bulkhead, breaker, rate limit)", err: localRejection{}, skipped: true},
 		{name: "canceled", err: fmt.Errorf("call: %w", context.Canceled), skipped: true},
 		{name: "custom", err: errX, dropped: func(err error) bool { return err == errX }, want: true},
 		{name: "custom not", err: context.DeadlineExceeded, dropped: func(err error) bool { return err == errX }},
@@ -109,7 +109,7 @@ func TestAdaptiveLimitApplied(t *testing.T) {
 		f := &fakeLimit{value: 1}
 		var changes [][2]int
 		var b *bulkhead.Bulkhead
-		b = bulkhead.New(5, bulkhead.Config{Adaptive: f, MaxQueue: 2, OnLimit: func(old, new int) {
+		b = bulkhead.New(5, bulkhead.Config{Adaptive: f, MaxQueue: 2, MaxWait: resilience.Forever, OnLimit: func(old, new int) {
 			changes = append(changes, [2]int{old, new})
 			_ = b.Metrics() // no lock held
 		}})

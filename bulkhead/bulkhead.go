@@ -38,18 +38,42 @@ func (o Order) String() string {
 	return fmt.Sprintf("Order(%d)", int(o))
 }
 
-// Config holds the optional settings of a [Bulkhead]. The zero value is a
-// fail-fast bulkhead with a fixed limit: no queue, no hooks.
-type Config struct {
-	// MaxQueue is how many calls may wait for a permit when all are taken.
-	// 0 (the default) refuses such calls at once with [ErrFull]. Must not
-	// be negative.
-	MaxQueue int
+// DefaultMaxQueue is how many calls may wait for a permit at once when
+// Config.MaxWait lets calls wait and Config.MaxQueue is 0.
+const DefaultMaxQueue = 1024
 
-	// MaxWait bounds how long a call waits in the queue; when it expires
-	// the call is refused with [ErrFull]. 0 (the default) means the call
-	// waits as long as its context allows. Must not be negative.
+// Config holds the optional settings of a [Bulkhead]. Every zero field
+// means its documented default, so the zero value is a fail-fast bulkhead
+// with a fixed limit: a call that finds every permit taken is refused at
+// once, and there are no hooks.
+//
+// MaxWait and MaxQueue follow the rule of every package of this module:
+//
+//	MaxWait: 0 (or resilience.None)       never wait: refuse at once
+//	MaxWait: d                            wait up to d, never past the caller's deadline
+//	MaxWait: resilience.Forever           wait as long as the caller's context allows
+//	MaxQueue: 0                           with MaxWait set: up to DefaultMaxQueue waiting calls
+//	MaxQueue: n                           up to n waiting calls; needs MaxWait
+//
+// [New] panics on MaxQueue set without MaxWait (calls that may queue but
+// never wait: set MaxWait), and on negative values other than
+// resilience.None.
+type Config struct {
+	// MaxWait is how long a call that finds every permit taken may wait
+	// for one, in the queue. 0 (the default) never waits: such a call is
+	// refused at once with [ErrFull]; resilience.None says the same. A
+	// positive MaxWait lets it wait up to MaxWait, then refuses it with
+	// [ErrFull]; a caller whose context ends first leaves the queue at
+	// once with ctx.Err(). resilience.Forever waits as long as the
+	// caller's context allows.
 	MaxWait time.Duration
+
+	// MaxQueue bounds how many calls may wait at once; a call that finds
+	// the queue full is refused at once (in [LIFO] order, it takes the
+	// place of the oldest waiter instead). 0 (the default) means
+	// [DefaultMaxQueue]; resilience.None means no call waits. It matters
+	// only with MaxWait: setting it without MaxWait panics.
+	MaxQueue int
 
 	// Order is the order in which queued calls get permits: [FIFO] (the
 	// default) or [LIFO].
@@ -66,16 +90,23 @@ type Config struct {
 	// dependency is overloaded, which adaptive limits treat as a drop
 	// (the strongest signal to lower the limit). It is called only with
 	// an adaptive limit and a non-nil error. nil (the default) counts as
-	// drops the errors matching context.DeadlineExceeded and those whose
-	// HTTP status (an HTTPStatus() int method, or a
-	// *resilience.StatusError) is 429, 503 or 504. Calls failing with
-	// context.Canceled (the caller gave up) are not reported to the limit
-	// at all.
+	// drops the errors matching context.DeadlineExceeded (such as the
+	// expiry of a per-attempt time limit inside the bulkhead) and those
+	// whose HTTP status (an HTTPStatus() int method, or a
+	// *resilience.StatusError) is 429, 503 or 504.
+	//
+	// Calls that say nothing about the dependency are not reported to the
+	// limit at all, before Dropped is asked: the ctx given to Do is done
+	// when op returns (the caller's deadline or cancel, or a time limit
+	// outside the bulkhead), op's error matches context.Canceled, or it
+	// is a local rejection (resilience.IsLocalRejection) by a policy
+	// inside the bulkhead.
 	Dropped func(err error) bool
 
 	// OnReject, when not nil, is called for every call the bulkhead
-	// refuses, with the caller's context and the error returned to it. It
-	// is called without any lock held, on the refused caller's goroutine.
+	// refuses, with the caller's context and the error returned to it (an
+	// immutable value, possibly shared with other refused calls). It is
+	// called without any lock held, on the refused caller's goroutine.
 	OnReject func(ctx context.Context, err *FullError)
 
 	// OnLimit, when not nil, is called when an adaptive limit changes, with
@@ -88,13 +119,28 @@ type Config struct {
 // validate panics on an invalid configuration.
 func (c *Config) validate() {
 	switch {
-	case c.MaxQueue < 0:
-		panic(fmt.Sprintf("bulkhead: negative MaxQueue %d", c.MaxQueue))
-	case c.MaxWait < 0:
+	case c.MaxWait < 0 && c.MaxWait != resilience.None:
 		panic(fmt.Sprintf("bulkhead: negative MaxWait %v", c.MaxWait))
+	case c.MaxQueue < 0 && c.MaxQueue != resilience.None:
+		panic(fmt.Sprintf("bulkhead: negative MaxQueue %d", c.MaxQueue))
+	case c.MaxQueue > 0 && c.MaxWait <= 0:
+		panic("bulkhead: MaxQueue without MaxWait: calls would queue but never wait; " +
+			"set MaxWait (resilience.Forever to wait as long as the caller's context allows)")
 	case c.Order != FIFO && c.Order != LIFO:
 		panic(fmt.Sprintf("bulkhead: unknown %v", c.Order))
 	}
+}
+
+// queueBound returns how many calls may wait at once, after defaults: 0
+// when no call may wait.
+func (c *Config) queueBound() int {
+	switch {
+	case c.MaxWait <= 0, c.MaxQueue < 0:
+		return 0
+	case c.MaxQueue == 0:
+		return DefaultMaxQueue
+	}
+	return c.MaxQueue
 }
 
 // Metrics is a snapshot of a bulkhead's state, for dashboards and readiness
@@ -129,8 +175,8 @@ type Bulkhead struct {
 	evicted atomic.Bool
 
 	max      int
-	maxQueue int
-	maxWait  time.Duration
+	maxQueue int           // 0: no call waits
+	maxWait  time.Duration // > 0 when maxQueue is; Forever: no timer
 	lifo     bool
 	adaptive Limit
 	dropped  func(error) bool
@@ -138,7 +184,7 @@ type Bulkhead struct {
 	onLimit  func(old, new int)
 
 	// full is the error of calls refused on arrival by a bulkhead with a
-	// fixed limit, made once since it never changes.
+	// fixed limit, made once: it is immutable, and the limit never changes.
 	full *FullError
 
 	mu    sync.Mutex
@@ -171,8 +217,8 @@ func New(maxConcurrent int, cfg ...Config) *Bulkhead {
 func newBulkhead(maxConcurrent int, c *Config) *Bulkhead {
 	b := &Bulkhead{
 		max:      maxConcurrent,
-		maxQueue: c.MaxQueue,
-		maxWait:  c.MaxWait,
+		maxQueue: c.queueBound(),
+		maxWait:  max(c.MaxWait, 0),
 		lifo:     c.Order == LIFO,
 		dropped:  c.Dropped,
 		onReject: c.OnReject,
@@ -189,7 +235,7 @@ func newBulkhead(maxConcurrent int, c *Config) *Bulkhead {
 		}
 		limit = b.clamp(b.adaptive.Value())
 	} else {
-		b.full = &FullError{Limit: maxConcurrent}
+		b.full = &FullError{limit: maxConcurrent}
 	}
 	b.limit.Store(int64(limit))
 	b.permits.init(maxConcurrent, limit)
@@ -197,17 +243,15 @@ func newBulkhead(maxConcurrent int, c *Config) *Bulkhead {
 }
 
 // Do runs op once it holds a permit and returns op's error. When no permit
-// is free it waits in the queue, if the bulkhead has one with room, and
-// otherwise returns a [*FullError] (matching [ErrFull]) without calling op.
+// is free it waits for one, up to Config.MaxWait, if the queue has room,
+// and otherwise returns a [*FullError] (matching [ErrFull]) without calling
+// op.
 //
 // Do keeps the contract of resilience.Policy: it calls op at most once, with
 // ctx itself, and returns only after op returned. A caller whose ctx ends
 // while it waits leaves the queue at once, freeing its place, and Do
 // returns ctx.Err(). The permit is released when op returns or panics; a
 // panic propagates unchanged.
-//
-// The *FullError returned to a call refused on arrival by a bulkhead with a
-// fixed limit is shared by all such calls: treat it as read-only.
 func (b *Bulkhead) Do(ctx context.Context, op func(context.Context) error) error {
 	s, err := b.acquire(ctx)
 	if err != nil {
@@ -230,7 +274,7 @@ func (b *Bulkhead) runAdaptive(ctx context.Context, op func(context.Context) err
 	n := b.inFlight()
 	start := time.Now()
 	err := op(ctx)
-	b.observe(start, n, err)
+	b.observe(ctx, start, n, err)
 	return err
 }
 
@@ -297,7 +341,7 @@ func (b *Bulkhead) acquireSlow(ctx context.Context) (*shard, error) {
 // gives up.
 func (b *Bulkhead) wait(ctx context.Context, w *waiter) (*shard, error) {
 	var expired <-chan time.Time
-	if b.maxWait > 0 {
+	if b.maxWait != resilience.Forever {
 		t := time.NewTimer(b.maxWait)
 		defer t.Stop()
 		expired = t.C
@@ -337,7 +381,7 @@ func (b *Bulkhead) woken(ctx context.Context, w *waiter) (*shard, error) {
 	if w.state == granted {
 		return w.s, nil
 	}
-	err := &FullError{Limit: int(b.limit.Load()), Waited: time.Since(w.since)}
+	err := &FullError{limit: int(b.limit.Load()), waited: time.Since(w.since)}
 	return nil, b.reject(ctx, err, &b.shards[0])
 }
 
@@ -345,7 +389,7 @@ func (b *Bulkhead) woken(ctx context.Context, w *waiter) (*shard, error) {
 func (b *Bulkhead) refuse(ctx context.Context, s *shard) error {
 	err := b.full
 	if err == nil {
-		err = &FullError{Limit: int(b.limit.Load())}
+		err = &FullError{limit: int(b.limit.Load())}
 	}
 	return b.reject(ctx, err, s)
 }
@@ -392,11 +436,18 @@ func (b *Bulkhead) dispatch() {
 }
 
 // observe reports a finished call to the adaptive limit and applies the
-// limit it returns.
-func (b *Bulkhead) observe(start time.Time, n int, err error) {
+// limit it returns. Calls that say nothing about the dependency are not
+// reported, before Config.Dropped is asked: the caller's context is done
+// (its deadline or cancel, or an outer time limit), the call was
+// cancelled, or a policy of this process refused it before it reached the
+// dependency.
+func (b *Bulkhead) observe(ctx context.Context, start time.Time, n int, err error) {
+	if ctx.Err() != nil {
+		return
+	}
 	dropped := false
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
+		if errors.Is(err, context.Canceled) || resilience.IsLocalRejection(err) {
 			return
 		}
 		dropped = b.dropped(err)

@@ -29,7 +29,7 @@ func TestNewPanics(t *testing.T) {
 		{"zero limit", 0, nil, "bulkhead: maxConcurrent 0 is less than 1"},
 		{"negative limit", -3, nil, "bulkhead: maxConcurrent -3 is less than 1"},
 		{"two configs", 1, []bulkhead.Config{{}, {}}, "bulkhead: more than one Config"},
-		{"negative queue", 1, []bulkhead.Config{{MaxQueue: -1}}, "bulkhead: negative MaxQueue -1"},
+		{"negative queue", 1, []bulkhead.Config{{MaxQueue: -2, MaxWait: time.Second}}, "bulkhead: negative MaxQueue -2"},
 		{"negative wait", 1, []bulkhead.Config{{MaxWait: -time.Second}}, "bulkhead: negative MaxWait -1s"},
 		{"bad order", 1, []bulkhead.Config{{Order: 7}}, "bulkhead: unknown Order(7)"},
 		{"AIMD min above max", 4, []bulkhead.Config{{Adaptive: bulkhead.AIMD{Min: 5}}},
@@ -92,7 +92,9 @@ func TestFailFast(t *testing.T) {
 		require.ErrorIs(t, err, bulkhead.ErrFull)
 		var fe *bulkhead.FullError
 		require.ErrorAs(t, err, &fe)
-		assert.Equal(t, bulkhead.FullError{Limit: 2}, *fe)
+		assert.Equal(t, 2, fe.Limit())
+		assert.Zero(t, fe.Waited())
+		assert.False(t, fe.TooManyKeys())
 		assert.Equal(t, 503, fe.HTTPStatus())
 		assert.Equal(t, "bulkhead: full: 2 calls in flight", err.Error())
 		assert.Equal(t, []*bulkhead.FullError{fe}, hooked)
@@ -107,7 +109,7 @@ func TestFailFast(t *testing.T) {
 func TestQueueBound(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		b := bulkhead.New(1, bulkhead.Config{MaxQueue: 2})
+		b := bulkhead.New(1, bulkhead.Config{MaxQueue: 2, MaxWait: resilience.Forever})
 		release := occupy(b, t.Context(), 1)
 		w1 := start(b, t.Context(), nil)
 		w2 := start(b, t.Context(), nil)
@@ -141,7 +143,7 @@ func TestQueueOrder(t *testing.T) {
 		t.Run(tt.order.String(), func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				b := bulkhead.New(1, bulkhead.Config{MaxQueue: 3, Order: tt.order})
+				b := bulkhead.New(1, bulkhead.Config{MaxQueue: 3, MaxWait: resilience.Forever, Order: tt.order})
 				release := occupy(b, t.Context(), 1)
 				var got []int // appended under the single permit
 				var waiters []<-chan result
@@ -162,7 +164,7 @@ func TestQueueOrder(t *testing.T) {
 func TestLIFOPushesOutOldest(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		b := bulkhead.New(1, bulkhead.Config{MaxQueue: 2, Order: bulkhead.LIFO})
+		b := bulkhead.New(1, bulkhead.Config{MaxQueue: 2, MaxWait: resilience.Forever, Order: bulkhead.LIFO})
 		release := occupy(b, t.Context(), 1)
 		w1 := start(b, t.Context(), nil)
 		synctest.Wait()
@@ -175,7 +177,8 @@ func TestLIFOPushesOutOldest(t *testing.T) {
 		assert.False(t, r1.ran)
 		var fe *bulkhead.FullError
 		require.ErrorAs(t, r1.err, &fe, "the oldest waiter makes room")
-		assert.Equal(t, bulkhead.FullError{Limit: 1, Waited: time.Second}, *fe)
+		assert.Equal(t, 1, fe.Limit())
+		assert.Equal(t, time.Second, fe.Waited())
 		assert.Equal(t, "bulkhead: full: no permit after waiting 1s (limit 1)", fe.Error())
 		synctest.Wait()
 		assert.Equal(t, bulkhead.Metrics{InFlight: 1, Queued: 2, Limit: 1, Rejected: 1}, b.Metrics())
@@ -198,7 +201,8 @@ func TestMaxWait(t *testing.T) {
 		assert.Equal(t, 100*time.Millisecond, time.Since(t0))
 		var fe *bulkhead.FullError
 		require.ErrorAs(t, err, &fe)
-		assert.Equal(t, bulkhead.FullError{Limit: 1, Waited: 100 * time.Millisecond}, *fe)
+		assert.Equal(t, 1, fe.Limit())
+		assert.Equal(t, 100*time.Millisecond, fe.Waited())
 		assert.Equal(t, bulkhead.Metrics{InFlight: 1, Limit: 1, Rejected: 1}, b.Metrics(), "left the queue")
 	})
 }
@@ -233,7 +237,7 @@ func TestCancelledWaiterLeaves(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				b := bulkhead.New(1, bulkhead.Config{MaxQueue: 1})
+				b := bulkhead.New(1, bulkhead.Config{MaxQueue: 1, MaxWait: resilience.Forever})
 				release := occupy(b, t.Context(), 1)
 				ctx, cancel := tt.ctx(t.Context())
 				defer cancel()
@@ -268,7 +272,7 @@ func TestCancelledWaiterLeaves(t *testing.T) {
 func TestDoneContext(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		b := bulkhead.New(1, bulkhead.Config{MaxQueue: 1})
+		b := bulkhead.New(1, bulkhead.Config{MaxQueue: 1, MaxWait: resilience.Forever})
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		ran := false
@@ -295,9 +299,9 @@ func TestGrantRacesWithGivingUp(t *testing.T) {
 		name string
 		cfg  bulkhead.Config
 	}{
-		{"cancel", bulkhead.Config{MaxQueue: 1}},
+		{"cancel", bulkhead.Config{MaxQueue: 1, MaxWait: resilience.Forever}},
 		{"max wait", bulkhead.Config{MaxQueue: 1, MaxWait: time.Second}},
-		{"cancel LIFO", bulkhead.Config{MaxQueue: 1, Order: bulkhead.LIFO}},
+		{"cancel LIFO", bulkhead.Config{MaxQueue: 1, MaxWait: resilience.Forever, Order: bulkhead.LIFO}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -310,7 +314,7 @@ func TestGrantRacesWithGivingUp(t *testing.T) {
 					gate := make(chan struct{})
 					holder := start(b, t.Context(), func() {
 						<-gate
-						if tt.cfg.MaxWait > 0 {
+						if tt.cfg.MaxWait != resilience.Forever {
 							time.Sleep(tt.cfg.MaxWait) // returns as MaxWait expires
 						}
 					})
@@ -319,7 +323,7 @@ func TestGrantRacesWithGivingUp(t *testing.T) {
 					synctest.Wait()
 					close(gate)
 					require.NoError(t, (<-holder).err)
-					if tt.cfg.MaxWait == 0 {
+					if tt.cfg.MaxWait == resilience.Forever {
 						cancel() // as the waiter is handed the holder's permit
 					}
 					r := <-w
@@ -352,8 +356,8 @@ func TestPanicReleasesPermit(t *testing.T) {
 		name string
 		cfg  bulkhead.Config
 	}{
-		{"fixed", bulkhead.Config{MaxQueue: 1}},
-		{"adaptive", bulkhead.Config{MaxQueue: 1, Adaptive: bulkhead.AIMD{}}},
+		{"fixed", bulkhead.Config{MaxQueue: 1, MaxWait: resilience.Forever}},
+		{"adaptive", bulkhead.Config{MaxQueue: 1, MaxWait: resilience.Forever, Adaptive: bulkhead.AIMD{}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -415,7 +419,7 @@ func TestHammer(t *testing.T) {
 		{"fail fast", bulkhead.Config{}},
 		{"FIFO", bulkhead.Config{MaxQueue: 8, MaxWait: time.Millisecond}},
 		{"LIFO", bulkhead.Config{MaxQueue: 8, MaxWait: time.Millisecond, Order: bulkhead.LIFO}},
-		{"unbounded wait", bulkhead.Config{MaxQueue: 64}},
+		{"unbounded wait", bulkhead.Config{MaxQueue: 64, MaxWait: resilience.Forever}},
 		// The limit moves all the time: every sleeping call counts as a
 		// drop, every other one raises it.
 		{"adaptive", bulkhead.Config{MaxQueue: 8, MaxWait: time.Millisecond,

@@ -2,18 +2,69 @@
 // that one slow dependency cannot take every goroutine, connection and byte
 // of memory of the process with it.
 //
-// A [Bulkhead] admits up to a limit of calls at once. A call that finds
-// every permit taken waits in a bounded queue (first in, first out by
-// default, or last in, first out to serve the newest callers under
-// overload) or, with no queue, is refused at once with an error matching
-// [ErrFull]. The limit is either fixed or adaptive: with [Config.Adaptive]
-// it follows the latency measured on each call ([AIMD], [Gradient]), so
-// that under overload the bulkhead admits about as many calls as the
-// dependency can serve, where a fixed limit set too high lets queues and
-// latency grow without bound.
+// A [Bulkhead] admits up to a limit of calls at once. By default a call
+// that finds every permit taken is refused at once with a [*FullError]
+// matching [ErrFull]. With [Config.MaxWait] it may wait for a permit in a
+// bounded queue (first in, first out by default, or last in, first out to
+// serve the newest callers under overload). The limit is either fixed or
+// adaptive: with [Config.Adaptive] it follows the latency measured on each
+// call ([AIMD], [Gradient]), so that under overload the bulkhead admits
+// about as many calls as the dependency can serve, where a fixed limit set
+// too high lets queues and latency grow without bound.
 //
 // A [Group] keeps one bulkhead per key (see resilience.WithKey), for
 // example per downstream host, with a bound on how many keys it remembers.
+//
+// # Waiting
+//
+// Config.MaxWait and Config.MaxQueue mean what they mean in every package
+// of this module, and their zero value is the default:
+//
+//   - MaxWait 0 (or resilience.None): never wait; a call that finds no
+//     permit is refused at once.
+//   - MaxWait d > 0: wait up to d, and never past the caller's context: a
+//     caller whose context ends first leaves the queue with ctx.Err().
+//   - MaxWait resilience.Forever: wait as long as the caller's context
+//     allows.
+//   - MaxQueue bounds how many calls wait at once; 0 means
+//     [DefaultMaxQueue] (1024), resilience.None that no call waits. It
+//     only matters with MaxWait: MaxQueue set without MaxWait panics in
+//     [New], and so do negative values other than resilience.None.
+//
+// # What adaptive limits measure
+//
+// The caller's impatience is not the dependency's failure. A call is not
+// reported to the adaptive limit at all — neither a drop nor a latency
+// sample — when the ctx given to Do is done when op returns (the caller's
+// deadline or cancel, or a total time limit outside the bulkhead, whatever
+// op returned), when op's error matches context.Canceled, or when it is a
+// local rejection (resilience.IsLocalRejection: a breaker, rate limit or
+// bulkhead inside this one refused the call). These are left out before
+// Config.Dropped is asked. A time limit inside the bulkhead (a per-attempt
+// timelimit.Limiter) expires while the bulkhead's ctx is live: it is
+// reported, and by default counts as a drop. A call whose op panics is not
+// reported either.
+//
+// So give the dependency its time budget inside the bulkhead,
+//
+//	resilience.Chain(bulkhead.New(100, bulkhead.Config{Adaptive: bulkhead.Gradient{}}), timelimit.New(250*time.Millisecond))
+//
+// for its expiry to tell an overloaded dependency. Under overload, when
+// every call runs into the caller's own deadline instead, the limit sees
+// no sample at all and stays where it was.
+//
+// # Errors
+//
+// Every refusal — on arrival, after MaxWait, pushed out of a LIFO queue,
+// or by a Group holding MaxKeys busy bulkheads — is a [*FullError]: it
+// matches [ErrFull], is a local rejection (retry policies give up at once
+// on it, and breakers and adaptive limits outside the bulkhead do not
+// count it), and makes resilience.Handler answer 503. A FullError is
+// immutable (its fields are read with methods), so the bulkhead can hand
+// the same one to every call it refuses on arrival and refusing allocates
+// nothing.
+//
+// # Cost
 //
 // The success path of Do is one atomic compare-and-swap to take a permit
 // and one atomic add to give it back, on a share of the permits kept per

@@ -62,7 +62,7 @@ func ExampleNew_queue() {
 	err := b.Do(ctx, func(context.Context) error { return nil })
 	var full *bulkhead.FullError
 	if errors.As(err, &full) {
-		fmt.Println("refused after waiting at least 50ms:", full.Waited >= 50*time.Millisecond)
+		fmt.Println("refused after waiting at least 50ms:", full.Waited() >= 50*time.Millisecond)
 	}
 	close(finish)
 	// Output:

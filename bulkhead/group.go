@@ -10,7 +10,7 @@ import (
 )
 
 // DefaultMaxKeys is the number of keys a [Group] remembers when
-// GroupConfig.MaxKeys is 0.
+// GroupConfig.MaxKeys is 0, as in breaker.GroupConfig.
 const DefaultMaxKeys = 1024
 
 // GroupConfig holds the optional settings of a [Group]. The zero value
@@ -27,7 +27,7 @@ type GroupConfig struct {
 	// bulkhead (no call in flight or queued) that has not been used lately
 	// is dropped to make room; a dropped key starts afresh when it comes
 	// back. When every bulkhead is busy, the call is refused with a
-	// [*FullError] whose TooManyKeys is true. Must not be negative.
+	// [*FullError] whose TooManyKeys reports true. Must not be negative.
 	MaxKeys int
 }
 
@@ -44,6 +44,7 @@ type Group struct {
 	max     int
 	cfg     Config
 	maxKeys int
+	tooMany *FullError // immutable: the error of every call refused for TooManyKeys
 
 	mu   sync.RWMutex
 	m    map[string]*groupEntry
@@ -89,6 +90,7 @@ func NewGroup(maxConcurrent int, cfg ...GroupConfig) *Group {
 		max:     maxConcurrent,
 		cfg:     c.Config,
 		maxKeys: c.MaxKeys,
+		tooMany: &FullError{tooManyKeys: true},
 		m:       make(map[string]*groupEntry),
 	}
 }
@@ -100,7 +102,7 @@ func (g *Group) Do(ctx context.Context, op func(context.Context) error) error {
 	for {
 		b := g.get(key)
 		if b == nil {
-			err := &FullError{TooManyKeys: true}
+			err := g.tooMany
 			if g.cfg.OnReject != nil {
 				g.cfg.OnReject(ctx, err)
 			}
@@ -135,15 +137,18 @@ func (g *Group) get(key string) *Bulkhead {
 		e.used.Store(true)
 		return e.b
 	}
-	e = &groupEntry{key: key, b: newBulkhead(g.max, &g.cfg)}
-	e.used.Store(true)
-	if len(g.ring) < g.maxKeys {
-		g.ring = append(g.ring, e)
-	} else {
-		i := g.evict()
-		if i < 0 {
+	i := len(g.ring)
+	if i >= g.maxKeys {
+		// Make room before making the bulkhead: refusing allocates nothing.
+		if i = g.evict(); i < 0 {
 			return nil
 		}
+	}
+	e = &groupEntry{key: key, b: newBulkhead(g.max, &g.cfg)}
+	e.used.Store(true)
+	if i == len(g.ring) {
+		g.ring = append(g.ring, e)
+	} else {
 		g.ring[i] = e
 	}
 	g.m[key] = e

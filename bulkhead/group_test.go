@@ -112,7 +112,7 @@ func TestGroupAllBusy(t *testing.T) {
 		require.ErrorIs(t, err, bulkhead.ErrFull)
 		var fe *bulkhead.FullError
 		require.ErrorAs(t, err, &fe)
-		assert.True(t, fe.TooManyKeys)
+		assert.True(t, fe.TooManyKeys())
 		assert.Equal(t, "bulkhead: full: too many busy keys", err.Error())
 		assert.Equal(t, []error{err}, hooked)
 		assert.Equal(t, 2, g.Len())

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/resiliencekit/resilience"
 )
 
 // TestPermitHandedToLeavingWaiter forces the race that the public tests can
@@ -16,7 +18,7 @@ import (
 func TestPermitHandedToLeavingWaiter(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		b := New(1, Config{MaxQueue: 2})
+		b := New(1, Config{MaxQueue: 2, MaxWait: resilience.Forever})
 		held, err := b.acquire(t.Context()) // the permit a call holds
 		require.NoError(t, err)
 

@@ -1,0 +1,55 @@
+//go:build !race
+
+package bulkhead_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/bulkhead"
+)
+
+// The success path allocates nothing, and neither does refusing a call on
+// arrival: the error of a fixed limit is made once (it is immutable), as is
+// a Group's TooManyKeys. The race detector makes sync.Pool drop items at
+// random, so this check runs only in builds without it.
+func TestAllocations(t *testing.T) {
+	ctx := context.Background()
+	fixed := bulkhead.New(4)
+	adaptive := bulkhead.New(4, bulkhead.Config{Adaptive: bulkhead.AIMD{}})
+	waiting := bulkhead.New(4, bulkhead.Config{MaxWait: resilience.Forever})
+	group := bulkhead.NewGroup(4)
+	keyed := resilience.WithKey(ctx, "k")
+	for name, do := range map[string]func(){
+		"fixed":    func() { _ = fixed.Do(ctx, noop) },
+		"adaptive": func() { _ = adaptive.Do(ctx, noop) },
+		"waiting":  func() { _ = waiting.Do(ctx, noop) },
+		"group":    func() { _ = group.Do(keyed, noop) },
+	} {
+		assert.Zero(t, testing.AllocsPerRun(1000, do), "success, %s", name)
+	}
+
+	full := bulkhead.New(1)
+	tooMany := bulkhead.NewGroup(1, bulkhead.GroupConfig{MaxKeys: 1})
+	gate, held := make(chan struct{}), make(chan struct{}, 2)
+	hold := func(p resilience.Policy, ctx context.Context) {
+		go func() { _ = p.Do(ctx, func(context.Context) error { held <- struct{}{}; <-gate; return nil }) }()
+	}
+	hold(full, ctx)
+	hold(tooMany, resilience.WithKey(ctx, "a"))
+	<-held
+	<-held
+	defer close(gate)
+	other := resilience.WithKey(ctx, "b")
+	for name, do := range map[string]func() error{
+		"on arrival":    func() error { return full.Do(ctx, noop) },
+		"too many keys": func() error { return tooMany.Do(other, noop) },
+	} {
+		require.ErrorIs(t, do(), bulkhead.ErrFull)
+		assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = do() }), "rejection, %s", name)
+	}
+}
