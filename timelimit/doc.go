@@ -31,4 +31,27 @@
 // response body, as http.Client.Timeout does: the Limiter hands the
 // cancellation of its context to the Transport (resilience.DeferRelease),
 // which runs it when the body is closed.
+//
+// # Errors, and what other policies make of them
+//
+// A [*TimeoutError] is immutable (read it with Limit and Unwrap): the one
+// returned for the usual timeout, and the cause of op's context, are made
+// once per Limiter and shared by its calls, so that a timeout allocates no
+// error. It is not a local rejection (resilience.IsLocalRejection): the
+// call reached the dependency, which did not answer in time.
+//
+// Where the Limiter sits tells a breaker or an adaptive bulkhead whose
+// impatience ended the call. A per-attempt limit inside them,
+// resilience.Chain(breaker, limiter), expires while their own context is
+// live: the dependency was too slow, and it counts as a failure (or a
+// drop). A total limit outside them, resilience.Chain(limiter, breaker),
+// ends their context: like the caller's own deadline or cancel, that is
+// the caller's impatience, and they ignore the call.
+//
+// # Configuration
+//
+// Every zero field of [Config] means its documented default: Grace 0 is
+// [DefaultGrace]; resilience.None says no grace at all. Other negative
+// values, and a time limit that is not positive, panic in [New] with a
+// "timelimit: ..." message.
 package timelimit

@@ -16,25 +16,31 @@ var ErrTimeout = errors.New("timelimit: timed out")
 // returned. It matches [ErrTimeout] and context.DeadlineExceeded with
 // errors.Is, unwraps to op's error, reports Timeout() true like other Go
 // timeout errors, and a resilience.Handler answers it with 503 Service
-// Unavailable.
+// Unavailable. It is not a local rejection (resilience.IsLocalRejection):
+// the call reached the dependency, which did not answer in time, so a
+// breaker or an adaptive limit around the Limiter counts it.
 //
 // It is also the cause (context.Cause) of the context a Limiter gives op
-// when it expires; Err is nil there.
+// when it expires; Unwrap returns nil there.
+//
+// A TimeoutError is immutable: the one returned for the usual timeout (op
+// returned context.DeadlineExceeded) and the cause are made once per
+// Limiter and shared by its calls, so that a timeout allocates no error.
 type TimeoutError struct {
-	// Limit is the time limit that expired.
-	Limit time.Duration
-	// Err is the error op returned, usually context.DeadlineExceeded;
-	// nil when op returned nil after the deadline.
-	Err error
+	limit time.Duration
+	err   error
 }
+
+// Limit returns the time limit that expired.
+func (e *TimeoutError) Limit() time.Duration { return e.limit }
 
 // Error returns a message such as "timelimit: timed out after 2s: context
 // deadline exceeded".
 func (e *TimeoutError) Error() string {
-	if e.Err == nil {
-		return fmt.Sprintf("timelimit: timed out after %v", e.Limit)
+	if e.err == nil {
+		return fmt.Sprintf("timelimit: timed out after %v", e.limit)
 	}
-	return fmt.Sprintf("timelimit: timed out after %v: %v", e.Limit, e.Err)
+	return fmt.Sprintf("timelimit: timed out after %v: %v", e.limit, e.err)
 }
 
 // Is reports whether target is [ErrTimeout] or context.DeadlineExceeded.
@@ -42,8 +48,10 @@ func (e *TimeoutError) Is(target error) bool {
 	return target == ErrTimeout || target == context.DeadlineExceeded
 }
 
-// Unwrap returns op's error.
-func (e *TimeoutError) Unwrap() error { return e.Err }
+// Unwrap returns the error op returned, usually context.DeadlineExceeded;
+// nil when op returned nil after the deadline, and for the cause of op's
+// context.
+func (e *TimeoutError) Unwrap() error { return e.err }
 
 // Timeout returns true, as net.Error and context.DeadlineExceeded do.
 func (e *TimeoutError) Timeout() bool { return true }

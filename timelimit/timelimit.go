@@ -13,13 +13,16 @@ import (
 // counts as late, when Config.Grace is 0.
 const DefaultGrace = 10 * time.Millisecond
 
-// Config holds the optional settings of a [Limiter]. The zero value is
-// ready to use: no hooks and a grace of [DefaultGrace].
+// Config holds the optional settings of a [Limiter]. Every zero field
+// means its documented default, so the zero value is ready to use: no hooks
+// and a grace of [DefaultGrace].
 type Config struct {
 	// Grace is how long after the time limit op may take to return before
 	// the call counts as late: an op that honours its context returns
 	// within microseconds of the deadline, one that ignores it returns
-	// whenever it is done. 0 means [DefaultGrace]. Must not be negative.
+	// whenever it is done. 0 means [DefaultGrace]; resilience.None means
+	// no grace (an op that returns at all after the deadline is late).
+	// Other negative values panic.
 	Grace time.Duration
 
 	// OnTimeout, when not nil, is called for each call whose time limit
@@ -51,7 +54,7 @@ type Metrics struct {
 type Limiter struct {
 	d     time.Duration
 	cause *TimeoutError // the cause of every expiry of this Limiter's contexts
-	// expiredErr is returned, shared, when op returns
+	// expiredErr is returned, shared (it is immutable), when op returns
 	// context.DeadlineExceeded (or the cause) after the time limit expired,
 	// as ops that honour their context do: no allocation for the usual
 	// timeout.
@@ -66,7 +69,7 @@ type Limiter struct {
 
 // New returns a Limiter that gives each call d, configured by at most one
 // Config. It panics if d is not positive, if more than one Config is given,
-// or if Config.Grace is negative.
+// or if Config.Grace is negative (but for resilience.None).
 func New(d time.Duration, cfg ...Config) *Limiter {
 	if d <= 0 {
 		panic(fmt.Sprintf("timelimit: time limit %v is not positive", d))
@@ -78,16 +81,18 @@ func New(d time.Duration, cfg ...Config) *Limiter {
 	if len(cfg) == 1 {
 		c = cfg[0]
 	}
-	if c.Grace < 0 {
+	switch {
+	case c.Grace == resilience.None:
+		c.Grace = 0
+	case c.Grace < 0:
 		panic(fmt.Sprintf("timelimit: negative Grace %v", c.Grace))
-	}
-	if c.Grace == 0 {
+	case c.Grace == 0:
 		c.Grace = DefaultGrace
 	}
 	return &Limiter{
 		d:          d,
-		cause:      &TimeoutError{Limit: d},
-		expiredErr: &TimeoutError{Limit: d, Err: context.DeadlineExceeded},
+		cause:      &TimeoutError{limit: d},
+		expiredErr: &TimeoutError{limit: d, err: context.DeadlineExceeded},
 		grace:      c.Grace,
 		onTimeout:  c.OnTimeout,
 		onLate:     c.OnLate,
@@ -102,9 +107,7 @@ func (l *Limiter) Limit() time.Duration { return l.d }
 //
 // When the time limit expired before op returned, Do returns a
 // [*TimeoutError] wrapping op's error (even if op then succeeded: its result
-// came too late and its context is already cancelled). The one returned
-// when op's error is context.DeadlineExceeded is shared by all such calls:
-// treat it as read-only. It matches
+// came too late and its context is already cancelled). It matches
 // [ErrTimeout] and context.DeadlineExceeded, and context.Cause of op's
 // context returns an error that does too. Otherwise Do returns op's error
 // unchanged, including when ctx was cancelled or its own deadline came
@@ -170,7 +173,7 @@ func (l *Limiter) expired(ctx, actx context.Context, err error) error {
 	}
 	te := l.expiredErr
 	if err != context.DeadlineExceeded && err != error(l.cause) { // the cause: do not nest it
-		te = &TimeoutError{Limit: l.d, Err: err}
+		te = &TimeoutError{limit: l.d, err: err}
 	}
 	if l.onTimeout != nil {
 		l.onTimeout(ctx, te)

@@ -28,7 +28,7 @@ func TestNewPanics(t *testing.T) {
 		{"zero", 0, nil, "timelimit: time limit 0s is not positive"},
 		{"negative", -time.Second, nil, "timelimit: time limit -1s is not positive"},
 		{"two configs", time.Second, []timelimit.Config{{}, {}}, "timelimit: more than one Config"},
-		{"negative grace", time.Second, []timelimit.Config{{Grace: -1}}, "timelimit: negative Grace -1ns"},
+		{"negative grace", time.Second, []timelimit.Config{{Grace: -2}}, "timelimit: negative Grace -2ns"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,8 +108,8 @@ func TestOwnDeadline(t *testing.T) {
 				require.ErrorIs(t, err, context.DeadlineExceeded)
 				var te *timelimit.TimeoutError
 				require.ErrorAs(t, err, &te)
-				assert.Equal(t, time.Second, te.Limit)
-				assert.Equal(t, tt.wantErr, te.Err)
+				assert.Equal(t, time.Second, te.Limit())
+				assert.Equal(t, tt.wantErr, te.Unwrap())
 				assert.Equal(t, tt.wantErr, errors.Unwrap(err))
 				assert.Equal(t, tt.msg, err.Error())
 				assert.Equal(t, 503, te.HTTPStatus())

@@ -1,0 +1,31 @@
+//go:build !race
+
+package timelimit_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/resiliencekit/resilience/timelimit"
+)
+
+// The usual timeout (op returns ctx.Err()) allocates no error: the error is
+// made once per Limiter (it is immutable). A timeout whose op returned an
+// error of its own wraps it, in an error made for the call.
+func TestTimeoutAllocatesNoError(t *testing.T) {
+	ctx := context.Background()
+	l := timelimit.New(time.Nanosecond)
+	boom := errors.New("boom")
+	usual := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	own := func(ctx context.Context) error { <-ctx.Done(); return boom }
+	require.ErrorIs(t, l.Do(ctx, usual), timelimit.ErrTimeout)
+	require.ErrorIs(t, l.Do(ctx, own), boom)
+	a := testing.AllocsPerRun(200, func() { _ = l.Do(ctx, usual) })
+	b := testing.AllocsPerRun(200, func() { _ = l.Do(ctx, own) })
+	assert.Equal(t, a+1, b, "usual %v, own error %v", a, b)
+}
