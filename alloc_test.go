@@ -4,6 +4,7 @@ package resilience_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -30,4 +31,12 @@ func TestChainAllocatesNothing(t *testing.T) {
 		allocs := testing.AllocsPerRun(1000, func() { _ = p.Do(ctx, op) })
 		assert.Zero(t, allocs, "Chain of %d policies", n)
 	}
+}
+
+func TestProtocolsAllocateNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeoutCause(context.Background(), 0, policyCause{})
+	defer cancel()
+	err := fmt.Errorf("wrapped: %w", rejection{status: 503})
+	assert.Zero(t, testing.AllocsPerRun(100, func() { resilience.CallerDone(ctx) }))
+	assert.Zero(t, testing.AllocsPerRun(100, func() { resilience.IsLocalRejection(err) }))
 }

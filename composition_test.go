@@ -410,3 +410,25 @@ func TestTransportDrainIsBoundedOverTCP(t *testing.T) {
 		t.Fatal("the retry is stuck draining the trickling body")
 	}
 }
+
+type policyCause struct{}
+
+func (policyCause) Error() string        { return "a policy's time limit" }
+func (policyCause) PolicyDeadline() bool { return true }
+
+func TestCallerDone(t *testing.T) {
+	t.Parallel()
+	assert.False(t, resilience.CallerDone(context.Background()))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.True(t, resilience.CallerDone(ctx), "cancelled by the caller")
+	ctx, cancel = context.WithTimeout(context.Background(), 0)
+	defer cancel()
+	assert.True(t, resilience.CallerDone(ctx), "the caller's deadline")
+	ctx, cancel = context.WithTimeoutCause(context.Background(), 0, policyCause{})
+	defer cancel()
+	assert.False(t, resilience.CallerDone(ctx), "a policy's time limit")
+	child, cancelChild := context.WithCancel(ctx)
+	defer cancelChild()
+	assert.False(t, resilience.CallerDone(child), "derived from a policy's expired limit")
+}

@@ -1,6 +1,8 @@
 package resilience
 
 import (
+	"context"
+
 	"github.com/resiliencekit/resilience/internal/errs"
 )
 
@@ -20,4 +22,26 @@ import (
 func IsLocalRejection(err error) bool {
 	r, ok := errs.As[interface{ LocalRejection() bool }](err)
 	return ok && r.LocalRejection()
+}
+
+// CallerDone reports whether ctx is done because of the caller — its cancel
+// or its own deadline — rather than because a time limit that a policy set
+// expired. Breakers and adaptive limits use it to tell the caller's
+// impatience, which says nothing about the dependency, from a policy's
+// time limit, which does: an expired time limit (per attempt, or for the
+// whole call) is the dependency being too slow.
+//
+// A policy's time limit is recognised by the cause of the context (see
+// context.Cause), which has a method
+//
+//	PolicyDeadline() bool
+//
+// returning true; the contexts of package timelimit carry such a cause.
+// CallerDone returns false while ctx is not done.
+func CallerDone(ctx context.Context) bool {
+	if ctx.Err() == nil {
+		return false
+	}
+	p, ok := errs.As[interface{ PolicyDeadline() bool }](context.Cause(ctx))
+	return !ok || !p.PolicyDeadline()
 }

@@ -128,7 +128,7 @@ func (b *Breaker) Do(ctx context.Context, op func(context.Context) error) error 
 	}()
 	err := op(ctx)
 	done = true
-	if err == nil && b.cfg.classify == nil && ctx.Err() == nil {
+	if err == nil && b.cfg.classify == nil {
 		b.succeeded(s)
 		return nil
 	}
@@ -286,16 +286,13 @@ func (b *Breaker) countConsecutive(o Outcome) bool {
 	return b.cfg.consecutive > 0 && n >= b.cfg.consecutive
 }
 
-// classify tells how a call that returned err counts. Outcomes that say
+// classify tells how a call that returned err counts. Failures that say
 // nothing about the dependency are ignored before Config.Classify is
-// asked: the caller's context is done (its deadline or cancel, or an outer
-// time limit), the call was cancelled, or a policy of this process refused
-// it before it reached the dependency.
+// asked: the caller's context is done by the caller's own doing (its
+// deadline or cancel, not a policy's time limit), the call was cancelled,
+// or a policy of this process refused it before it reached the dependency.
 func (b *Breaker) classify(ctx context.Context, err error) Outcome {
-	if ctx.Err() != nil {
-		return Ignore
-	}
-	if err != nil && (errors.Is(err, context.Canceled) || resilience.IsLocalRejection(err)) {
+	if err != nil && (resilience.CallerDone(ctx) || errors.Is(err, context.Canceled) || resilience.IsLocalRejection(err)) {
 		return Ignore
 	}
 	if c := b.cfg.classify; c != nil {

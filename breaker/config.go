@@ -193,20 +193,23 @@ type Config struct {
 	// DefaultClassify: nil is a success, any other error a failure.
 	//
 	// The caller's impatience is not the dependency's failure: before
-	// Classify is asked, whatever it would say, a call is ignored (neither
-	// a success nor a failure nor a slow call, and a probe frees its slot)
-	// when
-	//   - the ctx given to Do is done when op returns: the caller's
-	//     deadline or cancel, or a time limit outside the breaker (op's
-	//     error, if any, is not looked at: a *url.Error wrapping
-	//     context.DeadlineExceeded, or an error of op's own, alike);
+	// Classify is asked, whatever it would say, a call that failed is
+	// ignored (neither a success nor a failure nor a slow call, and a
+	// probe frees its slot) when
+	//   - the ctx given to Do is done by the caller's own doing when op
+	//     returns: its deadline or cancel, not a time limit that a policy
+	//     set (resilience.CallerDone); op's error is not looked at then (a
+	//     *url.Error wrapping context.DeadlineExceeded, or an error of
+	//     op's own, alike);
 	//   - op's error matches context.Canceled;
 	//   - op's error is a local rejection (resilience.IsLocalRejection): a
 	//     policy inside the breaker, such as a full bulkhead or a local
 	//     rate limit, refused the call before it reached the dependency.
-	// A time limit inside the breaker (a per-attempt timelimit.Limiter)
-	// expires while the breaker's ctx is live, so it is asked about, and
-	// by default counts as a failure.
+	// A time limit of package timelimit — per attempt inside the breaker,
+	// or for the whole call outside it — is a policy's measure of the
+	// dependency, so its expiry is asked about, and by default counts as a
+	// failure. A success counts as one even when it came back after the
+	// caller gave up.
 	//
 	// A panic in op is a failure, without asking Classify, except a panic
 	// with http.ErrAbortHandler (a handler giving up on a client that went

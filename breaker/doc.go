@@ -41,12 +41,12 @@
 // Each outcome is a success, a failure or ignored, as Config.Classify says
 // (by default nil is a success and any other error a failure). The
 // caller's impatience is not the dependency's failure, so before Classify
-// is asked — whatever it would say — a call is ignored when:
+// is asked — whatever it would say — a call that failed is ignored when:
 //
-//   - the ctx given to Do is done when op returns: the caller's deadline
-//     or cancel, or a total time limit outside the breaker, whatever op
-//     returned (ctx.Err(), a *url.Error wrapping it, an error of its own,
-//     or nil);
+//   - the ctx given to Do is done by the caller's own doing when op
+//     returns: its deadline or cancel, not a time limit that a policy set
+//     (resilience.CallerDone), whatever error op returned (ctx.Err(), a
+//     *url.Error wrapping it, or an error of its own);
 //   - op's error matches context.Canceled;
 //   - op's error is a local rejection (resilience.IsLocalRejection): a
 //     policy inside the breaker, such as a full bulkhead or a local rate
@@ -54,10 +54,12 @@
 //   - op panicked with http.ErrAbortHandler (the panic propagates).
 //
 // An ignored call is no success, no failure and no slow call, and an
-// ignored probe frees its half-open slot. A time limit inside the breaker
-// — a per-attempt timelimit.Limiter in resilience.Chain(breaker, limit) —
-// expires while the breaker's own ctx is live, so it counts: by default, a
-// failure. Any other panic is a failure, and propagates.
+// ignored probe frees its half-open slot. A time limit of package
+// timelimit — per attempt in resilience.Chain(breaker, limit), or for the
+// whole call outside the breaker — is a policy's measure of the
+// dependency, so its expiry counts: by default, a failure. A success is a
+// success even when it came back after the caller gave up. Any other panic
+// is a failure, and propagates.
 //
 // # Probing
 //

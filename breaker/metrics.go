@@ -18,7 +18,7 @@ type Metrics struct {
 	// without SlowCall.
 	SlowCalls uint64
 	// Ignored counts the calls ignored: classified as Ignore, or left out
-	// before classification (the caller's context was done, the call was
+	// before classification (the caller gave up, the call was
 	// cancelled or locally rejected, or op panicked with
 	// http.ErrAbortHandler; see Config.Classify).
 	Ignored uint64

@@ -127,7 +127,10 @@ func TestCallerDeadlineIsNotAFailure(t *testing.T) {
 
 // A call that succeeds only after its caller's deadline is ignored too:
 // not a success, not a slow call.
-func TestLateSuccessIgnored(t *testing.T) {
+// A success that comes back after the caller gave up is still a success of
+// the dependency (and a slow one, when it took long enough): the success
+// path does not look at the context.
+func TestLateSuccessCounts(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		for _, cfg := range []breaker.Config{{}, {WindowCalls: 10, SlowCall: time.Millisecond}} {
@@ -136,16 +139,20 @@ func TestLateSuccessIgnored(t *testing.T) {
 			require.NoError(t, b.Do(ctx, sleepy(50*time.Millisecond, nil)))
 			cancel()
 			m := b.Metrics()
-			assert.Zero(t, m.Calls)
-			assert.Zero(t, m.SlowCalls)
-			assert.Equal(t, uint64(1), m.Ignored)
+			assert.Equal(t, uint64(1), m.Calls)
+			assert.Zero(t, m.Ignored)
+			if cfg.SlowCall > 0 {
+				assert.Equal(t, uint64(1), m.SlowCalls)
+			}
 		}
 	})
 }
 
-// An outer total time limit is the caller's budget, not the dependency's
-// failure.
-func TestOuterTimeLimitIsNotAFailure(t *testing.T) {
+// A time limit that a policy set outside the breaker (the budget of the
+// whole call) is a policy's measure of the dependency, not the caller's
+// impatience: when it expires while the dependency is being called, it
+// counts (issue: "not a time limit that a policy set").
+func TestOuterTimeLimitIsAFailure(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		b := breaker.New(breaker.Config{ConsecutiveFailures: 1})
@@ -155,6 +162,14 @@ func TestOuterTimeLimitIsNotAFailure(t *testing.T) {
 			return ctx.Err()
 		})
 		require.ErrorIs(t, err, timelimit.ErrTimeout)
+		require.Equal(t, breaker.Open, b.State())
+
+		// The caller's own deadline in the same place is not.
+		b = breaker.New(breaker.Config{ConsecutiveFailures: 1})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+		defer cancel()
+		err = b.Do(ctx, func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.Equal(t, breaker.Closed, b.State())
 	})
 }

@@ -95,12 +95,12 @@ type Config struct {
 	// whose HTTP status (an HTTPStatus() int method, or a
 	// *resilience.StatusError) is 429, 503 or 504.
 	//
-	// Calls that say nothing about the dependency are not reported to the
-	// limit at all, before Dropped is asked: the ctx given to Do is done
-	// when op returns (the caller's deadline or cancel, or a time limit
-	// outside the bulkhead), op's error matches context.Canceled, or it
-	// is a local rejection (resilience.IsLocalRejection) by a policy
-	// inside the bulkhead.
+	// Failures that say nothing about the dependency are not reported to
+	// the limit at all, before Dropped is asked: the ctx given to Do is
+	// done by the caller's own doing when op returns (its deadline or
+	// cancel, not a policy's time limit: resilience.CallerDone), op's
+	// error matches context.Canceled, or it is a local rejection
+	// (resilience.IsLocalRejection) by a policy inside the bulkhead.
 	Dropped func(err error) bool
 
 	// OnReject, when not nil, is called for every call the bulkhead
@@ -436,18 +436,15 @@ func (b *Bulkhead) dispatch() {
 }
 
 // observe reports a finished call to the adaptive limit and applies the
-// limit it returns. Calls that say nothing about the dependency are not
+// limit it returns. Failures that say nothing about the dependency are not
 // reported, before Config.Dropped is asked: the caller's context is done
-// (its deadline or cancel, or an outer time limit), the call was
-// cancelled, or a policy of this process refused it before it reached the
-// dependency.
+// by the caller's own doing (its deadline or cancel, not a policy's time
+// limit), the call was cancelled, or a policy of this process refused it
+// before it reached the dependency.
 func (b *Bulkhead) observe(ctx context.Context, start time.Time, n int, err error) {
-	if ctx.Err() != nil {
-		return
-	}
 	dropped := false
 	if err != nil {
-		if errors.Is(err, context.Canceled) || resilience.IsLocalRejection(err) {
+		if resilience.CallerDone(ctx) || errors.Is(err, context.Canceled) || resilience.IsLocalRejection(err) {
 			return
 		}
 		dropped = b.dropped(err)

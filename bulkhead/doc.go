@@ -33,25 +33,26 @@
 //
 // # What adaptive limits measure
 //
-// The caller's impatience is not the dependency's failure. A call is not
-// reported to the adaptive limit at all — neither a drop nor a latency
-// sample — when the ctx given to Do is done when op returns (the caller's
-// deadline or cancel, or a total time limit outside the bulkhead, whatever
-// op returned), when op's error matches context.Canceled, or when it is a
-// local rejection (resilience.IsLocalRejection: a breaker, rate limit or
+// The caller's impatience is not the dependency's failure. A failed call
+// is not reported to the adaptive limit at all — neither a drop nor a
+// latency sample — when the ctx given to Do is done by the caller's own
+// doing as op returns (its deadline or cancel: resilience.CallerDone),
+// when op's error matches context.Canceled, or when it is a local
+// rejection (resilience.IsLocalRejection: a breaker, rate limit or
 // bulkhead inside this one refused the call). These are left out before
-// Config.Dropped is asked. A time limit inside the bulkhead (a per-attempt
-// timelimit.Limiter) expires while the bulkhead's ctx is live: it is
-// reported, and by default counts as a drop. A call whose op panics is not
-// reported either.
+// Config.Dropped is asked. A time limit that a policy set — per attempt
+// inside the bulkhead, or for the whole call outside it — is the
+// dependency being too slow: its expiry is reported and by default counts
+// as a drop. A success is always a sample, even one that came back after
+// the caller gave up. A call whose op panics is not reported.
 //
-// So give the dependency its time budget inside the bulkhead,
+// So give the dependency a time budget of your own, with package
+// timelimit, for its expiry to tell an overloaded dependency:
 //
 //	resilience.Chain(bulkhead.New(100, bulkhead.Config{Adaptive: bulkhead.Gradient{}}), timelimit.New(250*time.Millisecond))
 //
-// for its expiry to tell an overloaded dependency. Under overload, when
-// every call runs into the caller's own deadline instead, the limit sees
-// no sample at all and stays where it was.
+// Under overload, when every call runs into the caller's own deadline
+// instead, the limit sees no sample at all and stays where it was.
 //
 // # Errors
 //

@@ -90,7 +90,6 @@ var impatientEnds = map[string]func(ctx context.Context) error{
 	"ctx.Err":   func(ctx context.Context) error { return ctx.Err() },
 	"url.Error": func(ctx context.Context) error { return &url.Error{Op: "Get", URL: "http://dep/", Err: ctx.Err()} },
 	"own error": func(context.Context) error { return errors.New("connection torn down") },
-	"late nil":  nil, // op ignores ctx and succeeds at 50 ms
 }
 
 // The caller's impatience is not the dependency's failure: a call whose
@@ -104,15 +103,26 @@ func TestCallerDeadlineIsNoSample(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				f := &fakeLimit{value: 10}
 				b := bulkhead.New(10, bulkhead.Config{Adaptive: f})
-				if end == nil {
-					impatient(b, 5, func(context.Context) error { time.Sleep(45 * time.Millisecond); return nil })
-				} else {
-					impatient(b, 5, end)
-				}
+				impatient(b, 5, end)
 				assert.Empty(t, f.taken())
 			})
 		})
 	}
+}
+
+// A success that comes back after the caller gave up is still a success
+// of the dependency, and its latency a sample.
+func TestLateSuccessIsASample(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeLimit{value: 10}
+		b := bulkhead.New(10, bulkhead.Config{Adaptive: f})
+		impatient(b, 5, func(context.Context) error { time.Sleep(45 * time.Millisecond); return nil })
+		require.Len(t, f.taken(), 5)
+		for _, s := range f.taken() {
+			assert.False(t, s.Dropped)
+		}
+	})
 }
 
 // The same with the algorithms of this package: five impatient callers
@@ -121,9 +131,6 @@ func TestCallerDeadlineKeepsLimit(t *testing.T) {
 	t.Parallel()
 	for _, algo := range []bulkhead.Algorithm{bulkhead.AIMD{}, bulkhead.Gradient{}} {
 		for name, end := range impatientEnds {
-			if end == nil {
-				continue
-			}
 			t.Run(reflect.TypeOf(algo).Name()+"/"+name, func(t *testing.T) {
 				t.Parallel()
 				synctest.Test(t, func(t *testing.T) {

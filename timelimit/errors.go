@@ -18,7 +18,9 @@ var ErrTimeout = errors.New("timelimit: timed out")
 // timeout errors, and a resilience.Handler answers it with 503 Service
 // Unavailable. It is not a local rejection (resilience.IsLocalRejection):
 // the call reached the dependency, which did not answer in time, so a
-// breaker or an adaptive limit around the Limiter counts it.
+// breaker or an adaptive limit around the Limiter counts it, whether the
+// Limiter sits inside it (per attempt) or outside (a limit of the whole call
+// that expired while the dependency was being called).
 //
 // It is also the cause (context.Cause) of the context a Limiter gives op
 // when it expires; Unwrap returns nil there.
@@ -52,6 +54,13 @@ func (e *TimeoutError) Is(target error) bool {
 // nil when op returned nil after the deadline, and for the cause of op's
 // context.
 func (e *TimeoutError) Unwrap() error { return e.err }
+
+// PolicyDeadline returns true: the deadline that expired was set by a
+// policy, not by the caller. It is how a breaker or an adaptive limit
+// outside the Limiter tells this expiry, which counts as the dependency
+// being too slow, from the caller's own deadline, which does not (see
+// resilience.CallerDone).
+func (e *TimeoutError) PolicyDeadline() bool { return true }
 
 // Timeout returns true, as net.Error and context.DeadlineExceeded do.
 func (e *TimeoutError) Timeout() bool { return true }
