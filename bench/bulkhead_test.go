@@ -219,10 +219,7 @@ func TestBulkheadOverload(t *testing.T) {
 					return ctx.Err()
 				}
 			}
-			// The time limit sits inside the bulkhead, so that an adaptive
-			// limit sees its expiry as a drop: a deadline outside it is the
-			// caller's impatience, which adaptive limits ignore.
-			p := resilience.Chain(sc.policy(), timelimit.New(timeout))
+			p := resilience.Chain(timelimit.New(timeout), sc.policy())
 
 			var mu sync.Mutex
 			var okLat, admitted []time.Duration // latencies of good calls, of calls not refused
