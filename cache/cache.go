@@ -34,16 +34,21 @@ type Cache[K comparable, V any] struct {
 	closed bool
 	bg     sync.WaitGroup // loads and store maintenance
 
+	// The errors of a load given up on at LoadTimeout and of a Get
+	// refused while the key's loads are stuck, made once.
+	errGaveUp, errStuck error
+
 	hits, stale                          *counter
 	misses, loads, loadErrors, evictions atomic.Uint64
-	inFlight                             atomic.Int64
+	inFlight, stuck                      atomic.Int64
 }
 
 // shard holds the loads in flight for the keys that hash to it.
 type shard[K comparable, V any] struct {
 	mu      sync.Mutex
 	flights map[K]*call[V]
-	_       [40]byte // keep neighbouring shards' locks off one cache line
+	stuck   map[K]int // loads given up at LoadTimeout whose loader has not returned; nil when none
+	_       [32]byte  // keep neighbouring shards' locks off one cache line
 }
 
 const numShards = 64
@@ -72,6 +77,8 @@ func New[K comparable, V any](load func(ctx context.Context, key K) (V, error), 
 		stale:  newCounter(),
 	}
 	c.baseUnix = c.base.UnixNano()
+	c.errGaveUp = &loadTimeoutError{after: c.s.loadTimeout}
+	c.errStuck = &loadTimeoutError{after: c.s.loadTimeout, stuck: true}
 	for i := range c.shards {
 		c.shards[i].flights = make(map[K]*call[V])
 	}
@@ -125,9 +132,12 @@ func (c *Cache[K, V]) exec(fn func()) {
 // one where the Config allows it, or else the result of a load (joining the
 // load already in flight for key, if any). It returns ErrNotFound (as the
 // loader wrapped it) for a key remembered as not found, the loader's error
-// when a load fails and no stale value may be served, and ctx.Err() when ctx
-// ends first: the caller then leaves at once, and the load goes on for the
-// other callers waiting for it (or is cancelled if there are none).
+// when a load fails and no stale value may be served (an error matching
+// ErrLoadTimeout when the load did not finish within LoadTimeout), and
+// ctx.Err() when ctx ends first: the caller then leaves at once, and the
+// load goes on for the other callers waiting for it (or is cancelled if
+// there are none). No Get waits longer than LoadTimeout for a load, even
+// one whose loader ignores its context.
 //
 // A hit makes no allocation. Use GetEntry to learn whether the value was
 // stale.
@@ -159,6 +169,7 @@ func (c *Cache[K, V]) GetEntry(ctx context.Context, key K) (Entry[V], error) {
 func (c *Cache[K, V]) get(ctx context.Context, key K) (Entry[V], error) {
 	e, ok := c.store.GetIfPresent(key)
 	now := c.now()
+	var patience time.Duration // how long to wait for a load before serving e stale; 0: no bound
 	if ok {
 		switch {
 		case now < e.refreshAt:
@@ -168,58 +179,105 @@ func (c *Cache[K, V]) get(ctx context.Context, key K) (Entry[V], error) {
 			}
 			return e.public(now, false, nil), nil
 		case now < e.freshUntil: // refresh ahead (never a negative entry)
-			c.refresh(ctx, key, e)
+			c.refresh(ctx, key, e, now)
 			c.hits.inc()
 			return e.public(now, false, nil), nil
 		case now < e.staleUntil: // stale while revalidate
-			c.refresh(ctx, key, e)
+			c.refresh(ctx, key, e, now)
 			c.stale.inc()
 			return e.public(now, true, nil), nil
+		case e.err == nil && now < e.errorUntil: // stale if error (or slow)
+			switch slow := c.s.staleIfSlow; {
+			case slow == 0: // StaleIfSlow: None
+				c.refresh(ctx, key, e, now)
+				c.stale.inc()
+				return e.public(now, true, nil), nil
+			case slow < c.s.loadTimeout && addSat(now, int64(slow)) < e.errorUntil:
+				patience = slow
+			}
 		}
 		// Past stale-while-revalidate: wait for a load, and serve e only if
-		// it fails and stale-if-error allows it.
+		// it fails (or takes longer than patience) and stale-if-error
+		// allows it.
 	}
-	cl, fresh, err := c.wait(ctx, key)
-	if fresh != nil {
-		c.hits.inc()
-		if fresh.err != nil {
-			return Entry[V]{}, fresh.err
+	for {
+		var w waited[V]
+		if patience > 0 {
+			w = c.waitStale(ctx, key, patience)
+		} else {
+			w = c.wait(ctx, key, nil)
 		}
-		return fresh.public(c.now(), false, nil), nil
-	}
-	if err == nil {
-		err = cl.err
-	}
-	if err == nil {
-		c.misses.Add(1)
-		now := c.now()
-		return Entry[V]{Value: cl.val, LoadedAt: time.Unix(0, cl.loadedAt), Age: time.Duration(now - cl.loadedAt)}, nil
-	}
-	if cl != nil || errors.Is(err, ErrClosed) {
+		switch {
+		case w.fresh != nil:
+			c.hits.inc()
+			if w.fresh.err != nil {
+				return Entry[V]{}, w.fresh.err
+			}
+			return w.fresh.public(c.now(), false, nil), nil
+		case w.slow:
+			if r, ok := c.staleValue(key, nil); ok {
+				return r, nil
+			}
+			patience = 0 // nothing to serve any more: wait for the load after all
+			continue
+		case w.ctxDone:
+			c.misses.Add(1)
+			return Entry[V]{}, w.err
+		}
+		err := w.err
+		if err == nil {
+			err = w.cl.err
+		}
+		if err == nil {
+			c.misses.Add(1)
+			now := c.now()
+			return Entry[V]{Value: w.cl.val, LoadedAt: time.Unix(0, w.cl.loadedAt), Age: time.Duration(now - w.cl.loadedAt)}, nil
+		}
+		if pe, ok := err.(*PanicError); ok {
+			err = pe.clone() // the callers of one load each get their own
+		}
 		return c.fallback(key, err)
 	}
-	c.misses.Add(1)
-	return Entry[V]{}, err // ctx ended
+}
+
+// waitStale is wait for a caller that takes the stale value after
+// patience.
+func (c *Cache[K, V]) waitStale(ctx context.Context, key K, patience time.Duration) waited[V] {
+	t := time.NewTimer(patience)
+	defer t.Stop()
+	return c.wait(ctx, key, t.C)
 }
 
 // fallback answers a Get whose load failed with err: with the value the
 // cache holds for key if stale-if-error allows it, else with err.
 func (c *Cache[K, V]) fallback(key K, err error) (Entry[V], error) {
 	if !errors.Is(err, ErrNotFound) {
-		if e, ok := c.store.GetIfPresent(key); ok && e.err == nil {
-			now := c.now()
-			if now < e.freshUntil { // stored by a Set meanwhile
-				c.hits.inc()
-				return e.public(now, false, nil), nil
-			}
-			if now < e.errorUntil {
-				c.stale.inc()
-				return e.public(now, true, err), nil
-			}
+		if r, ok := c.staleValue(key, err); ok {
+			return r, nil
 		}
 	}
 	c.misses.Add(1)
 	return Entry[V]{}, err
+}
+
+// staleValue answers a Get with the value the cache holds for key, if
+// stale-if-error allows it: fresh (a Set or a load stored it meanwhile), or
+// stale in place of err (nil when the load was only slow).
+func (c *Cache[K, V]) staleValue(key K, err error) (Entry[V], bool) {
+	e, ok := c.store.GetIfPresent(key)
+	if !ok || e.err != nil {
+		return Entry[V]{}, false
+	}
+	now := c.now()
+	if now < e.freshUntil {
+		c.hits.inc()
+		return e.public(now, false, nil), true
+	}
+	if now < e.errorUntil {
+		c.stale.inc()
+		return e.public(now, true, err), true
+	}
+	return Entry[V]{}, false
 }
 
 // Set stores value as the fresh value of key, loaded now. A load of key in
@@ -280,12 +338,31 @@ func (c *Cache[K, V]) Metrics() Metrics {
 		LoadErrors:    c.loadErrors.Load(),
 		Evictions:     c.evictions.Load(),
 		LoadsInFlight: c.inFlight.Load(),
+		LoadsStuck:    c.stuck.Load() + c.overdueLoads(),
 	}
+}
+
+// overdueLoads counts the loads in flight past their LoadTimeout that no
+// Get has given up on yet.
+func (c *Cache[K, V]) overdueLoads() int64 {
+	var n int64
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for _, cl := range sh.flights {
+			if c.overdue(cl) {
+				n++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 // Close cancels the loads in flight (their callers get the loader's
 // answer; a failure then also matches ErrClosed) and waits until every
-// goroutine of the cache has returned. Afterwards the cache still answers from the values it
+// goroutine of the cache has returned: a loader that ignores its context
+// keeps Close waiting until it returns. Afterwards the cache still answers from the values it
 // holds, fresh or stale as the Config allows, but starts no load: a Get that
 // needs one fails with ErrClosed, or is served stale under StaleIfError.
 // Close may be called more than once.

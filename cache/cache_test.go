@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/cache"
 )
 
@@ -28,8 +29,11 @@ func TestNewPanics(t *testing.T) {
 		{"negative SWR", cache.Config{StaleWhileRevalidate: -1}, "cache: negative Config.StaleWhileRevalidate -1ns"},
 		{"negative SIE", cache.Config{StaleIfError: -1}, "cache: negative Config.StaleIfError -1ns"},
 		{"negative NegativeTTL", cache.Config{NegativeTTL: -1}, "cache: negative Config.NegativeTTL -1ns"},
-		{"negative LoadTimeout", cache.Config{LoadTimeout: -1}, "cache: negative Config.LoadTimeout -1ns"},
+		{"negative LoadTimeout", cache.Config{LoadTimeout: -time.Second}, "cache: negative Config.LoadTimeout -1s"},
 		{"negative RefreshAhead", cache.Config{RefreshAhead: -1}, "cache: negative Config.RefreshAhead -1ns"},
+		{"negative StaleIfSlow", cache.Config{StaleIfSlow: -2}, "cache: negative Config.StaleIfSlow -2ns"},
+		{"None LoadTimeout", cache.Config{LoadTimeout: resilience.None},
+			"cache: Config.LoadTimeout cannot be None: every load needs a bound (zero means DefaultLoadTimeout)"},
 		{"jitter 1", cache.Config{Jitter: 1}, "cache: Config.Jitter 1 is not in [0, 1)"},
 		{"negative jitter", cache.Config{Jitter: -0.1}, "cache: Config.Jitter -0.1 is not in [0, 1)"},
 		{"refresh ahead = TTL", cache.Config{TTL: time.Second, RefreshAhead: time.Second},

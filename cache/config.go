@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log"
 	"time"
+
+	"github.com/resiliencekit/resilience"
 )
 
 // Defaults for the zero fields of [Config].
@@ -13,10 +15,12 @@ const (
 	DefaultLoadTimeout = 10 * time.Second
 )
 
-// Config holds the optional settings of a [Cache]. The zero value is a
-// cache of DefaultMaxEntries values, fresh for DefaultTTL, never served
-// stale, with not-found results not cached and loads bounded by
-// DefaultLoadTimeout.
+// Config holds the optional settings of a [Cache]. As in every Config of
+// this module, a zero field means its documented default, and
+// resilience.None says "none" where that default is something else. The
+// zero value is a cache of DefaultMaxEntries values, fresh for DefaultTTL,
+// never served stale, with not-found results not cached and loads bounded
+// by DefaultLoadTimeout.
 //
 // The life of a loaded value, measured from the moment it was loaded:
 //
@@ -28,8 +32,9 @@ const (
 // freshness, a Get still serves it and also starts one background reload.
 // Past TTL and within StaleWhileRevalidate, a Get serves the stale value at
 // once and starts one background reload. Past that and within StaleIfError,
-// a Get waits for a load and, only if the load fails, serves the stale value
-// instead of the error. Past every window the value is gone: a Get waits
+// a Get waits for a load and, only if the load fails (or, with
+// StaleIfSlow, takes longer than that), serves the stale value instead of
+// the error. Past every window the value is gone: a Get waits
 // for a load and returns its result.
 //
 // New panics with a "cache: ..." message when a field is out of range.
@@ -76,10 +81,35 @@ type Config struct {
 	// negative values panic.
 	NegativeTTL time.Duration
 
+	// StaleIfSlow is how long a Get that stale-if-error may answer with a
+	// stale value waits for the load before it takes the stale value
+	// instead. The load goes on, and stores its value for the Gets after
+	// it when it comes; the Get's Entry says Stale, with a nil Err. It
+	// bounds what each read pays while the source hangs: StaleIfSlow, not
+	// the whole LoadTimeout. Zero means the default: wait for the whole
+	// load (up to LoadTimeout), so the stale value is served only once the
+	// load has failed. resilience.None means not at all: the stale value
+	// is served at once and one load runs behind it, as under
+	// StaleWhileRevalidate. Other negative values panic. It has no effect
+	// without StaleIfError, or at LoadTimeout or more.
+	StaleIfSlow time.Duration
+
 	// LoadTimeout bounds each load. Loads run with a context detached from
 	// the caller that started them (its values are kept, its cancellation
 	// and deadline are not), so this is what stops a load that nobody waits
-	// for any more. Zero means DefaultLoadTimeout; negative values panic.
+	// for any more. Zero means DefaultLoadTimeout; negative values panic,
+	// None too: every load has a bound.
+	//
+	// The bound holds even for a loader that ignores its context: at
+	// LoadTimeout the cache gives up on the load. Its callers get an error
+	// matching ErrLoadTimeout and context.DeadlineExceeded (or the stale
+	// value under StaleIfError), the next Get of the key starts a new load,
+	// and whatever the loader returns later is dropped, so it never
+	// overwrites a newer value. Go cannot stop a goroutine: the loader's
+	// keeps running until it returns (Metrics.LoadsStuck counts them, and
+	// Close waits for them). While two loads of a key are stuck so, the
+	// cache starts no third one: Gets of the key fail at once with
+	// ErrLoadTimeout (or serve stale) until one of them returns.
 	LoadTimeout time.Duration
 
 	// OnPanic is called, from the goroutine that ran the load and with no
@@ -101,6 +131,7 @@ type settings struct {
 	sie          int64
 	negativeTTL  int64
 	loadTimeout  time.Duration
+	staleIfSlow  time.Duration // 0: serve stale at once (None); >= loadTimeout: wait for the load
 	onPanic      func(*PanicError)
 }
 
@@ -118,7 +149,13 @@ func (cfg Config) settings() settings {
 	check("StaleWhileRevalidate", cfg.StaleWhileRevalidate)
 	check("StaleIfError", cfg.StaleIfError)
 	check("NegativeTTL", cfg.NegativeTTL)
+	if cfg.LoadTimeout == resilience.None {
+		panic("cache: Config.LoadTimeout cannot be None: every load needs a bound (zero means DefaultLoadTimeout)")
+	}
 	check("LoadTimeout", cfg.LoadTimeout)
+	if cfg.StaleIfSlow != resilience.None {
+		check("StaleIfSlow", cfg.StaleIfSlow)
+	}
 	if !(cfg.Jitter >= 0 && cfg.Jitter < 1) { // also rejects NaN
 		panic(fmt.Sprintf("cache: Config.Jitter %v is not in [0, 1)", cfg.Jitter))
 	}
@@ -141,6 +178,14 @@ func (cfg Config) settings() settings {
 	}
 	if s.loadTimeout == 0 {
 		s.loadTimeout = DefaultLoadTimeout
+	}
+	switch cfg.StaleIfSlow {
+	case 0:
+		s.staleIfSlow = s.loadTimeout
+	case resilience.None:
+		s.staleIfSlow = 0
+	default:
+		s.staleIfSlow = min(cfg.StaleIfSlow, s.loadTimeout)
 	}
 	if s.refreshAhead >= s.ttl {
 		panic(fmt.Sprintf("cache: Config.RefreshAhead %v is not less than the TTL %v",

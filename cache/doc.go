@@ -27,8 +27,12 @@
 // in the background; reads within StaleIfError after it wait for a load and
 // get the old value only if the load fails, for any reason: the source is
 // down, the load timed out, or a policy the loader runs under (an open
-// breaker, a full bulkhead, a rate limit) rejected it. [Cache.GetEntry]
-// says when a value was served stale and which error it stands in for.
+// breaker, a full bulkhead, a rate limit) rejected it. With StaleIfSlow,
+// they also get it when the load is slow: after waiting StaleIfSlow, while
+// the load goes on and stores its value for the next reads, so a source
+// that hangs costs each read StaleIfSlow instead of the whole LoadTimeout.
+// [Cache.GetEntry] says when a value was served stale and which error it
+// stands in for.
 //
 // Loader errors are not cached, except not-found: a loader that returns
 // [ErrNotFound] (or an error wrapping it) has that answer remembered for
@@ -44,6 +48,18 @@
 // cancellation), bounded by LoadTimeout. Background reloads have no waiting
 // caller and run to completion or LoadTimeout.
 //
+// LoadTimeout holds even for a loader that ignores its context. At
+// LoadTimeout the cache gives up on the load: its waiters get an error
+// matching [ErrLoadTimeout] and context.DeadlineExceeded (or the stale
+// value, under StaleIfError), the next Get starts a new load instead of
+// joining the stuck one, and the stuck loader's answer, whenever it comes,
+// is dropped, so it never overwrites a newer value. Go has no way to stop a
+// goroutine, so the loader's goroutine runs until the loader returns
+// ([Metrics].LoadsStuck counts them, and Close waits for them); it ends
+// then, and nothing of it is left behind. To bound them, the cache starts
+// no load of a key that already has two loads stuck: its Gets fail at once
+// with ErrLoadTimeout (or serve stale) until one of them returns.
+//
 // A loader that panics does not poison its key: the panic is recovered in
 // the goroutine that ran the load, every caller waiting for that load gets
 // a [*PanicError] (matching [ErrPanicked], with the panic value and stack),
@@ -56,6 +72,19 @@
 // Set, Delete and Purge win over a load in flight: the load still answers
 // the callers waiting for it, but its value is not stored, so an
 // invalidation is never undone by a load that started before it.
+//
+// # Configuration
+//
+// As in every package of this module (docs/conventions.md in the
+// repository), a zero field of [Config] means its documented default, and
+// resilience.None says "none" where that default is something else: the
+// one such field is StaleIfSlow, whose default is to wait for the whole
+// load and whose None is not to wait at all. The windows (RefreshAhead,
+// StaleWhileRevalidate, StaleIfError, NegativeTTL) and Jitter default to
+// none, so their zero is already "none". LoadTimeout has no "none": every
+// load is bounded. The cache has no queue and no wait for a permit, so no
+// MaxWait or MaxQueue. A field out of range panics in [New] with a
+// "cache: ..." message.
 //
 // # Store, clock and goroutines
 //

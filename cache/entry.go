@@ -19,11 +19,13 @@ type Entry[V any] struct {
 	// Age is how long before the answer the value was loaded.
 	Age time.Duration
 	// Stale reports that the value is past its TTL: it was served under
-	// StaleWhileRevalidate (a background reload was started) or under
-	// StaleIfError (then Err is set).
+	// StaleWhileRevalidate (a background reload was started), under
+	// StaleIfError (then Err is set), or under StaleIfSlow (the load it did
+	// not wait for goes on; Err is nil).
 	Stale bool
 	// Err is the error of the failed load that made the cache serve this
-	// stale value under StaleIfError, and nil otherwise.
+	// stale value under StaleIfError (one matching ErrLoadTimeout when the
+	// load did not finish within LoadTimeout), and nil otherwise.
 	Err error
 }
 
@@ -39,7 +41,10 @@ type entry[V any] struct {
 	errorUntil int64 // end of stale-if-error
 	end        int64 // past this the entry is as good as absent
 
-	refreshing atomic.Bool // a background reload of this entry is in flight
+	// refreshing is the LoadTimeout (Unix nanoseconds) of the background
+	// reload of this entry in flight, 0 when there is none, MaxInt64 while a
+	// Get starts one.
+	refreshing atomic.Int64
 }
 
 // addSat adds two non-negative int64s, saturating at math.MaxInt64.

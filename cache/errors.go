@@ -1,8 +1,11 @@
 package cache
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrNotFound is what a loader returns, or wraps, when the key does not exist
@@ -17,6 +20,47 @@ var ErrNotFound = errors.New("cache: not found")
 // closed cache still answers from the values it holds but starts no load.
 var ErrClosed = errors.New("cache: closed")
 
+// ErrLoadTimeout is matched (with errors.Is) by the error of a Get whose
+// load did not finish within [Config.LoadTimeout]: the loader returned its
+// context's error at the deadline, or ignored its context and had not
+// returned, in which case the cache gave up on it (see [Config.LoadTimeout]).
+// Those errors match context.DeadlineExceeded as well, and have a method
+// Timeout() bool that returns true. Under StaleIfError the cache serves the
+// stale value instead, with the error in Entry.Err.
+var ErrLoadTimeout = errors.New("cache: load timed out")
+
+// loadTimeoutError is an error that matches ErrLoadTimeout and
+// context.DeadlineExceeded. The cache keeps two of them, made once: the
+// error of a load it gave up on and that of a Get refused while the key's
+// loads are stuck; a loader's own error at the deadline is wrapped in a
+// new one. Its fields are unexported and never change.
+type loadTimeoutError struct {
+	after time.Duration // the LoadTimeout
+	stuck bool          // no load was started: the key's loads are stuck
+	cause error         // the loader's error at the deadline, if it returned
+}
+
+func (e *loadTimeoutError) Error() string {
+	msg := "cache: load timed out after " + e.after.String()
+	switch {
+	case e.stuck:
+		msg = "cache: loads of the key are stuck past LoadTimeout " + e.after.String()
+	case e.cause != nil:
+		msg += ": " + e.cause.Error()
+	}
+	return msg
+}
+
+// Is reports whether target is ErrLoadTimeout or context.DeadlineExceeded.
+func (e *loadTimeoutError) Is(target error) bool {
+	return target == ErrLoadTimeout || target == context.DeadlineExceeded
+}
+
+func (e *loadTimeoutError) Unwrap() error { return e.cause }
+
+// Timeout reports true, as the net package's timeout errors do.
+func (e *loadTimeoutError) Timeout() bool { return true }
+
 // ErrPanicked is matched (with errors.Is) by the [*PanicError] that the
 // callers waiting for a load get when the loader panicked.
 var ErrPanicked = errors.New("cache: loader panicked")
@@ -28,7 +72,8 @@ var ErrBadSnapshot = errors.New("cache: bad snapshot")
 
 // A PanicError reports that the loader panicked. The callers waiting for
 // that load get it as their error (so the key is not left waiting forever
-// and the next Get loads again), and [Config.OnPanic] receives it. It
+// and the next Get loads again), each a copy of its own, and
+// [Config.OnPanic] receives it. It
 // matches [ErrPanicked] with errors.Is, and when the panic value is an error,
 // Unwrap returns it.
 type PanicError struct {
@@ -41,6 +86,14 @@ type PanicError struct {
 // "cache: loader panicked loading user-7: boom".
 func (e *PanicError) Error() string {
 	return fmt.Sprintf("cache: loader panicked loading %v: %v", e.Key, e.Value)
+}
+
+// clone returns a copy of e for one caller, so that no caller sees
+// another's changes to it.
+func (e *PanicError) clone() *PanicError {
+	cp := *e
+	cp.Stack = bytes.Clone(e.Stack)
+	return &cp
 }
 
 // Is reports whether target is ErrPanicked.

@@ -386,3 +386,35 @@ func TestCloseDuringLoads(t *testing.T) {
 	}
 	assert.LessOrEqual(t, c.Len(), 100)
 }
+
+// TestPanicErrorIsNotShared: the callers of one panicking load each get a
+// *PanicError of their own, so that one changing it does not change what
+// another reads.
+func TestPanicErrorIsNotShared(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		c := cache.New(func(context.Context, string) (int, error) {
+			<-release
+			panic("boom")
+		}, cache.Config{OnPanic: func(*cache.PanicError) {}})
+		defer c.Close()
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() {
+				_, err := c.Get(context.Background(), "k")
+				errs <- err
+			}()
+		}
+		synctest.Wait()
+		close(release)
+		var pes [2]*cache.PanicError
+		for i := range pes {
+			require.ErrorAs(t, <-errs, &pes[i])
+		}
+		require.False(t, pes[0] == pes[1], "the two callers got the same *PanicError")
+		pes[0].Key, pes[0].Stack[0] = "changed", '!'
+		assert.Equal(t, "k", pes[1].Key)
+		assert.NotEqual(t, byte('!'), pes[1].Stack[0])
+	})
+}

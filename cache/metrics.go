@@ -27,8 +27,14 @@ type Metrics struct {
 	LoadErrors uint64
 	// Evictions counts the entries dropped to stay within MaxEntries.
 	Evictions uint64
-	// LoadsInFlight is the number of loads running now.
+	// LoadsInFlight is the number of loads running now, stuck ones
+	// included.
 	LoadsInFlight int64
+	// LoadsStuck is the number of loads the cache gave up on at
+	// LoadTimeout whose loader has not returned yet: a loader that ignores
+	// its context. Each holds a goroutine until its loader returns. Such a
+	// load counts once in LoadErrors, when it is given up.
+	LoadsStuck int64
 }
 
 // counter is a striped counter for the hit path. Each increment goes to the
