@@ -30,10 +30,11 @@ type Metrics struct {
 	// LoadsInFlight is the number of loads running now, stuck ones
 	// included.
 	LoadsInFlight int64
-	// LoadsStuck is the number of loads the cache gave up on at
-	// LoadTimeout whose loader has not returned yet: a loader that ignores
-	// its context. Each holds a goroutine until its loader returns. Such a
-	// load counts once in LoadErrors, when it is given up.
+	// LoadsStuck is the number of loads running past their LoadTimeout:
+	// their loader ignores its context and has not returned yet. Each
+	// holds a goroutine until its loader returns. Such a load counts once
+	// in LoadErrors, when the cache gives up on it (when a Get waiting for
+	// it, or needing the key, finds it past its LoadTimeout).
 	LoadsStuck int64
 }
 
