@@ -12,7 +12,8 @@ import (
 	"github.com/resiliencekit/resilience/retry"
 )
 
-// A server gives each tenant 2 requests a minute with ratelimit.Handler;
+// A server gives each tenant 2 requests a minute with a keyed rate limiter
+// under resilience.NewHandler, keyed by the X-Tenant header;
 // the client retries with backoff. When the server answers 429 with a
 // Retry-After longer than the client's MaxDelay, the retry gives up at
 // once instead of hammering the server: the recorder in front of the
@@ -23,7 +24,7 @@ func Example_rateLimitedServer() {
 		fmt.Fprintln(w, "ok")
 	})
 	perTenant := ratelimit.NewKeyed(ratelimit.PerWindow(2, time.Minute).Rate, 2)
-	limited := ratelimit.Handler(api, perTenant, ratelimit.HTTPConfig{Key: httpkey.Header("X-Tenant", nil)})
+	limited := resilience.NewHandler(api, resilience.HandlerConfig{Key: httpkey.Header("X-Tenant", nil)}, perTenant)
 	rec := &chaos.Recorder{}
 	server := chaos.New(chaos.Config{Recorder: rec}).Handler(limited) // no faults: it only records
 	client := &http.Client{Transport: resilience.Transport(chaos.InProcess(server),
