@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -19,14 +20,16 @@ type AdaptiveConfig struct {
 	// accepts before it starts dropping requests itself; 0 means 2. Lower
 	// is more aggressive (1.1 drops nearly everything the backend would
 	// reject), higher wastes more backend work on rejections but reacts
-	// less to noise. Values below 1 panic.
+	// less to noise. Values below 1, NaN and +Inf panic.
 	K float64
 
 	// Window is how far back requests and accepts are counted; 0 means two
 	// minutes. It is kept as Buckets slots that expire one at a time.
+	// Negative values panic.
 	Window time.Duration
 
 	// Buckets is how many slots Window is split into; 0 means 20.
+	// Negative values panic, as does a Window too short for its Buckets.
 	Buckets int
 
 	// Rejected reports whether an error of the operation means the backend
@@ -38,8 +41,9 @@ type AdaptiveConfig struct {
 	Rejected func(err error) bool
 
 	// OnThrottled, if not nil, is called for each request the throttle
-	// drops, with the probability it used, with no lock held.
-	OnThrottled func(probability float64)
+	// drops, with the call's context and the probability it used, with no
+	// lock held. It must be safe for concurrent use.
+	OnThrottled func(ctx context.Context, probability float64)
 }
 
 // Adaptive is client-side adaptive throttling as described in Google's
@@ -53,7 +57,8 @@ type AdaptiveConfig struct {
 //	max(0, (requests − K×accepts) / (requests + 1))
 //
 // with a [*LimitedError] of Reason Throttled, which matches [ErrLimited]
-// and [ErrThrottled]. While the backend accepts everything, nothing is
+// and [ErrThrottled] and is a local rejection (resilience.IsLocalRejection),
+// so a retry around the throttle gives up at once. While the backend accepts everything, nothing is
 // dropped; when it recovers, the drop rate falls as accepts come back.
 //
 // Adaptive is a resilience.Policy, safe for concurrent use; its Do
@@ -65,7 +70,7 @@ type Adaptive struct {
 	k           float64
 	slot        time.Duration
 	rejected    func(error) bool
-	onThrottled func(float64)
+	onThrottled func(context.Context, float64)
 	rand        func() float64
 	epoch       time.Time
 
@@ -92,7 +97,7 @@ func NewAdaptive(cfg ...AdaptiveConfig) *Adaptive {
 	if c.Buckets == 0 {
 		c.Buckets = 20
 	}
-	if c.K < 1 || c.Window < 0 || c.Buckets < 0 {
+	if !(c.K >= 1) || math.IsInf(c.K, 1) || c.Window < 0 || c.Buckets < 0 {
 		panic(fmt.Sprintf("ratelimit: invalid AdaptiveConfig: K %v (need >= 1), Window %v, Buckets %d", c.K, c.Window, c.Buckets))
 	}
 	slot := c.Window / time.Duration(c.Buckets)
@@ -145,7 +150,7 @@ func (a *Adaptive) Do(ctx context.Context, op func(context.Context) error) error
 	a.mu.Unlock()
 	if p > 0 && a.rand() < p {
 		if a.onThrottled != nil {
-			a.onThrottled(p)
+			a.onThrottled(ctx, p)
 		}
 		return &LimitedError{Key: resilience.KeyFrom(ctx), Reason: Throttled}
 	}

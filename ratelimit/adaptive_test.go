@@ -66,7 +66,7 @@ func TestAdaptiveFormula(t *testing.T) {
 func TestAdaptiveDrops(t *testing.T) {
 	t.Parallel()
 	var probs []float64
-	a := NewAdaptive(AdaptiveConfig{OnThrottled: func(p float64) { probs = append(probs, p) }})
+	a := NewAdaptive(AdaptiveConfig{OnThrottled: func(_ context.Context, p float64) { probs = append(probs, p) }})
 	ctx := resilience.WithKey(context.Background(), "backend")
 	a.rand = func() float64 { return 1 }
 	for range 50 {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"golang.org/x/time/rate"
@@ -27,16 +28,29 @@ func TestSuccessPathAllocatesNothing(t *testing.T) {
 		k.Allow(keys[i])
 	}
 	finite := ratelimit.New(1e9, 1<<30)
+	costly := ratelimit.New(1e9, 1<<30, ratelimit.Config{Cost: func(context.Context) int { return 2 }})
+	tiers := ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{
+		LimitFor: func(string) (ratelimit.Limit, bool) {
+			return ratelimit.Limit{Rate: 1e9, Burst: 1 << 30, Name: "pro"}, true
+		},
+	})
+	inf := ratelimit.NewKeyed(rate.Inf, 1)
+	inf.Pause("another-host", time.Hour) // the rate.Inf path then looks for pauses
+	zero := ratelimit.NewKeyed(0, 1<<30)
 	i := 0
 	tests := map[string]func(){
-		"Limiter.Do":        func() { _ = l.Do(ctx, nop) },
-		"Limiter.Allow":     func() { finite.Allow() },
-		"Limiter.Do finite": func() { _ = finite.Do(ctx, nop) },
-		"Limiter.Take":      func() { _, _ = finite.Take(ctx, "", 1) },
-		"Keyed.Do":          func() { _ = k.Do(ctx, nop) },
-		"Keyed.Allow":       func() { i++; k.Allow(keys[i%len(keys)]) },
-		"Keyed.Take":        func() { _, _ = k.Take(ctx, "key-2", 1) },
-		"Adaptive.Do":       func() { _ = a.Do(ctx, nop) },
+		"Limiter.Do":         func() { _ = l.Do(ctx, nop) },
+		"Limiter.Allow":      func() { finite.Allow() },
+		"Limiter.Do finite":  func() { _ = finite.Do(ctx, nop) },
+		"Limiter.Take":       func() { _, _ = finite.Take(ctx, "", 1) },
+		"Keyed.Do":           func() { _ = k.Do(ctx, nop) },
+		"Keyed.Allow":        func() { i++; k.Allow(keys[i%len(keys)]) },
+		"Keyed.Take":         func() { _, _ = k.Take(ctx, "key-2", 1) },
+		"Adaptive.Do":        func() { _ = a.Do(ctx, nop) },
+		"Limiter.Do cost":    func() { _ = costly.Do(ctx, nop) },
+		"Keyed.Do tier":      func() { _ = tiers.Do(ctx, nop) },
+		"Keyed.Do rate.Inf":  func() { _ = inf.Do(ctx, nop) },
+		"Keyed.Allow rate 0": func() { zero.Allow("key-1") },
 	}
 	for name, f := range tests {
 		assert.Zero(t, testing.AllocsPerRun(1000, f), name)

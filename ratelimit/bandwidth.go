@@ -14,7 +14,8 @@ import (
 // largest chunk a Read or Write passes at once, so it should be at least a
 // few kilobytes. One Limiter may be shared by many wrappers to cap their
 // sum. The wrappers wait as long as the bytes need, honouring their
-// context; MaxWait, MaxWaiters and pauses of the Limiter do not apply.
+// context; MaxWait, MaxQueue, Cost, DryRun and pauses of the Limiter do
+// not apply.
 
 // Reader limits the bytes per second read from an underlying reader.
 // A Reader is not safe for concurrent Reads (no reader is).
@@ -28,9 +29,9 @@ type Reader struct {
 // ctx bounds every wait: once it is done, Read returns its error. (An
 // io.Reader has no context of its own, so the wrapper keeps the one of the
 // operation it serves, as exec.CommandContext does.) NewReader panics if
-// the burst of l is below 1 byte and its rate is not infinite.
+// ctx, r or l is nil.
 func NewReader(ctx context.Context, r io.Reader, l *Limiter) *Reader {
-	checkBandwidth(l)
+	checkWrapper(ctx, "NewReader", r == nil, l)
 	return &Reader{ctx: ctx, r: r, l: l}
 }
 
@@ -56,9 +57,9 @@ type Writer struct {
 }
 
 // NewWriter returns a Writer that writes to w no faster than l allows; ctx
-// bounds every wait, as for [NewReader].
+// bounds every wait, as for [NewReader]. It panics if ctx, w or l is nil.
 func NewWriter(ctx context.Context, w io.Writer, l *Limiter) *Writer {
-	checkBandwidth(l)
+	checkWrapper(ctx, "NewWriter", w == nil, l)
 	return &Writer{ctx: ctx, w: w, l: l}
 }
 
@@ -128,9 +129,14 @@ func chunk(p []byte, l *Limiter) []byte {
 	return p
 }
 
-func checkBandwidth(l *Limiter) {
-	if l.lim.Limit() != rate.Inf && l.lim.Burst() < 1 {
-		panic("ratelimit: a bandwidth Limiter needs a burst of at least 1 byte")
+func checkWrapper(ctx context.Context, fn string, nilIO bool, l *Limiter) {
+	switch {
+	case ctx == nil:
+		panic("ratelimit: " + fn + " with a nil Context")
+	case nilIO:
+		panic("ratelimit: " + fn + " with a nil io.Reader or io.Writer")
+	case l == nil:
+		panic("ratelimit: " + fn + " with a nil Limiter")
 	}
 }
 
@@ -143,12 +149,11 @@ func checkBandwidth(l *Limiter) {
 //
 // The ResponseWriter passed to next supports http.Flusher and
 // http.ResponseController through Unwrap.
+//
+// BandwidthHandler panics if next is nil.
 func BandwidthHandler(next http.Handler, read, write *Limiter) http.Handler {
-	if read != nil {
-		checkBandwidth(read)
-	}
-	if write != nil {
-		checkBandwidth(write)
+	if next == nil {
+		panic("ratelimit: BandwidthHandler with a nil http.Handler")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if read != nil && r.Body != nil && r.Body != http.NoBody {
@@ -182,15 +187,17 @@ func (s *slowResponseWriter) Unwrap() http.ResponseWriter { return s.ResponseWri
 // receive allows; a nil Limiter leaves that direction alone and a nil next
 // means http.DefaultTransport. The waits end when the request's context
 // does. The caller's request is not modified.
+//
+// The RoundTripper has a method CloseIdleConnections that calls next's,
+// when next has one, so http.Client.CloseIdleConnections reaches the
+// connections of next's pool. That is the one optional method http.Client
+// looks for on a RoundTripper that is forwarded; the deprecated
+// CancelRequest is not (the request's context cancels it), nor are the
+// other methods of *http.Transport (Clone, RegisterProtocol): configure
+// next itself.
 func BandwidthTransport(next http.RoundTripper, send, receive *Limiter) http.RoundTripper {
 	if next == nil {
 		next = http.DefaultTransport
-	}
-	if send != nil {
-		checkBandwidth(send)
-	}
-	if receive != nil {
-		checkBandwidth(receive)
 	}
 	return bandwidthTransport{next: next, send: send, receive: receive}
 }
@@ -198,6 +205,14 @@ func BandwidthTransport(next http.RoundTripper, send, receive *Limiter) http.Rou
 type bandwidthTransport struct {
 	next          http.RoundTripper
 	send, receive *Limiter
+}
+
+// CloseIdleConnections closes the idle connections of the wrapped
+// RoundTripper, when it has such a method.
+func (t bandwidthTransport) CloseIdleConnections() {
+	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 func (t bandwidthTransport) RoundTrip(req *http.Request) (*http.Response, error) {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -125,4 +127,37 @@ func TestBandwidthTransport(t *testing.T) {
 		// 3 s; receiving 300 B after a burst of 100: 2 s.
 		assert.Equal(t, 5*time.Second, time.Since(start))
 	})
+}
+
+// TestBandwidthTransportClosesIdleConnections: http.Client's
+// CloseIdleConnections reaches the transport that BandwidthTransport wraps,
+// so the next request opens a new connection.
+func TestBandwidthTransportClosesIdleConnections(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	tr := srv.Client().Transport.(*http.Transport)
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: ratelimit.BandwidthTransport(tr, nil, ratelimit.New(1<<20, 64<<10))}
+	get := func() {
+		resp, err := client.Get(srv.URL)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		require.NoError(t, resp.Body.Close())
+	}
+	get()
+	get()
+	assert.EqualValues(t, 1, conns.Load(), "the connection is reused")
+	client.CloseIdleConnections()
+	get()
+	assert.EqualValues(t, 2, conns.Load(), "the idle connection was closed")
 }

@@ -7,41 +7,114 @@
 // A [Limiter] is one token bucket, built on golang.org/x/time/rate: New(10,
 // 20) admits 10 calls per second on average with bursts of 20 (rates are
 // rate.Limit values, calls per second; rate.Every converts an interval).
-// A [Keyed] limiter keeps one bucket per key — customer, API key, client
-// address or downstream host — with tiers chosen by
+// A [Keyed] limiter keeps one bucket per key — client address, customer,
+// API key or downstream host — with tiers chosen by
 // [KeyedConfig.LimitFor], and bounded memory without a janitor goroutine.
 // Both are resilience.Policy values whose Do either runs the operation,
-// waits for a token up to [Config.MaxWait] (optionally with a bound on
-// waiting callers), or rejects the call with a [*LimitedError]: it matches
-// [ErrLimited], says when to come back through RetryAfter, and a
-// resilience.Handler answers it with 429 and Retry-After.
+// waits for its tokens up to [Config.MaxWait], or refuses the call with a
+// [*LimitedError].
 //
-// On the client side, a limiter in a resilience.Transport also obeys the
-// downstream: when a response is 429 Too Many Requests with a Retry-After
-// header, the limiter of that host admits nothing until then.
+// A limit ([Limit]) is a rate and a burst. rate.Inf admits everything; a
+// rate of 0 admits the burst in all and then nothing (the bucket never
+// refills), as rate.Limiter does. The burst must be at least 1 unless the
+// rate is rate.Inf: a bucket of no tokens would refuse every call, so New,
+// NewKeyed and SetLimit panic on it, as on a negative, NaN or +Inf rate;
+// a tier that LimitFor returns obeys the same rules, or the call that gets
+// it panics.
+//
+// # Server side: under resilience.Handler
+//
+// There is one way to limit an HTTP server: a limiter as a policy of
+// resilience.Handler (or resilience.NewHandler). The Handler keys each
+// request — by default the client's address as the TCP connection shows
+// it, IPv6 clients grouped by /64; behind proxies, HandlerConfig.Key with
+// httpkey.ClientIP and its TrustedProxies; for API keys, httpkey.Header —
+// so a [Keyed] limiter, or the limiter of ratelimit/redis, keeps a bucket
+// per client, and a [Limiter] one global quota. A refused request is
+// answered 429 Too Many Requests with a Retry-After header (503 when a
+// distributed limiter's store is unavailable and it fails closed), or by
+// HandlerConfig.Reject for an answer of your own.
+//
+// The limiter's Do writes the RateLimit and RateLimit-Policy headers of
+// draft-ietf-httpapi-ratelimit-headers into the response
+// (resilience.ResponseHeader), on the requests it admits and on those it
+// refuses, where t names the same moment as Retry-After:
+//
+//	RateLimit-Policy: "default";q=100;w=60
+//	RateLimit: "default";r=42;t=17
+//
+// [Config.Headers] adds the legacy X-RateLimit-* fields or writes none;
+// [Config.Cost] charges a request by what it costs (reading it with
+// resilience.RequestFrom); [Config.DryRun] decides and reports to
+// [Config.OnLimited] but refuses nothing, to try a limit on live traffic.
+// Outside a Handler there is no response header and nothing is written.
+// [ParseRateLimit] and [ParseRateLimitPolicy] read those headers on the
+// client side; a malformed field, such as a window "w" of 0, is an error
+// (the draft says to ignore it).
+//
+// # Client side: pacing and pauses
+//
+// Inside resilience.Transport, a Keyed limiter keys by the request's host.
+// When a response is 429 Too Many Requests with a wait (a Retry-After, or a
+// RateLimit header with nothing remaining; see [Pushback]), the limiter of
+// that host admits nothing until then — under every limit alike, rate.Inf
+// and rate 0 included — but never longer than [Config.MaxPause]:
+// [DefaultMaxPause], five minutes, unless set; resilience.None turns the
+// pause off.
+//
+// # Configuration rules
+//
+// Every Config field follows the rule of the whole module: zero means the
+// documented default, the same name means the same thing in every package,
+// resilience.None says "none" where the default is not none,
+// resilience.Forever says "as long as the caller's context allows", and any
+// other negative value panics at construction with a "ratelimit: " message.
+//
+//   - MaxWait: zero (or None), the default, never waits: a call whose tokens
+//     are not there is refused at once. Positive: wait up to that, never
+//     past the context's deadline (a wait that would not fit is refused at
+//     once). Forever: as long as the context allows.
+//   - MaxQueue: how many calls may wait at once; zero means
+//     [DefaultMaxQueue] (1024). It matters only with a MaxWait: a positive
+//     MaxQueue without one is a contradiction and panics, as does None (no
+//     queue) with a positive MaxWait.
+//   - MaxPause: zero means [DefaultMaxPause]; None, no pause.
+//   - MaxKeys: zero means [DefaultMaxKeys]; a Keyed limiter never holds more
+//     keys than MaxKeys.
+//   - Cost nil charges 1 per call; Headers zero is [DraftHeaders]; Name ""
+//     is "default".
+//
+// The constructors take their Config as a variadic argument, at most one.
+//
+// # Errors
+//
+// Every refusal is a [*LimitedError] of its own (changing one changes no
+// other call), which matches [ErrLimited] with errors.Is (and
+// [ErrThrottled] for an [Adaptive] throttle), carries its [Reason], tells
+// when to come back through RetryAfter (so resilience.Handler sends it as
+// Retry-After), gives its HTTP status through HTTPStatus, and is a local
+// rejection (resilience.IsLocalRejection): the call never reached the
+// dependency, so a retry policy around the limiter gives up at once
+// instead of waiting out a local limit, whereas a server's own 429 (a
+// resilience.StatusError) is the server's answer and is honoured. A
+// refusal whose cost exceeds the burst is permanent.
+//
+// # Adaptive throttling
 //
 // An [Adaptive] throttle implements the client-side throttling of Google's
 // SRE book: it drops calls locally with a probability that grows as the
 // backend rejects more of them, so an overloaded backend is not also
 // flooded with requests it will refuse.
 //
-// # HTTP servers
-//
-// [Handler] is middleware for a server: each request takes a cost from the
-// bucket of its key ([httpkey.ClientIP], trusting forwarding headers only from
-// configured proxies, or [httpkey.Header]); refusals get 429 with Retry-After,
-// and every answer carries the RateLimit and RateLimit-Policy headers of
-// the IETF draft (optionally the legacy X-RateLimit-* fields too). A
-// dry-run mode only reports. [ParseRateLimit] and [ParseRateLimitPolicy]
-// read those headers on the client side.
-//
 // # Bandwidth
 //
 // [Reader], [Writer], [BandwidthHandler] and [BandwidthTransport] limit
-// bytes per second with a Limiter whose tokens are bytes.
+// bytes per second with a Limiter whose tokens are bytes. The transport
+// forwards CloseIdleConnections to the RoundTripper it wraps.
 //
 // # Distributed limits
 //
 // The nested module ratelimit/redis decides with GCRA in Redis, so that
-// many processes share one limit, with the same [Taker] and Policy API.
+// many processes share one limit, with the same Config rules, Policy API
+// and headers.
 package ratelimit

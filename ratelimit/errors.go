@@ -28,9 +28,9 @@ const (
 	// Paused means a downstream answered 429 Too Many Requests with a
 	// Retry-After and the pause it asked for has not ended.
 	Paused
-	// Waiters means the call could have waited for its tokens, but the
-	// bound on waiting callers (MaxWaiters) was reached.
-	Waiters
+	// QueueFull means the call could have waited for its tokens, but the
+	// bound on waiting calls (MaxQueue) was reached.
+	QueueFull
 	// TooCostly means the call asks for more tokens than the burst holds:
 	// it can never be admitted. Such errors are permanent.
 	TooCostly
@@ -44,7 +44,7 @@ const (
 var reasonText = [...]string{
 	Rate:        "rate exceeded",
 	Paused:      "paused by the downstream's Retry-After",
-	Waiters:     "too many callers waiting",
+	QueueFull:   "queue full",
 	TooCostly:   "cost exceeds the burst",
 	Throttled:   "throttled client-side",
 	Unavailable: "limiter unavailable",
@@ -60,9 +60,13 @@ func (r Reason) String() string {
 
 // LimitedError is the error of a call that a rate limiter refused. It
 // matches [ErrLimited] with errors.Is (and [ErrThrottled] when Reason is
-// Throttled), tells when to come back through RetryAfter, and a
-// resilience.Handler answers it with 429 Too Many Requests and a
-// Retry-After header.
+// Throttled), tells when to come back through RetryAfter, is a local
+// rejection (resilience.IsLocalRejection: the call never reached the
+// dependency), and a resilience.Handler answers it with 429 Too Many
+// Requests (503 for Reason Unavailable) and a Retry-After header.
+//
+// Each refusal returns a LimitedError of its own, so changing the fields
+// of one affects no other call.
 type LimitedError struct {
 	// Key is the key of the bucket that refused the call ("" for a single
 	// [Limiter]).
@@ -119,3 +123,11 @@ func (e *LimitedError) HTTPStatus() int {
 // Permanent reports whether retrying cannot help: true when the call asks
 // for more tokens than the burst holds.
 func (e *LimitedError) Permanent() bool { return e.Reason == TooCostly }
+
+// LocalRejection returns true, whatever the Reason: a limiter of this
+// process refused the call before it reached the dependency (even for
+// Reason Paused, where the limiter obeys what the downstream said earlier,
+// and Reason Unavailable, where the limiter's store could not decide). It
+// makes the error part of the resilience.IsLocalRejection protocol, so
+// retry policies end at once instead of waiting out a local limit.
+func (e *LimitedError) LocalRejection() bool { return true }

@@ -39,8 +39,8 @@ func ExampleNew() {
 }
 
 func ExampleConfig_maxWait() {
-	// Queue up to 8 callers for at most 2 s, then drop.
-	l := ratelimit.New(rate.Every(time.Millisecond), 1, ratelimit.Config{MaxWait: 2 * time.Second, MaxWaiters: 8})
+	// Queue up to 8 callers for at most 2 s, then refuse.
+	l := ratelimit.New(rate.Every(time.Millisecond), 1, ratelimit.Config{MaxWait: 2 * time.Second, MaxQueue: 8})
 	for range 3 {
 		if err := l.Wait(context.Background()); err != nil {
 			fmt.Println(err)
@@ -73,26 +73,71 @@ func ExampleNewKeyed() {
 	// customer-pro burst: 1000
 }
 
-func ExampleHandler() {
+// A server limits each client to 100 requests a minute with a Keyed
+// limiter under resilience.NewHandler, which keys each request by the
+// client's address (here behind a proxy at 10.0.0.0/8 that sets
+// X-Forwarded-For). The limiter's Do writes the RateLimit headers; the
+// Handler answers a refusal 429 with Retry-After.
+func Example_server() {
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello\n") })
-	// 100 requests per minute per client address, behind a proxy at
-	// 10.0.0.0/8 that sets X-Forwarded-For.
 	limits := ratelimit.NewKeyed(ratelimit.PerWindow(100, time.Minute).Rate, 100)
-	h := ratelimit.Handler(api, limits, ratelimit.HTTPConfig{
+	h := resilience.NewHandler(api, resilience.HandlerConfig{
 		Key: httpkey.ClientIP(httpkey.IPConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}),
-	})
-	r := httptest.NewRequest("GET", "/", nil)
-	r.RemoteAddr = "10.1.2.3:5678"
-	r.Header.Set("X-Forwarded-For", "198.51.100.7")
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
+	}, limits)
+	get := func(client string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "10.1.2.3:5678"
+		r.Header.Set("X-Forwarded-For", client)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	w := get("198.51.100.7")
 	fmt.Println(w.Code)
 	fmt.Println("RateLimit-Policy:", w.Header().Get("RateLimit-Policy"))
 	fmt.Println("RateLimit:", w.Header().Get("RateLimit"))
+	for range 99 {
+		get("198.51.100.7")
+	}
+	w = get("198.51.100.7")
+	fmt.Println(w.Code, "Retry-After:", w.Header().Get("Retry-After"), "RateLimit:", w.Header().Get("RateLimit"))
+	fmt.Println("another client:", get("203.0.113.9").Code)
 	// Output:
 	// 200
 	// RateLimit-Policy: "default";q=100;w=60
 	// RateLimit: "default";r=99;t=1
+	// 429 Retry-After: 1 RateLimit: "default";r=0;t=1
+	// another client: 200
+}
+
+// Config.Cost charges each request by what it costs the server, reading the
+// request from the context; Config.DryRun tries a limit on live traffic,
+// reporting what it would refuse and refusing nothing.
+func ExampleConfig_cost() {
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "results\n") })
+	limits := ratelimit.New(10, 10, ratelimit.Config{
+		Cost: func(ctx context.Context) int {
+			if r := resilience.RequestFrom(ctx); r != nil && r.URL.Path == "/search" {
+				return 4 // a search costs as much as four page views
+			}
+			return 1
+		},
+		DryRun: true,
+		OnLimited: func(ctx context.Context, err *ratelimit.LimitedError) {
+			fmt.Println("would refuse", resilience.RequestFrom(ctx).URL.Path+":", err.Reason)
+		},
+	})
+	h := resilience.Handler(api, limits)
+	for range 3 {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/search", nil))
+		fmt.Print(w.Code, " ", w.Body.String())
+	}
+	// Output:
+	// 200 results
+	// 200 results
+	// would refuse /search: rate exceeded
+	// 200 results
 }
 
 func Example_clientIPKey() {

@@ -2,8 +2,11 @@ package ratelimit
 
 import (
 	"math"
+	"net/http"
 	"strconv"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // The header fields of draft-ietf-httpapi-ratelimit-headers (revision 10):
@@ -23,7 +26,8 @@ type QuotaPolicy struct {
 	Name string
 	// Quota is the "q" parameter: the quota allocated.
 	Quota int64
-	// Window is the "w" parameter; 0 when absent.
+	// Window is the "w" parameter; 0 when absent (a present "w" is
+	// positive).
 	Window time.Duration
 	// Unit is the "qu" parameter ("" when absent, which means "requests").
 	Unit string
@@ -48,8 +52,9 @@ type ServiceLimit struct {
 // ParseRateLimitPolicy parses the value of a RateLimit-Policy header. Items
 // whose value is a Token instead of a String (as earlier drafts wrote them)
 // are accepted. It fails on a malformed field, a missing or negative "q",
-// or a negative "w", in which case the draft says to ignore the field. An
-// empty value yields no items and no error.
+// or a "w" that is not a positive integer (a window of 0 seconds is no
+// window), in which case the draft says to ignore the field. An empty value
+// yields no items and no error.
 func ParseRateLimitPolicy(v string) ([]QuotaPolicy, error) {
 	items, err := parseSFList(v)
 	if err != nil {
@@ -69,7 +74,7 @@ func ParseRateLimitPolicy(v string) ([]QuotaPolicy, error) {
 				}
 				q.Quota = p.val.num
 			case "w":
-				if p.val.kind != sfInteger || p.val.num < 0 {
+				if p.val.kind != sfInteger || p.val.num <= 0 {
 					return nil, errSyntax
 				}
 				q.Window = seconds(p.val.num)
@@ -168,15 +173,51 @@ func AppendRateLimitPolicy(b []byte, l Limit) []byte {
 // AppendRateLimit appends the RateLimit item for a decision: r is the
 // remaining quota and t the seconds until it is full again, rounded up. For
 // a refusal with a RetryAfter, t is that wait instead, so that t and the
-// Retry-After header name the same moment, as the draft asks.
+// Retry-After header name the same moment, as the draft asks. t is left
+// out for a bucket that never refills (Rate 0).
 func AppendRateLimit(b []byte, d Decision) []byte {
 	b = appendSFString(b, d.Limit.name())
 	b = append(b, ";r="...)
 	b = strconv.AppendInt(b, int64(max(0, d.Remaining)), 10)
-	b = append(b, ";t="...)
 	t := d.Reset
 	if !d.Allowed && d.RetryAfter > 0 {
 		t = d.RetryAfter
 	}
+	if t == never {
+		return b
+	}
+	b = append(b, ";t="...)
 	return strconv.AppendInt(b, ceilSeconds(t), 10)
+}
+
+// SetHeaders sets in h the rate-limit headers that describe d, as mode
+// says; it is what the Do method of every limiter of this package and of
+// ratelimit/redis does under resilience.Handler. With [DraftHeaders]:
+//
+//	RateLimit-Policy: "default";q=100;w=60
+//	RateLimit: "default";r=42;t=17
+//
+// q is the burst, w the seconds the bucket takes to refill completely
+// (see [AppendRateLimitPolicy]), r the tokens left and t the seconds until
+// the bucket is full again, or on a refusal until the call would fit: the
+// moment of Retry-After (see [AppendRateLimit]). [DraftAndLegacyHeaders]
+// adds X-RateLimit-Limit (the burst), X-RateLimit-Remaining and
+// X-RateLimit-Reset (seconds until full). The policy name is Limit.Name,
+// "default" when empty. Nothing is set when the decision carries no
+// bucket state (Remaining -1: a distributed limiter failing open) or the
+// limit is rate.Inf (no quota to announce).
+func (d Decision) SetHeaders(h http.Header, mode HeaderMode) {
+	if d.Remaining < 0 || d.Limit.Rate == rate.Inf || mode == NoHeaders {
+		return
+	}
+	var buf [96]byte
+	h["Ratelimit-Policy"] = []string{string(AppendRateLimitPolicy(buf[:0], d.Limit))}
+	h["Ratelimit"] = []string{string(AppendRateLimit(buf[:0], d))}
+	if mode == DraftAndLegacyHeaders {
+		h["X-Ratelimit-Limit"] = []string{strconv.Itoa(d.Limit.Burst)}
+		h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(d.Remaining)}
+		if d.Reset != never {
+			h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(ceilSeconds(d.Reset), 10)}
+		}
+	}
 }

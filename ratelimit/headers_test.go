@@ -32,6 +32,7 @@ func TestParseRateLimitPolicy(t *testing.T) {
 		{`"p";q=-1`, nil, true},               // negative
 		{`"p";q=1.5`, nil, true},              // not an integer
 		{`"p";q=1;w=-5`, nil, true},           // negative window
+		{`"p";q=1;w=0`, nil, true},            // a window must be positive
 		{`"p";q="1"`, nil, true},              // wrong type
 		{`"p";q=1,`, nil, true},               // trailing comma
 		{`"p";q=1 "x"`, nil, true},            // junk

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,86 +16,95 @@ import (
 )
 
 // DefaultMaxKeys is the number of keys a [Keyed] limiter remembers at most
-// when [KeyedConfig.MaxKeys] is 0: about 2^20, some tens of megabytes.
+// when [KeyedConfig.MaxKeys] is 0: 2^20, some tens of megabytes. It is
+// larger than the DefaultMaxKeys of the breaker and bulkhead groups
+// because a key costs far less here (one 8-byte number beside the key)
+// and because a rate limit that forgets a key gives that client a full
+// bucket: the bound must exceed the number of clients a server sees within
+// a refill period.
 const DefaultMaxKeys = 1 << 20
 
 // KeyedConfig holds the optional settings of a [Keyed] limiter. The zero
 // value is the default.
 type KeyedConfig struct {
-	// Config holds the settings shared with [Limiter]: MaxWait, MaxWaiters
-	// (a bound on waiting calls across all keys), IgnoreRetryAfter, Name
-	// and OnLimited.
+	// Config holds the settings shared with [Limiter]: MaxWait, MaxQueue
+	// (a bound on waiting calls across all keys), MaxPause, Cost, DryRun,
+	// Headers, Name and OnLimited.
 	Config
 
 	// LimitFor, if not nil, gives the limit of a key: the tier of a
 	// customer or an API key. It returns false to apply the default limit
 	// given to NewKeyed. It is called on every decision, with no lock held,
 	// so a change of tier takes effect at once; it must be safe for
-	// concurrent use and fast (a map lookup, not a database query). A
-	// limit with Rate 0 or Burst 0 admits nothing for that key; Rate
-	// rate.Inf admits everything.
+	// concurrent use and fast (a map lookup, not a database query). The
+	// limit it returns must be valid (see [Limit]: Burst at least 1 unless
+	// Rate is rate.Inf); an invalid one is a programming error and panics
+	// in the call that got it, with a "ratelimit: LimitFor" message.
 	LimitFor func(key string) (Limit, bool)
 
 	// MaxKeys bounds how many keys are remembered at once, so that a
 	// caller who sends endless distinct keys cannot exhaust memory; 0 means
-	// DefaultMaxKeys. Keys whose bucket has filled up again are forgotten
+	// [DefaultMaxKeys]. Keys whose bucket has filled up again are forgotten
 	// first, which changes nothing (a forgotten key starts with a full
 	// bucket). Only when MaxKeys keys all have partly empty buckets are the
-	// keys closest to full forgotten, giving them a full bucket early.
-	// Negative values panic.
+	// keys closest to full forgotten, giving them a full bucket early. The
+	// pauses that a downstream's 429 starts are kept beside the buckets,
+	// bounded by MaxKeys as well. Negative values panic.
 	MaxKeys int
 
-	// Key returns the key of a call of Do; nil means resilience.KeyFrom
-	// (the key set by resilience.WithKey, the request's host inside
-	// resilience.Transport).
+	// Key returns the key of a call of Do; nil means resilience.KeyFrom:
+	// the key set by resilience.WithKey, which resilience.Handler sets to
+	// the client's address (or what its HandlerConfig.Key says) and
+	// resilience.Transport to the request's host.
 	Key func(ctx context.Context) string
 }
 
-// Keyed is a rate limiter with one bucket per key: per customer, per API
-// key, per client IP, or (inside resilience.Transport) per downstream host.
-// Tiers get different limits through [KeyedConfig.LimitFor]. It is a
-// resilience.Policy whose Do finds the key in the context; the methods
-// that take a key explicitly (DoKey, Allow, Wait, Take) serve other
-// callers.
+// Keyed is a rate limiter with one bucket per key: per client address,
+// customer or API key under resilience.Handler, or per downstream host
+// inside resilience.Transport. Tiers get different limits through
+// [KeyedConfig.LimitFor]. It is a resilience.Policy whose Do finds the key
+// in the context; the methods that take a key explicitly (DoKey, Allow,
+// Wait, Take) serve other callers.
 //
 // Each bucket is the generic cell rate algorithm (GCRA), which admits
-// exactly what a token bucket of the same rate and burst admits but whose
-// state is one 8-byte number, so a million live keys take some tens of
-// megabytes. Memory stays bounded without a background goroutine: keys
-// whose bucket is full again are dropped while new keys are added, and
+// exactly what a token bucket of the same rate and burst admits (a rate of
+// 0 included: Burst tokens in all, as rate.Limiter) but whose state is one
+// 8-byte number, so a million live keys take some tens of megabytes.
+// Memory stays bounded without a background goroutine: keys whose bucket
+// is full again are dropped while new keys are added, and
 // [KeyedConfig.MaxKeys] caps the total.
 //
 // When the operation fails with 429 Too Many Requests and a Retry-After
-// (see [Config.IgnoreRetryAfter]), the key is paused: nothing is admitted
-// for it until then, and it starts again with one token.
+// (see [Config.MaxPause]), the key is paused: nothing is admitted for it
+// until then, under any limit (rate.Inf included), and a refilling bucket
+// starts again with one token.
 //
 // A Keyed limiter is safe for concurrent use. Deciding for a known key
 // allocates nothing. It must be made with [NewKeyed]; the zero value is not
 // usable.
 type Keyed struct {
-	def        Limit
-	defG       gcra
-	limitFor   func(string) (Limit, bool)
-	keyOf      func(context.Context) string
-	maxWait    time.Duration
-	maxWaiters int64
-	honorRA    bool
-	onLimited  func(*LimitedError)
-	epoch      time.Time
-	seed       maphash.Seed
-	shards     []shard
-	mask       uint64
-	shardCap   int
-	waiters    atomic.Int64
+	def      Limit
+	defG     gcra
+	limitFor func(string) (Limit, bool)
+	keyOf    func(context.Context) string
+	s        settings
+	epoch    time.Time
+	seed     maphash.Seed
+	shards   []shard
+	mask     uint64
+	shardCap int
+	waiters  atomic.Int64
+	pauses   atomic.Int64 // entries in the shards' pause maps; 0 lets the rate.Inf path skip them
 }
 
 // shard is one part of the key space with its own lock.
 type shard struct {
 	mu      sync.Mutex
 	m       map[string]int64 // key → TAT, nanoseconds since epoch
+	pauses  map[string]int64 // key → end of its pause, nanoseconds since epoch; nil until one
 	sweepAt int              // size at which the next insertion sweeps
 	peak    int              // largest size since the map was last rebuilt
-	_       [32]byte         // keep shards on separate cache lines
+	_       [24]byte         // keep shards on separate cache lines
 }
 
 const minSweep = 64
@@ -102,13 +112,14 @@ const minSweep = 64
 // NewKeyed returns a Keyed limiter whose default limit is r calls per
 // second with bursts of burst (as for [New]; r is a rate.Limit, calls per
 // second), for every key that [KeyedConfig.LimitFor] does not place in a
-// tier. At most one KeyedConfig may be given. NewKeyed panics if r or burst
-// is negative or the configuration is invalid.
+// tier. At most one KeyedConfig may be given. NewKeyed panics if the limit
+// is invalid (see [Limit]: a negative, NaN or +Inf r, a burst below 1
+// unless r is rate.Inf) or the configuration is.
 func NewKeyed(r rate.Limit, burst int, cfg ...KeyedConfig) *Keyed {
 	c := oneConfig(cfg)
-	c.check()
+	s := c.resolve()
 	def := Limit{Rate: r, Burst: burst, Name: c.Name}
-	def.check()
+	def.check("", "")
 	if c.MaxKeys < 0 {
 		panic(fmt.Sprintf("ratelimit: negative MaxKeys %d", c.MaxKeys))
 	}
@@ -121,19 +132,16 @@ func NewKeyed(r rate.Limit, burst int, cfg ...KeyedConfig) *Keyed {
 		n *= 2
 	}
 	k := &Keyed{
-		def:        def,
-		defG:       newGCRA(def),
-		limitFor:   c.LimitFor,
-		keyOf:      c.Key,
-		maxWait:    c.MaxWait,
-		maxWaiters: int64(c.MaxWaiters),
-		honorRA:    !c.IgnoreRetryAfter,
-		onLimited:  c.OnLimited,
-		epoch:      time.Now(),
-		seed:       maphash.MakeSeed(),
-		shards:     make([]shard, n),
-		mask:       uint64(n - 1),
-		shardCap:   (maxKeys + n - 1) / n,
+		def:      def,
+		defG:     newGCRA(def),
+		limitFor: c.LimitFor,
+		keyOf:    c.Key,
+		s:        s,
+		epoch:    time.Now(),
+		seed:     maphash.MakeSeed(),
+		shards:   make([]shard, n),
+		mask:     uint64(n - 1),
+		shardCap: maxKeys / n, // at most MaxKeys in all
 	}
 	if k.keyOf == nil {
 		k.keyOf = resilience.KeyFrom
@@ -155,6 +163,7 @@ func (k *Keyed) LimitFor(key string) Limit {
 func (k *Keyed) limit(key string) (Limit, gcra) {
 	if k.limitFor != nil {
 		if l, ok := k.limitFor(key); ok {
+			l.check("LimitFor", key)
 			return l, newGCRA(l)
 		}
 	}
@@ -164,20 +173,53 @@ func (k *Keyed) limit(key string) (Limit, gcra) {
 // Do runs op under the bucket of the key found in ctx (see
 // [KeyedConfig.Key]), as [Limiter.Do] does under its single bucket: at
 // once, after a wait of at most MaxWait, or not at all with a
-// [*LimitedError]. It keeps the resilience.Policy contract.
+// [*LimitedError]. Under resilience.Handler it writes the RateLimit headers
+// of the key's bucket. It keeps the resilience.Policy contract.
 func (k *Keyed) Do(ctx context.Context, op func(context.Context) error) error {
 	return k.DoKey(ctx, k.keyOf(ctx), op)
 }
 
 // DoKey is Do with an explicit key.
 func (k *Keyed) DoKey(ctx context.Context, key string, op func(context.Context) error) error {
-	if err := k.WaitN(ctx, key, 1); err != nil {
-		return err
+	n := k.s.costOf(ctx)
+	var h http.Header
+	if k.s.headers != NoHeaders && !k.s.dryRun {
+		h = resilience.ResponseHeader(ctx)
 	}
+	switch {
+	case k.s.dryRun:
+		_, g := k.limit(key)
+		if r := k.take(key, g, n, k.budget(ctx)); !r.ok {
+			k.reject(ctx, key, r.reason, r.wait)
+		}
+	case h == nil: // the common path, on the client side
+		_, g := k.limit(key)
+		if err := k.wait(ctx, key, g, n, nil); err != nil {
+			return err
+		}
+	default:
+		l, g := k.limit(key)
+		var r gcraResult
+		err := k.wait(ctx, key, g, n, &r)
+		if err == nil || !r.ok { // a decision, not the end of ctx
+			d := Decision{Allowed: r.ok, Limit: l, Remaining: int(r.remaining), Reset: r.reset, Reason: r.reason}
+			if !r.ok {
+				d.RetryAfter = r.wait
+			}
+			d.SetHeaders(h, k.s.headers)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return k.run(ctx, key, op)
+}
+
+func (k *Keyed) run(ctx context.Context, key string, op func(context.Context) error) error {
 	err := op(ctx)
-	if err != nil && k.honorRA {
+	if err != nil && k.s.MaxPause > 0 {
 		if d, ok := Pushback(err); ok {
-			k.Pause(key, d)
+			k.Pause(key, min(d, k.s.MaxPause))
 		}
 	}
 	return err
@@ -190,8 +232,7 @@ func (k *Keyed) Allow(key string) bool { return k.AllowN(key, 1) }
 // AllowN is Allow for n tokens at once.
 func (k *Keyed) AllowN(key string, n int) bool {
 	_, g := k.limit(key)
-	r, _ := k.take(key, g, n, 0)
-	return r.ok
+	return k.take(key, g, n, 0).ok
 }
 
 // Wait takes a token for key, waiting for it as Do does. It returns nil
@@ -201,75 +242,164 @@ func (k *Keyed) Wait(ctx context.Context, key string) error { return k.WaitN(ctx
 // WaitN is Wait for n tokens at once.
 func (k *Keyed) WaitN(ctx context.Context, key string, n int) error {
 	_, g := k.limit(key)
-	budget := k.maxWait
+	return k.wait(ctx, key, g, n, nil)
+}
+
+// budget is how long a call may wait: MaxWait, within the deadline of ctx.
+func (k *Keyed) budget(ctx context.Context) time.Duration {
+	budget := k.s.MaxWait
 	if budget > 0 {
 		if dl, ok := ctx.Deadline(); ok {
 			budget = min(budget, max(0, time.Until(dl)))
 		}
+		budget = min(budget, maxReserve)
 	}
-	r, costly := k.take(key, g, n, budget)
-	switch {
-	case costly:
-		return k.reject(key, TooCostly, 0)
-	case !r.ok:
-		return k.reject(key, Rate, r.wait)
-	case r.wait == 0:
-		return nil
+	return budget
+}
+
+// wait takes n tokens for key, waiting for them within the budget. It
+// returns nil, a *LimitedError or ctx's error; out, if not nil, receives
+// the decision (refused, !ok, for a *LimitedError).
+func (k *Keyed) wait(ctx context.Context, key string, g gcra, n int, out *gcraResult) error {
+	r := k.take(key, g, n, k.budget(ctx))
+	var err error
+	if !r.ok || r.wait != 0 {
+		err = k.settle(ctx, key, g, n, &r)
 	}
-	// Reserved: wait for the tokens, or give them back.
-	if w := k.waiters.Add(1); k.maxWaiters > 0 && w > k.maxWaiters {
+	if out != nil {
+		*out = r
+	}
+	return err
+}
+
+// settle completes a take that was refused or must wait: it reports the
+// refusal, or waits for the reserved tokens (giving them back when ctx
+// ends or the queue is full).
+func (k *Keyed) settle(ctx context.Context, key string, g gcra, n int, r *gcraResult) error {
+	if !r.ok {
+		return k.reject(ctx, key, r.reason, r.wait)
+	}
+	if w := k.waiters.Add(1); w > k.s.MaxQueue {
 		k.waiters.Add(-1)
 		k.refund(key, g, n)
-		return k.reject(key, Waiters, r.wait)
+		r.ok, r.reason = false, QueueFull
+		return k.reject(ctx, key, QueueFull, r.wait)
 	}
 	err := sleepCtx(ctx, r.wait)
 	k.waiters.Add(-1)
 	if err != nil {
 		k.refund(key, g, n)
+		return err
 	}
-	return err
+	if r.reset != never {
+		r.reset = max(0, r.reset-r.wait)
+	}
+	return nil
 }
 
 // Take takes cost tokens from the bucket of key if they are there, without
-// waiting, and reports the state of the bucket. It makes Keyed a [Taker],
-// for [Handler]. The error is always nil.
-func (k *Keyed) Take(_ context.Context, key string, cost int) (Decision, error) {
+// waiting, and reports the state of the bucket. The error is always nil.
+func (k *Keyed) Take(ctx context.Context, key string, cost int) (Decision, error) {
 	l, g := k.limit(key)
-	r, costly := k.take(key, g, cost, 0)
+	r := k.take(key, g, cost, 0)
 	d := Decision{Allowed: r.ok, Limit: l, Remaining: int(r.remaining), Reset: r.reset}
-	switch {
-	case costly:
-		d.Reason = TooCostly
-	case !r.ok:
-		d.Reason, d.RetryAfter = Rate, r.wait
-	}
-	if !d.Allowed {
-		k.limited(&LimitedError{Key: key, Reason: d.Reason, Wait: d.RetryAfter})
+	if !r.ok {
+		d.Reason, d.RetryAfter = r.reason, r.wait
+		k.s.limited(ctx, &LimitedError{Key: key, Reason: d.Reason, Wait: d.RetryAfter})
 	}
 	return d, nil
 }
 
 // Pause makes the limiter admit nothing for key during d (a longer pause
-// already in force is kept); afterwards the bucket starts with one token.
-// DoKey calls it by itself when a downstream answers 429 with a
-// Retry-After. Calls refused during the pause report Reason Rate (the
-// bucket keeps no separate pause) with the end of the pause as their wait.
+// already in force is kept), under any limit of the key; afterwards a
+// refilling bucket starts with one token. DoKey calls it by itself when a
+// downstream answers 429 with a Retry-After, with a wait capped by
+// [Config.MaxPause]; call it when you learn of a pause another way (d is
+// then not capped). Calls refused during the pause report Reason Paused.
 func (k *Keyed) Pause(key string, d time.Duration) {
-	_, g := k.limit(key)
-	if d <= 0 || g.inf || g.deny {
+	if d <= 0 {
 		return
 	}
-	until := k.now() + int64(d) + g.tolerance - g.interval
+	_, g := k.limit(key)
+	now := k.now()
+	until := now + int64(min(d, maxReserve))
 	s := k.shard(key)
 	s.mu.Lock()
-	tat, ok := s.m[key]
-	if until > tat {
-		if !ok {
-			key = k.admit(s, key)
+	if !g.inf && !g.norefill {
+		// The bucket itself holds the pause: it is full again one token
+		// after the pause ends.
+		tatUntil := until + g.tolerance - g.interval
+		tat, ok := s.m[key]
+		if tatUntil > tat {
+			if !ok {
+				key = k.admit(s, key)
+			}
+			s.m[key] = tatUntil
 		}
-		s.m[key] = until
 	}
+	k.setPause(s, key, until, now)
 	s.mu.Unlock()
+}
+
+// Paused returns how long the pause of key lasts from now; 0 when key is
+// not paused.
+func (k *Keyed) Paused(key string) time.Duration {
+	if k.pauses.Load() == 0 {
+		return 0
+	}
+	now := k.now()
+	s := k.shard(key)
+	s.mu.Lock()
+	until := k.pausedUntil(s, key, now)
+	s.mu.Unlock()
+	if until == 0 {
+		return 0
+	}
+	return time.Duration(until - now)
+}
+
+// setPause records the end of the pause of key. s.mu is held.
+func (k *Keyed) setPause(s *shard, key string, until, now int64) {
+	if old, ok := s.pauses[key]; ok {
+		s.pauses[key] = max(old, until)
+		return
+	}
+	if len(s.pauses) >= k.shardCap {
+		k.sweepPauses(s, now)
+		if len(s.pauses) >= k.shardCap {
+			return // bounded; a refilling bucket still holds the pause in its TAT
+		}
+	}
+	if s.pauses == nil {
+		s.pauses = make(map[string]int64)
+	}
+	s.pauses[strings.Clone(key)] = until
+	k.pauses.Add(1)
+}
+
+// pausedUntil returns the end of the pause of key, or 0 when there is none
+// in force (forgetting an expired one). s.mu is held.
+func (k *Keyed) pausedUntil(s *shard, key string, now int64) int64 {
+	until, ok := s.pauses[key]
+	switch {
+	case !ok:
+		return 0
+	case until <= now:
+		delete(s.pauses, key)
+		k.pauses.Add(-1)
+		return 0
+	}
+	return until
+}
+
+// sweepPauses forgets the pauses that ended. s.mu is held.
+func (k *Keyed) sweepPauses(s *shard, now int64) {
+	for key, until := range s.pauses {
+		if until <= now {
+			delete(s.pauses, key)
+			k.pauses.Add(-1)
+		}
+	}
 }
 
 // Len returns how many keys the limiter remembers now (keys with a full
@@ -294,54 +424,83 @@ func (k *Keyed) shard(key string) *shard {
 	return &k.shards[maphash.String(k.seed, key)&k.mask]
 }
 
-// take decides for n tokens, reserving them when the wait fits maxWait.
-// costly reports a cost above the burst.
-func (k *Keyed) take(key string, g gcra, n int, maxWait time.Duration) (r gcraResult, costly bool) {
-	switch {
-	case g.inf:
-		return gcraResult{ok: true, remaining: g.burst}, false
-	case g.deny || int64(n) > g.burst:
-		return gcraResult{}, !g.deny
-	}
+// take decides for n tokens of key, reserving them when the wait fits
+// maxWait. A refused result carries its Reason.
+func (k *Keyed) take(key string, g gcra, n int, maxWait time.Duration) gcraResult {
 	n = max(n, 0)
+	if g.inf {
+		if k.pauses.Load() != 0 {
+			if left := k.Paused(key); left > 0 {
+				if left > maxWait {
+					return gcraResult{reason: Paused, wait: left}
+				}
+				return gcraResult{ok: true, wait: left, remaining: g.burst}
+			}
+		}
+		return gcraResult{ok: true, remaining: g.burst}
+	}
 	now := k.now()
 	s := k.shard(key)
 	s.mu.Lock()
-	tat, ok := s.m[key]
-	r = g.take(tat, now, int64(n), maxWait)
+	tat, found := s.m[key]
+	var r gcraResult
+	switch {
+	case int64(n) > g.burst:
+		r.remaining, r.reset = g.state(tat, now)
+		r.reason = TooCostly
+	case g.norefill:
+		r = g.takeNoRefill(tat, int64(n))
+		if r.ok && len(s.pauses) != 0 {
+			if until := k.pausedUntil(s, key, now); until != 0 {
+				if wait := time.Duration(until - now); wait > maxWait {
+					r = gcraResult{reason: Paused, wait: wait, reset: never}
+				} else {
+					r.wait = wait
+				}
+			}
+		}
+	default:
+		// A refilling bucket holds its pause in its TAT: the pause map
+		// only names the reason of a refusal.
+		r = g.take(tat, now, int64(n), maxWait)
+		if !r.ok && len(s.pauses) != 0 && k.pausedUntil(s, key, now) != 0 {
+			r.reason, r.remaining = Paused, 0
+		}
+	}
 	if r.ok && n > 0 { // a free call only looks
-		if !ok {
+		if !found {
 			key = k.admit(s, key)
 		}
 		s.m[key] = r.newTAT
 	}
 	s.mu.Unlock()
-	return r, false
+	return r
 }
 
 // refund gives back n tokens reserved by a call that stopped waiting.
 // Reservations made after it keep their place; the bucket gains what the
 // call did not use, as far as it is not already full.
 func (k *Keyed) refund(key string, g gcra, n int) {
+	if g.inf || n <= 0 {
+		return
+	}
 	now := k.now()
 	s := k.shard(key)
 	s.mu.Lock()
 	if tat, ok := s.m[key]; ok {
-		s.m[key] = max(now, tat-satMul(g.interval, int64(n)))
+		if g.norefill {
+			s.m[key] = max(zeroBase, tat-int64(n))
+		} else {
+			s.m[key] = max(now, tat-satMul(g.interval, int64(n)))
+		}
 	}
 	s.mu.Unlock()
 }
 
-func (k *Keyed) reject(key string, reason Reason, wait time.Duration) error {
+func (k *Keyed) reject(ctx context.Context, key string, reason Reason, wait time.Duration) error {
 	e := &LimitedError{Key: key, Reason: reason, Wait: wait}
-	k.limited(e)
+	k.s.limited(ctx, e)
 	return e
-}
-
-func (k *Keyed) limited(e *LimitedError) {
-	if k.onLimited != nil {
-		k.onLimited(e)
-	}
 }
 
 // admit makes room in s for one more key and returns the key to store (a
@@ -364,6 +523,9 @@ func (k *Keyed) sweep(s *shard) {
 		if tat <= now {
 			delete(s.m, key)
 		}
+	}
+	if len(s.pauses) != 0 {
+		k.sweepPauses(s, now)
 	}
 	if target := k.shardCap - max(1, k.shardCap/8); len(s.m) >= k.shardCap {
 		evictClosestToFull(s.m, target)

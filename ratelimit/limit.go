@@ -1,37 +1,42 @@
 package ratelimit
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/resiliencekit/resilience/ratelimit/internal/rules"
 )
 
 // Limit describes a token bucket: tokens are added at Rate per second up to
-// Burst; a call takes one token (an HTTP request takes its cost). Over any
+// Burst; a call takes one token (or its cost, see [Config.Cost]). Over any
 // period T a bucket admits at most Burst + Rate×T tokens' worth of calls.
 //
-// The zero Limit admits nothing. A Rate of rate.Inf admits everything.
+// A Rate of rate.Inf admits everything (Burst is then ignored). A Rate of 0
+// admits Burst tokens in all, then nothing: the bucket never refills, as
+// with rate.Limiter. Burst must be at least 1 otherwise: a bucket of no
+// tokens would refuse every call, so the constructors panic on it, as on a
+// negative, NaN or +Inf Rate (rate.Inf, not +Inf, says "no limit").
 type Limit struct {
 	// Rate is how many tokens are added per second (rate.Every converts an
 	// interval). It must not be negative.
 	Rate rate.Limit
 	// Burst is the size of the bucket: how many tokens can be spent at once
-	// after a quiet period. It must not be negative.
+	// after a quiet period. It must be at least 1 unless Rate is rate.Inf.
 	Burst int
 	// Name names the quota policy in the RateLimit and RateLimit-Policy
-	// response headers written by [Handler]; "" means "default".
+	// response headers; "" means "default".
 	Name string
 }
 
 // PerWindow returns the Limit of n calls per window: a bucket of n tokens
 // that refills completely in window, e.g. PerWindow(100, time.Minute). It
-// panics if n is negative or window is not positive.
+// panics if n is below 1 or window is not positive.
 func PerWindow(n int, window time.Duration) Limit {
-	if n < 0 || window <= 0 {
-		panic(fmt.Sprintf("ratelimit: PerWindow(%d, %v): need n >= 0 and window > 0", n, window))
+	if n < 1 || window <= 0 {
+		panic(fmt.Sprintf("ratelimit: PerWindow(%d, %v): need n >= 1 and window > 0", n, window))
 	}
 	return Limit{Rate: rate.Limit(float64(n) / window.Seconds()), Burst: n}
 }
@@ -56,10 +61,10 @@ func (l Limit) name() string {
 	return l.Name
 }
 
-func (l Limit) check() {
-	if l.Rate < 0 || math.IsNaN(float64(l.Rate)) || l.Burst < 0 {
-		panic(fmt.Sprintf("ratelimit: invalid limit: rate %v, burst %d (both must be >= 0)", l.Rate, l.Burst))
-	}
+// check panics unless l is a usable limit (see [Limit]); who and key name
+// a tier for the message.
+func (l Limit) check(who, key string) {
+	rules.CheckLimit("ratelimit", float64(l.Rate), l.Burst, true, who, key)
 }
 
 // durationOf converts seconds to a Duration, saturating instead of
@@ -75,9 +80,12 @@ func durationOf(secs float64) time.Duration {
 	return time.Duration(math.Ceil(d))
 }
 
-// Decision is the outcome of one [Taker.Take]: whether the call was
-// admitted, and the state of its bucket afterwards, which [Handler] reports
-// in the RateLimit response headers.
+// never is the Reset of a bucket that never refills (a Rate of 0).
+const never = time.Duration(math.MaxInt64)
+
+// Decision is the outcome of one Take, and the state of its bucket
+// afterwards, which the limiters report in the RateLimit response headers
+// (see [Decision.SetHeaders]).
 type Decision struct {
 	// Allowed is true when the tokens were taken and the call may proceed.
 	Allowed bool
@@ -88,11 +96,12 @@ type Decision struct {
 	// Remaining is how many whole tokens are left in the bucket after the
 	// decision; -1 when unknown.
 	Remaining int
-	// Reset is how long until the bucket is full again.
+	// Reset is how long until the bucket is full again; math.MaxInt64 for
+	// a bucket that never refills (Rate 0).
 	Reset time.Duration
 	// RetryAfter is, when Allowed is false, how long until the tokens asked
 	// for will be there; 0 when unknown or when they never will (the cost
-	// exceeds the burst).
+	// exceeds the burst, or the bucket never refills).
 	RetryAfter time.Duration
 	// Reason says why the call was refused; meaningless when Allowed.
 	Reason Reason
@@ -105,17 +114,4 @@ func (d Decision) Err(key string) error {
 		return nil
 	}
 	return &LimitedError{Key: key, Reason: d.Reason, Wait: d.RetryAfter}
-}
-
-// A Taker makes rate-limit decisions for keys without waiting: it takes
-// cost tokens from the bucket of key when they are there and reports the
-// outcome. [Limiter] (which has one bucket and ignores the key), [Keyed] and
-// the distributed limiter of package ratelimit/redis are Takers, which is
-// what [Handler] needs.
-//
-// Take returns an error only when it could not decide at all (a store that
-// is unavailable under a fail-closed configuration returns a
-// [*LimitedError] with Reason Unavailable).
-type Taker interface {
-	Take(ctx context.Context, key string, cost int) (Decision, error)
 }

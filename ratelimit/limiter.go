@@ -2,85 +2,173 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"math"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/resiliencekit/resilience"
 )
 
 // Limiter is a token bucket rate limiter (golang.org/x/time/rate underneath)
-// and a resilience.Policy: Do runs the operation when a token is there,
-// waits for one up to [Config.MaxWait], or rejects the call with a
-// [*LimitedError] that matches [ErrLimited] and says when to come back.
+// and a resilience.Policy: Do runs the operation when its tokens are there,
+// waits for them up to [Config.MaxWait], or refuses the call with a
+// [*LimitedError] that matches [ErrLimited], says when to come back and is
+// a local rejection.
 //
 // Use it on the client side to pace the calls to a downstream or a paid
-// API, and on the server side (with [Handler] or resilience.Handler) to
-// refuse what exceeds a global quota with 429 Too Many Requests. For one
-// bucket per customer, API key or host, use [Keyed].
+// API, and on the server side, as a policy of resilience.Handler, to refuse
+// what exceeds a global quota with 429 Too Many Requests; its Do then
+// writes the RateLimit headers (see [Config.Headers]). For one bucket per
+// client, customer, API key or host, use [Keyed].
 //
-// When the operation fails with 429 Too Many Requests and a Retry-After (see
-// [Config.IgnoreRetryAfter]) the limiter pauses: it admits nothing until
-// that time has passed; the bucket keeps filling meanwhile.
+// When the operation fails with 429 Too Many Requests and a Retry-After
+// (see [Config.MaxPause]) the limiter pauses: it admits nothing until that
+// time has passed, up to MaxPause; the bucket keeps filling meanwhile.
 //
 // A Limiter is safe for concurrent use. The success path of Do and Allow
 // takes one lock inside rate.Limiter and allocates nothing. A Limiter must
 // be made with [New]; the zero value is not usable.
 type Limiter struct {
-	lim        *rate.Limiter
-	epoch      time.Time // origin of pausedUntil, read on the monotonic clock
-	name       string
-	maxWait    time.Duration
-	maxWaiters int64
-	honorRA    bool
-	onLimited  func(*LimitedError)
-	mu         sync.Mutex // serializes the reservations of waiting calls
-	waiters    atomic.Int64
-	paused     atomic.Int64 // nanoseconds since epoch until which nothing is admitted; 0: none
+	lim     *rate.Limiter
+	epoch   time.Time // origin of pausedUntil, read on the monotonic clock
+	name    string
+	s       settings
+	mu      sync.Mutex // serializes the reservations of waiting calls
+	waiters atomic.Int64
+	paused  atomic.Int64 // nanoseconds since epoch until which nothing is admitted; 0: none
 }
 
 // New returns a Limiter that admits r calls per second on average (a
 // rate.Limit: a float64, so 0.5 is one call every two seconds; rate.Every
 // converts an interval, rate.Inf admits everything) with bursts of up to
 // burst calls. A bucket starts full. At most one Config may be given; its
-// zero fields are defaults. New panics if r or burst is negative or the
-// Config is invalid.
+// zero fields are defaults. New panics if the limit is invalid (see
+// [Limit]: a negative, NaN or +Inf r, or a burst below 1 unless r is
+// rate.Inf) or the Config is.
 func New(r rate.Limit, burst int, cfg ...Config) *Limiter {
 	c := oneConfig(cfg)
-	c.check()
-	Limit{Rate: r, Burst: burst}.check()
+	s := c.resolve()
+	Limit{Rate: r, Burst: burst}.check("", "")
 	return &Limiter{
-		lim:        rate.NewLimiter(r, burst),
-		epoch:      time.Now(),
-		name:       c.Name,
-		maxWait:    c.MaxWait,
-		maxWaiters: int64(c.MaxWaiters),
-		honorRA:    !c.IgnoreRetryAfter,
-		onLimited:  c.OnLimited,
+		lim:   rate.NewLimiter(r, burst),
+		epoch: time.Now(),
+		name:  c.Name,
+		s:     s,
 	}
 }
 
 // Do runs op if the limiter admits the call, and returns op's error; or it
-// returns a [*LimitedError] without running op. A call waits for its token
-// only with a positive [Config.MaxWait] and never longer, nor past the
-// deadline of ctx; when ctx is done while waiting, Do returns ctx.Err() at
-// once and gives the token it had reserved back to the bucket.
+// returns a [*LimitedError] without running op. The call takes
+// [Config.Cost] tokens (1 by default). It waits for them only with a
+// [Config.MaxWait] and never longer, nor past the deadline of ctx; when ctx
+// is done while waiting, Do returns ctx.Err() at once and gives the tokens
+// it had reserved back to the bucket. Under resilience.Handler it writes
+// the RateLimit headers of its decision (see [Config.Headers]), on an
+// admitted call before op runs. With [Config.DryRun] it decides and
+// reports, then runs op anyway.
 //
 // Do keeps the resilience.Policy contract: op runs at most once, with ctx,
 // and Do returns only after it returned. A panic in op propagates
-// (the token stays spent: the call did happen).
+// (the tokens stay spent: the call did happen).
 func (l *Limiter) Do(ctx context.Context, op func(context.Context) error) error {
-	if p := l.paused.Load(); p != 0 || !l.lim.AllowN(time.Now(), 1) {
-		if err := l.slow(ctx, 1, p == 0); err != nil {
+	n := l.s.costOf(ctx)
+	if l.s.dryRun {
+		l.dry(ctx, n)
+		return l.run(ctx, op)
+	}
+	var h http.Header
+	if l.s.headers != NoHeaders {
+		h = resilience.ResponseHeader(ctx)
+	}
+	if p := l.paused.Load(); p != 0 || !l.lim.AllowN(time.Now(), n) {
+		if err := l.slow(ctx, n, p == 0); err != nil {
+			if h != nil {
+				l.setHeaders(h, n, err)
+			}
 			return err
 		}
 	}
+	if h != nil {
+		l.setHeaders(h, n, nil)
+	}
+	return l.run(ctx, op)
+}
+
+func (l *Limiter) run(ctx context.Context, op func(context.Context) error) error {
 	err := op(ctx)
-	if err != nil && l.honorRA {
-		l.observe(err)
+	if err != nil && l.s.MaxPause > 0 {
+		if d, ok := Pushback(err); ok {
+			l.Pause(min(d, l.s.MaxPause))
+		}
 	}
 	return err
+}
+
+// setHeaders writes the headers of a decision of Do: err is nil for an
+// admitted call, or its refusal.
+func (l *Limiter) setHeaders(h http.Header, n int, err error) {
+	var le *LimitedError
+	if err != nil && !errors.As(err, &le) {
+		return // the context ended: no decision to report
+	}
+	lim := l.Limit()
+	if lim.Rate == rate.Inf {
+		return
+	}
+	d := Decision{Allowed: le == nil, Limit: lim}
+	tokens := l.lim.TokensAt(time.Now())
+	d.Remaining = max(0, int(math.Floor(tokens)))
+	d.Reset = durationOfTokens(lim.Rate, float64(lim.Burst)-tokens)
+	if lim.Rate == 0 {
+		d.Reset = never
+	}
+	if le != nil {
+		d.Reason, d.RetryAfter = le.Reason, le.Wait
+		if le.Reason == Paused {
+			d.Remaining = 0
+		}
+	}
+	d.SetHeaders(h, l.s.headers)
+}
+
+// dry decides a call of Do in dry-run, reporting what would be refused.
+func (l *Limiter) dry(ctx context.Context, n int) {
+	now := time.Now()
+	budget := l.budget(ctx, now)
+	if l.lim.Limit() != rate.Inf && n > l.lim.Burst() {
+		l.reject(ctx, TooCostly, 0)
+		return
+	}
+	if p := l.pauseLeft(now); p > budget {
+		l.reject(ctx, Paused, p)
+		return
+	}
+	l.mu.Lock()
+	r := l.lim.ReserveN(now, n)
+	if d := r.DelayFrom(now); d > budget {
+		r.CancelAt(now)
+		l.mu.Unlock()
+		l.reject(ctx, Rate, d)
+		return
+	}
+	l.mu.Unlock()
+}
+
+// budget is how long a call may wait from now: MaxWait, within the
+// deadline of ctx.
+func (l *Limiter) budget(ctx context.Context, now time.Time) time.Duration {
+	budget := l.s.MaxWait
+	if budget > 0 {
+		if dl, ok := ctx.Deadline(); ok && dl.Sub(now) < budget {
+			budget = max(0, dl.Sub(now))
+		}
+	}
+	return budget
 }
 
 // Allow reports whether a call may happen now and, if so, takes its token.
@@ -117,9 +205,9 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 }
 
 // Take takes cost tokens if they are there, without waiting, and reports
-// the state of the bucket; key is ignored. It makes Limiter a [Taker], for
-// [Handler]. The error is always nil.
-func (l *Limiter) Take(_ context.Context, _ string, cost int) (Decision, error) {
+// the state of the bucket; key is ignored (it is there so that every
+// limiter has the same Take). The error is always nil.
+func (l *Limiter) Take(ctx context.Context, _ string, cost int) (Decision, error) {
 	now := time.Now()
 	lim := l.Limit()
 	d := Decision{Limit: lim}
@@ -133,9 +221,12 @@ func (l *Limiter) Take(_ context.Context, _ string, cost int) (Decision, error) 
 		}
 		d.Allowed = l.lim.AllowN(now, cost)
 	}
-	if lim.Rate == rate.Inf {
+	switch {
+	case lim.Rate == rate.Inf:
 		d.Remaining = lim.Burst
-	} else {
+	case d.Reason == Paused:
+		d.Reset = durationOfTokens(lim.Rate, float64(lim.Burst)-l.lim.TokensAt(now))
+	default:
 		tokens := l.lim.TokensAt(now)
 		d.Remaining = max(0, int(math.Floor(tokens)))
 		d.Reset = durationOfTokens(lim.Rate, float64(lim.Burst)-tokens)
@@ -143,8 +234,11 @@ func (l *Limiter) Take(_ context.Context, _ string, cost int) (Decision, error) 
 			d.RetryAfter = durationOfTokens(lim.Rate, float64(cost)-tokens)
 		}
 	}
+	if lim.Rate == 0 {
+		d.Reset = never
+	}
 	if !d.Allowed {
-		l.limited(&LimitedError{Reason: d.Reason, Wait: d.RetryAfter})
+		l.s.limited(ctx, &LimitedError{Reason: d.Reason, Wait: d.RetryAfter})
 	}
 	return d, nil
 }
@@ -155,9 +249,9 @@ func (l *Limiter) Limit() Limit {
 }
 
 // SetLimit changes the rate and the burst from now on (the name stays). It
-// panics if either is negative.
+// panics if the limit is invalid (see [Limit]).
 func (l *Limiter) SetLimit(lim Limit) {
-	lim.check()
+	lim.check("", "")
 	now := time.Now()
 	l.lim.SetLimitAt(now, lim.Rate)
 	l.lim.SetBurstAt(now, lim.Burst)
@@ -172,12 +266,13 @@ func (l *Limiter) Waiting() int { return int(l.waiters.Load()) }
 
 // Pause makes the limiter admit nothing for d (a longer pause already in
 // force is kept). Do calls it by itself when a downstream answers 429 with
-// a Retry-After; call it when you learn of a pause another way.
+// a Retry-After, with a wait capped by [Config.MaxPause]; call it when you
+// learn of a pause another way (d is then not capped).
 func (l *Limiter) Pause(d time.Duration) {
 	if d <= 0 {
 		return
 	}
-	until := int64(time.Since(l.epoch) + d)
+	until := int64(satAdd(time.Since(l.epoch), d))
 	for {
 		p := l.paused.Load()
 		if p >= until || l.paused.CompareAndSwap(p, until) {
@@ -185,6 +280,10 @@ func (l *Limiter) Pause(d time.Duration) {
 		}
 	}
 }
+
+// Paused returns how long the pause in force lasts from now; 0 when the
+// limiter is not paused.
+func (l *Limiter) Paused() time.Duration { return l.pauseLeft(time.Now()) }
 
 // pauseLeft returns how long the pause in force lasts from now, clearing an
 // expired one.
@@ -201,21 +300,9 @@ func (l *Limiter) pauseLeft(now time.Time) time.Duration {
 	return left
 }
 
-func (l *Limiter) observe(err error) {
-	if d, ok := Pushback(err); ok {
-		l.Pause(d)
-	}
-}
-
-func (l *Limiter) limited(e *LimitedError) {
-	if l.onLimited != nil {
-		l.onLimited(e)
-	}
-}
-
-func (l *Limiter) reject(reason Reason, wait time.Duration) error {
+func (l *Limiter) reject(ctx context.Context, reason Reason, wait time.Duration) error {
 	e := &LimitedError{Reason: reason, Wait: wait}
-	l.limited(e)
+	l.s.limited(ctx, e)
 	return e
 }
 
@@ -226,19 +313,16 @@ func (l *Limiter) slow(ctx context.Context, n int, tried bool) error {
 	now := time.Now()
 	limit := l.lim.Limit()
 	if limit != rate.Inf && n > l.lim.Burst() {
-		return l.reject(TooCostly, 0)
+		return l.reject(ctx, TooCostly, 0)
 	}
-	budget := l.maxWait
-	if dl, ok := ctx.Deadline(); ok && dl.Sub(now) < budget {
-		budget = max(0, dl.Sub(now))
-	}
+	budget := l.budget(ctx, now)
 	if p := l.pauseLeft(now); p > 0 {
 		if p > budget {
-			return l.reject(Paused, p)
+			return l.reject(ctx, Paused, p)
 		}
-		if w := l.waiters.Add(1); l.maxWaiters > 0 && w > l.maxWaiters {
+		if w := l.waiters.Add(1); w > l.s.MaxQueue {
 			l.waiters.Add(-1)
-			return l.reject(Waiters, p)
+			return l.reject(ctx, QueueFull, p)
 		}
 		err := sleepCtx(ctx, p)
 		l.waiters.Add(-1)
@@ -249,11 +333,11 @@ func (l *Limiter) slow(ctx context.Context, n int, tried bool) error {
 		now = time.Now()
 		tried = false
 	}
-	if l.maxWait == 0 {
+	if l.s.MaxWait == 0 {
 		if !tried && l.lim.AllowN(now, n) {
 			return nil
 		}
-		return l.reject(Rate, durationOfTokens(limit, float64(n)-l.lim.TokensAt(now)))
+		return l.reject(ctx, Rate, durationOfTokens(limit, float64(n)-l.lim.TokensAt(now)))
 	}
 	// Reserve and, if the wait is too long, cancel under l.mu: no other
 	// reservation can come between the two, so the cancellation gives the
@@ -263,7 +347,7 @@ func (l *Limiter) slow(ctx context.Context, n int, tried bool) error {
 	r := l.lim.ReserveN(now, n)
 	if !r.OK() { // the burst shrank meanwhile
 		l.mu.Unlock()
-		return l.reject(TooCostly, 0)
+		return l.reject(ctx, TooCostly, 0)
 	}
 	d := r.DelayFrom(now)
 	if d == 0 {
@@ -273,13 +357,13 @@ func (l *Limiter) slow(ctx context.Context, n int, tried bool) error {
 	if d > budget {
 		r.CancelAt(now)
 		l.mu.Unlock()
-		return l.reject(Rate, d)
+		return l.reject(ctx, Rate, d)
 	}
-	if w := l.waiters.Add(1); l.maxWaiters > 0 && w > l.maxWaiters {
+	if w := l.waiters.Add(1); w > l.s.MaxQueue {
 		l.waiters.Add(-1)
 		r.CancelAt(now)
 		l.mu.Unlock()
-		return l.reject(Waiters, d)
+		return l.reject(ctx, QueueFull, d)
 	}
 	l.mu.Unlock()
 	err := sleepCtx(ctx, d)

@@ -29,8 +29,14 @@ func TestNewPanics(t *testing.T) {
 	}{
 		{"negative rate", func() { ratelimit.New(-1, 1) }, "ratelimit: invalid limit"},
 		{"negative burst", func() { ratelimit.New(1, -1) }, "ratelimit: invalid limit"},
-		{"negative MaxWait", func() { ratelimit.New(1, 1, ratelimit.Config{MaxWait: -1}) }, "ratelimit: negative MaxWait"},
-		{"negative MaxWaiters", func() { ratelimit.New(1, 1, ratelimit.Config{MaxWaiters: -1}) }, "ratelimit: negative MaxWaiters"},
+		{"negative MaxWait", func() { ratelimit.New(1, 1, ratelimit.Config{MaxWait: -2}) }, "ratelimit: negative MaxWait"},
+		{"negative MaxQueue", func() { ratelimit.New(1, 1, ratelimit.Config{MaxWait: 1, MaxQueue: -2}) }, "ratelimit: negative MaxQueue"},
+		{"negative MaxPause", func() { ratelimit.New(1, 1, ratelimit.Config{MaxPause: -2}) }, "ratelimit: negative MaxPause"},
+		{"unknown HeaderMode", func() { ratelimit.New(1, 1, ratelimit.Config{Headers: 9}) }, "ratelimit: unknown HeaderMode"},
+		{"None queue with a wait", func() {
+			ratelimit.New(1, 1, ratelimit.Config{MaxWait: time.Second, MaxQueue: resilience.None})
+		}, "ratelimit: MaxQueue None"},
+		{"PerWindow zero calls", func() { ratelimit.PerWindow(0, time.Minute) }, "ratelimit: PerWindow"},
 		{"two configs", func() { ratelimit.New(1, 1, ratelimit.Config{}, ratelimit.Config{}) }, "ratelimit: at most one Config"},
 		{"keyed negative MaxKeys", func() { ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{MaxKeys: -1}) }, "ratelimit: negative MaxKeys"},
 		{"PerWindow zero window", func() { ratelimit.PerWindow(1, 0) }, "ratelimit: PerWindow"},
@@ -177,13 +183,17 @@ func TestLimiterCancelGivesReservationBack(t *testing.T) {
 	})
 }
 
-func TestLimiterMaxWaiters(t *testing.T) {
+func TestLimiterMaxQueue(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var hooked []ratelimit.Reason
 		var mu sync.Mutex
-		l := ratelimit.New(1, 1, ratelimit.Config{MaxWait: time.Minute, MaxWaiters: 1,
-			OnLimited: func(e *ratelimit.LimitedError) { mu.Lock(); hooked = append(hooked, e.Reason); mu.Unlock() }})
+		l := ratelimit.New(1, 1, ratelimit.Config{MaxWait: time.Minute, MaxQueue: 1,
+			OnLimited: func(_ context.Context, e *ratelimit.LimitedError) {
+				mu.Lock()
+				hooked = append(hooked, e.Reason)
+				mu.Unlock()
+			}})
 		require.True(t, l.Allow())
 		done := make(chan error)
 		go func() { done <- l.Do(context.Background(), nop) }()
@@ -191,10 +201,10 @@ func TestLimiterMaxWaiters(t *testing.T) {
 		err := l.Do(context.Background(), nop)
 		var le *ratelimit.LimitedError
 		require.ErrorAs(t, err, &le)
-		assert.Equal(t, ratelimit.Waiters, le.Reason)
+		assert.Equal(t, ratelimit.QueueFull, le.Reason)
 		require.NoError(t, <-done)
 		mu.Lock()
-		assert.Equal(t, []ratelimit.Reason{ratelimit.Waiters}, hooked)
+		assert.Equal(t, []ratelimit.Reason{ratelimit.QueueFull}, hooked)
 		mu.Unlock()
 		// The refused call gave its reservation back: the next token is due
 		// 1s after the waiter's, not 2s.
@@ -233,7 +243,8 @@ func TestLimiterPausesOn429(t *testing.T) {
 		{"wrapped", ratelimit.Config{}, resilience.Permanent(&resilience.StatusError{Code: 429, Wait: time.Second}), time.Second},
 		{"503 does not pause", ratelimit.Config{}, &resilience.StatusError{Code: 503, Wait: 3 * time.Second}, 0},
 		{"429 without a wait", ratelimit.Config{}, &resilience.StatusError{Code: 429}, 0},
-		{"IgnoreRetryAfter", ratelimit.Config{IgnoreRetryAfter: true}, &resilience.StatusError{Code: 429, Wait: 3 * time.Second}, 0},
+		{"MaxPause None", ratelimit.Config{MaxPause: resilience.None}, &resilience.StatusError{Code: 429, Wait: 3 * time.Second}, 0},
+		{"MaxPause caps", ratelimit.Config{MaxPause: 2 * time.Second}, &resilience.StatusError{Code: 429, Wait: 3 * time.Second}, 2 * time.Second},
 		{"own rejection does not pause", ratelimit.Config{}, &ratelimit.LimitedError{Wait: time.Second}, 0},
 		{"other 429 error", ratelimit.Config{}, status429{}, 2 * time.Second},
 	}

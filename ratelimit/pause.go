@@ -1,11 +1,11 @@
 package ratelimit
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/errs"
 )
 
 // Pushback reports how long a downstream asked the caller to hold off,
@@ -13,12 +13,15 @@ import (
 // carries a wait. That is a *resilience.StatusError with code 429 (as
 // resilience.Transport returns) whose Retry-After, or failing that whose
 // RateLimit header with no quota remaining, gives the wait; or any other
-// error with HTTPStatus() 429 and a RetryAfter, except this package's own
-// rejections (a limiter nested inside the call is not the downstream).
-// The limiters of this package and of ratelimit/redis pause on it.
+// error with HTTPStatus() 429 and a RetryAfter, except a local rejection
+// (resilience.IsLocalRejection: a limiter nested inside the call is not
+// the downstream). The limiters of this package and of ratelimit/redis
+// pause on it, for at most their [Config.MaxPause].
 func Pushback(err error) (time.Duration, bool) {
-	var se *resilience.StatusError
-	if errors.As(err, &se) {
+	if err == nil || resilience.IsLocalRejection(err) {
+		return 0, false
+	}
+	if se, ok := errs.As[*resilience.StatusError](err); ok {
 		if se.Code != http.StatusTooManyRequests {
 			return 0, false
 		}
@@ -30,12 +33,7 @@ func Pushback(err error) (time.Duration, bool) {
 		}
 		return 0, false
 	}
-	var le *LimitedError
-	if errors.As(err, &le) {
-		return 0, false
-	}
-	var hs interface{ HTTPStatus() int }
-	if errors.As(err, &hs) && hs.HTTPStatus() == http.StatusTooManyRequests {
+	if hs, ok := errs.As[interface{ HTTPStatus() int }](err); ok && hs.HTTPStatus() == http.StatusTooManyRequests {
 		return resilience.RetryAfter(err)
 	}
 	return 0, false

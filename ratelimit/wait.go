@@ -31,3 +31,11 @@ func durationOfTokens(limit rate.Limit, tokens float64) time.Duration {
 	}
 	return durationOf(tokens / float64(limit))
 }
+
+// satAdd adds non-negative durations, saturating at math.MaxInt64.
+func satAdd(a, b time.Duration) time.Duration {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/ratelimit"
+	"github.com/resiliencekit/resilience/ratelimit/internal/rules"
 )
 
 // FailMode is what a [Limiter] does while Redis cannot be reached.
@@ -53,13 +53,18 @@ const DefaultRetryInterval = time.Second
 
 // Config holds the optional settings of a [Limiter]. The zero value is the
 // default: keys prefixed "ratelimit:", fail open, retry Redis a second
-// after a failure.
+// after a failure, and the defaults of ratelimit.KeyedConfig. Its fields
+// follow the rule of the whole module: zero means the default,
+// resilience.None says "none" where the default is not none, and any other
+// negative value panics at construction.
 type Config struct {
-	// KeyedConfig holds the settings shared with ratelimit.Keyed: MaxWait
-	// and MaxWaiters (waiting happens in this process; MaxWaiters bounds
-	// its waiting calls), IgnoreRetryAfter, Name, OnLimited, LimitFor (the
+	// KeyedConfig holds the settings shared with ratelimit.Keyed, with
+	// the same meanings and defaults: MaxWait and MaxQueue (waiting
+	// happens in this process; MaxQueue bounds its waiting calls),
+	// MaxPause, Cost, DryRun, Headers, Name, OnLimited, LimitFor (the
 	// tiers) and Key (how Do finds the key; resilience.KeyFrom by
-	// default). MaxKeys applies to the local fallback only.
+	// default). MaxKeys bounds what the process keeps by itself: the
+	// local fallback and the pauses of rate.Inf keys.
 	ratelimit.KeyedConfig
 
 	// Prefix is put before every key in Redis; "" means "ratelimit:".
@@ -80,7 +85,8 @@ type Config struct {
 	// failed decision, deciding by OnFailure meanwhile, so that an outage
 	// does not add a connection timeout to every call; the first call after
 	// it tries Redis again, and the limiter recovers by itself when that
-	// succeeds. 0 means DefaultRetryInterval. Negative values panic.
+	// succeeds. 0 means DefaultRetryInterval; resilience.None asks Redis
+	// again on every call. Other negative values panic.
 	RetryInterval time.Duration
 
 	// OnStateChange, if not nil, is called when Redis becomes unavailable
@@ -92,8 +98,9 @@ type Config struct {
 // Limiter is a distributed rate limiter: one bucket per key, kept in Redis,
 // shared by every process that uses the same Redis and prefix. It has the
 // API of ratelimit.Keyed: it is a resilience.Policy (Do finds the key in
-// the context), a ratelimit.Taker for ratelimit.Handler, and has DoKey,
-// Wait, WaitN, Take and Pause for explicit keys.
+// the context), so under resilience.Handler it limits each client and
+// writes the RateLimit headers, and has DoKey, Wait, WaitN, Take and Pause
+// for explicit keys.
 //
 // Each decision is one round trip running a Lua script that implements the
 // generic cell rate algorithm (GCRA) on the clock of the Redis server, so
@@ -104,6 +111,15 @@ type Config struct {
 //
 // While Redis is unavailable the limiter decides by [Config.OnFailure] and
 // asks Redis again every [Config.RetryInterval]; it recovers by itself.
+// Under FailClosed its refusals are ratelimit.LimitedError values of Reason
+// Unavailable: local rejections (resilience.IsLocalRejection), answered 503
+// with Retry-After by resilience.Handler.
+//
+// A limit of rate.Inf admits everything without asking Redis; a pause of
+// such a key (after a downstream's 429) is kept in this process only, as
+// there is no bucket in Redis to carry it. A rate of 0 is refused at
+// construction: its bucket would never refill, so its key would have to
+// stay in Redis for ever.
 //
 // A Limiter is safe for concurrent use. Make it with [New]; the zero value
 // is not usable.
@@ -113,12 +129,14 @@ type Limiter struct {
 	limitFor      func(string) (ratelimit.Limit, bool)
 	keyOf         func(context.Context) string
 	prefix        string
-	maxWait       time.Duration
-	maxWaiters    int64
-	honorRA       bool
-	onLimited     func(*ratelimit.LimitedError)
+	waits         rules.Waits
+	cost          func(context.Context) int
+	dryRun        bool
+	headers       ratelimit.HeaderMode
+	onLimited     func(context.Context, *ratelimit.LimitedError)
 	mode          FailMode
 	local         *ratelimit.Keyed
+	pauses        *ratelimit.Keyed // the pauses of rate.Inf keys
 	retry         time.Duration
 	onStateChange func(bool, error)
 	epoch         time.Time
@@ -130,8 +148,10 @@ type Limiter struct {
 // *redis.Client, *redis.ClusterClient, *redis.Ring or anything else that
 // runs scripts). The default limit is r calls per second (a rate.Limit)
 // with bursts of burst, for every key that Config.LimitFor does not place
-// in a tier. At most one Config may be given. New panics if r or burst is
-// negative, client is nil or the configuration is invalid.
+// in a tier. At most one Config may be given. New panics if client is nil,
+// the limit is invalid (a negative, NaN, +Inf or zero r, a burst below 1
+// unless r is rate.Inf) or the configuration is. A tier that LimitFor
+// returns must obey the same rules, or the call that gets it panics.
 func New(client goredis.Scripter, r rate.Limit, burst int, cfg ...Config) *Limiter {
 	if client == nil {
 		panic("ratelimit/redis: nil client")
@@ -144,20 +164,24 @@ func New(client goredis.Scripter, r rate.Limit, burst int, cfg ...Config) *Limit
 	default:
 		panic("ratelimit/redis: at most one Config")
 	}
-	if r < 0 || math.IsNaN(float64(r)) || burst < 0 {
-		panic(fmt.Sprintf("ratelimit/redis: invalid limit: rate %v, burst %d (both must be >= 0)", r, burst))
-	}
-	if c.MaxWait < 0 || c.MaxWaiters < 0 || c.RetryInterval < 0 || c.MaxKeys < 0 {
-		panic("ratelimit/redis: negative MaxWait, MaxWaiters, MaxKeys or RetryInterval")
-	}
-	if c.OnFailure > FailLocal {
+	rules.CheckLimit(pkg, float64(r), burst, false, "", "")
+	waits := rules.ResolveWaits(pkg, c.MaxWait, c.MaxQueue, c.MaxPause)
+	switch {
+	case c.MaxKeys < 0:
+		panic(fmt.Sprintf("ratelimit/redis: negative MaxKeys %d", c.MaxKeys))
+	case c.OnFailure > FailLocal:
 		panic(fmt.Sprintf("ratelimit/redis: unknown %v", c.OnFailure))
+	case c.Headers > ratelimit.NoHeaders:
+		panic(fmt.Sprintf("ratelimit/redis: unknown HeaderMode %d", c.Headers))
+	case c.RetryInterval == resilience.None:
+		c.RetryInterval = 0
+	case c.RetryInterval < 0:
+		panic(fmt.Sprintf("ratelimit/redis: negative RetryInterval %v", c.RetryInterval))
+	case c.RetryInterval == 0:
+		c.RetryInterval = DefaultRetryInterval
 	}
 	if c.Prefix == "" {
 		c.Prefix = "ratelimit:"
-	}
-	if c.RetryInterval == 0 {
-		c.RetryInterval = DefaultRetryInterval
 	}
 	if c.Key == nil {
 		c.Key = resilience.KeyFrom
@@ -168,12 +192,14 @@ func New(client goredis.Scripter, r rate.Limit, burst int, cfg ...Config) *Limit
 		limitFor:      c.LimitFor,
 		keyOf:         c.Key,
 		prefix:        c.Prefix,
-		maxWait:       c.MaxWait,
-		maxWaiters:    int64(c.MaxWaiters),
-		honorRA:       !c.IgnoreRetryAfter,
+		waits:         waits,
+		cost:          c.Cost,
+		dryRun:        c.DryRun,
+		headers:       c.Headers,
 		onLimited:     c.OnLimited,
 		mode:          c.OnFailure,
 		local:         c.Local,
+		pauses:        ratelimit.NewKeyed(rate.Inf, 1, ratelimit.KeyedConfig{MaxKeys: c.MaxKeys}),
 		retry:         c.RetryInterval,
 		onStateChange: c.OnStateChange,
 		epoch:         time.Now(),
@@ -181,16 +207,20 @@ func New(client goredis.Scripter, r rate.Limit, burst int, cfg ...Config) *Limit
 	if l.mode == FailLocal && l.local == nil {
 		kc := c.KeyedConfig
 		kc.OnLimited = nil // the Limiter reports its rejections itself
+		kc.DryRun, kc.Cost = false, nil
 		l.local = ratelimit.NewKeyed(r, burst, kc)
 	}
 	return l
 }
 
+const pkg = "ratelimit/redis"
+
 // LimitFor returns the limit that applies to key: its tier, or the
-// default.
+// default. It panics if LimitFor returns an invalid limit (see [New]).
 func (l *Limiter) LimitFor(key string) ratelimit.Limit {
 	if l.limitFor != nil {
 		if lim, ok := l.limitFor(key); ok {
+			rules.CheckLimit(pkg, float64(lim.Rate), lim.Burst, false, "LimitFor", key)
 			return lim
 		}
 	}
@@ -205,23 +235,45 @@ func (l *Limiter) Available() bool { return l.downUntil.Load() == 0 }
 func (l *Limiter) Waiting() int { return int(l.waiters.Load()) }
 
 // Do runs op under the bucket of the key found in ctx (see
-// ratelimit.KeyedConfig.Key), as ratelimit.Keyed.Do does. It keeps the
-// resilience.Policy contract.
+// ratelimit.KeyedConfig.Key), as ratelimit.Keyed.Do does, with the same
+// Cost, DryRun and RateLimit headers (under resilience.Handler). It keeps
+// the resilience.Policy contract.
 func (l *Limiter) Do(ctx context.Context, op func(context.Context) error) error {
 	return l.DoKey(ctx, l.keyOf(ctx), op)
 }
 
 // DoKey is Do with an explicit key. When op fails with a 429 that carries
 // a wait (see ratelimit.Pushback), the key is paused in Redis, for every
-// process.
+// process, for at most MaxPause.
 func (l *Limiter) DoKey(ctx context.Context, key string, op func(context.Context) error) error {
-	if err := l.WaitN(ctx, key, 1); err != nil {
+	n := 1
+	if l.cost != nil {
+		n = max(0, l.cost(ctx))
+	}
+	lim := l.LimitFor(key)
+	if l.dryRun {
+		if d, err := l.take(ctx, key, lim, n, l.budget(ctx), false); err == nil && !d.Allowed {
+			l.reject(ctx, key, d.Reason, d.RetryAfter)
+		}
+		return l.run(ctx, key, op)
+	}
+	d, err := l.wait(ctx, key, lim, n)
+	if l.headers != ratelimit.NoHeaders && (err == nil || !d.Allowed) {
+		if h := resilience.ResponseHeader(ctx); h != nil {
+			d.SetHeaders(h, l.headers)
+		}
+	}
+	if err != nil {
 		return err
 	}
+	return l.run(ctx, key, op)
+}
+
+func (l *Limiter) run(ctx context.Context, key string, op func(context.Context) error) error {
 	err := op(ctx)
-	if err != nil && l.honorRA {
+	if err != nil && l.waits.MaxPause > 0 {
 		if d, ok := ratelimit.Pushback(err); ok {
-			l.Pause(context.WithoutCancel(ctx), key, d)
+			l.Pause(context.WithoutCancel(ctx), key, min(d, l.waits.MaxPause))
 		}
 	}
 	return err
@@ -233,28 +285,42 @@ func (l *Limiter) Wait(ctx context.Context, key string) error { return l.WaitN(c
 
 // WaitN is Wait for n tokens at once.
 func (l *Limiter) WaitN(ctx context.Context, key string, n int) error {
-	budget := l.maxWait
+	_, err := l.wait(ctx, key, l.LimitFor(key), n)
+	return err
+}
+
+// budget is how long a call may wait: MaxWait, within the deadline of ctx.
+func (l *Limiter) budget(ctx context.Context) time.Duration {
+	budget := l.waits.MaxWait
 	if budget > 0 {
 		if dl, ok := ctx.Deadline(); ok {
 			budget = min(budget, max(0, time.Until(dl)))
 		}
 	}
-	lim := l.LimitFor(key)
-	r, err := l.take(ctx, key, lim, n, budget, true)
+	return budget
+}
+
+// wait takes n tokens for key, waiting for them within the budget. The
+// Decision describes the bucket (Allowed false with a *LimitedError for a
+// refusal); the error is also ctx's when it ended first.
+func (l *Limiter) wait(ctx context.Context, key string, lim ratelimit.Limit, n int) (ratelimit.Decision, error) {
+	d, err := l.take(ctx, key, lim, n, l.budget(ctx), true)
 	if err != nil {
-		return err
+		return d, err
 	}
-	if !r.Allowed {
-		return l.reject(key, r.Reason, r.RetryAfter)
+	if !d.Allowed {
+		return d, l.reject(ctx, key, d.Reason, d.RetryAfter)
 	}
-	if r.RetryAfter == 0 { // no wait: RetryAfter of an admitted take is the wait
-		return nil
+	wait := d.RetryAfter // of an admitted take: the wait
+	d.RetryAfter = 0
+	if wait == 0 {
+		return d, nil
 	}
-	wait := r.RetryAfter
-	if w := l.waiters.Add(1); l.maxWaiters > 0 && w > l.maxWaiters {
+	if w := l.waiters.Add(1); w > l.waits.MaxQueue {
 		l.waiters.Add(-1)
 		l.refund(ctx, key, lim, n)
-		return l.reject(key, ratelimit.Waiters, wait)
+		d.Allowed, d.Reason, d.RetryAfter = false, ratelimit.QueueFull, wait
+		return d, l.reject(ctx, key, ratelimit.QueueFull, wait)
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
@@ -262,24 +328,24 @@ func (l *Limiter) WaitN(ctx context.Context, key string, n int) error {
 	case <-ctx.Done():
 		l.waiters.Add(-1)
 		l.refund(ctx, key, lim, n)
-		return ctx.Err()
+		return d, ctx.Err()
 	case <-t.C:
 		l.waiters.Add(-1)
-		return nil
+		d.Reset = max(0, d.Reset-wait)
+		return d, nil
 	}
 }
 
 // Take takes cost tokens from the bucket of key if they are there, without
-// waiting, and reports the state of the bucket. It makes Limiter a
-// ratelimit.Taker, for ratelimit.Handler. While Redis is unavailable it
-// decides by OnFailure: FailOpen admits with Remaining -1 (no bucket
-// state, so Handler writes no RateLimit header), FailClosed returns a
+// waiting, and reports the state of the bucket. While Redis is unavailable
+// it decides by OnFailure: FailOpen admits with Remaining -1 (no bucket
+// state, so no RateLimit header is written), FailClosed returns a
 // [*ratelimit.LimitedError] of Reason Unavailable, FailLocal decides
 // locally. It also returns ctx's error when ctx ends first.
 func (l *Limiter) Take(ctx context.Context, key string, cost int) (ratelimit.Decision, error) {
 	d, err := l.take(ctx, key, l.LimitFor(key), cost, 0, false)
 	if err == nil && !d.Allowed {
-		l.limited(&ratelimit.LimitedError{Key: key, Reason: d.Reason, Wait: d.RetryAfter})
+		l.limited(ctx, &ratelimit.LimitedError{Key: key, Reason: d.Reason, Wait: d.RetryAfter})
 	}
 	return d, err
 }
@@ -287,12 +353,17 @@ func (l *Limiter) Take(ctx context.Context, key string, cost int) (ratelimit.Dec
 // Pause makes the bucket of key admit nothing for d, in every process (a
 // longer pause already in force is kept); afterwards it holds one token.
 // DoKey calls it by itself when a downstream answers 429 with a
-// Retry-After. While Redis is unavailable it pauses the local fallback, if
-// any.
+// Retry-After, with a wait capped by MaxPause. While Redis is unavailable
+// it pauses the local fallback, if any. A key whose limit is rate.Inf has
+// no bucket in Redis: its pause is kept in this process.
 func (l *Limiter) Pause(ctx context.Context, key string, d time.Duration) {
+	if d <= 0 {
+		return
+	}
 	lim := l.LimitFor(key)
 	p, ok := params(lim)
-	if d <= 0 || !ok {
+	if !ok {
+		l.pauses.Pause(key, d)
 		return
 	}
 	if l.local != nil {
@@ -308,18 +379,16 @@ func (l *Limiter) Pause(ctx context.Context, key string, d time.Duration) {
 }
 
 // gcraParams is a limit in the script's units. ok is false for the limits
-// decided without Redis: infinite, or zero (nothing admitted).
+// decided without Redis: infinite (a rate above a million per second, a
+// token per microsecond, is as good as infinite).
 type gcraParams struct {
 	interval float64 // microseconds per token
 	inf      bool
 }
 
 func params(lim ratelimit.Limit) (gcraParams, bool) {
-	switch {
-	case lim.Rate == rate.Inf || float64(lim.Rate) > 1e6:
+	if lim.Rate == rate.Inf || float64(lim.Rate) > 1e6 {
 		return gcraParams{inf: true}, false
-	case lim.Rate <= 0 || lim.Burst <= 0 || math.IsNaN(float64(lim.Rate)):
-		return gcraParams{}, false
 	}
 	return gcraParams{interval: 1e6 / float64(lim.Rate)}, true
 }
@@ -331,13 +400,18 @@ func (l *Limiter) take(ctx context.Context, key string, lim ratelimit.Limit, n i
 	d := ratelimit.Decision{Limit: lim}
 	p, ok := params(lim)
 	switch {
-	case p.inf:
+	case !ok: // rate.Inf: admitted, unless paused
 		d.Allowed, d.Remaining = true, lim.Burst
+		if left := l.pauses.Paused(key); left > 0 {
+			if left > maxWait {
+				d.Allowed, d.Reason, d.RetryAfter = false, ratelimit.Paused, left
+			} else {
+				d.RetryAfter = left // the wait of an admitted call
+			}
+		}
 		return d, nil
-	case !ok:
-		return d, nil // Reason Rate, no RetryAfter: nothing is ever admitted
 	case n > lim.Burst:
-		d.Reason = ratelimit.TooCostly
+		d.Reason, d.Remaining = ratelimit.TooCostly, -1
 		return d, nil
 	case n <= 0:
 		n = 0
@@ -376,16 +450,16 @@ func (l *Limiter) fallback(ctx context.Context, key string, n int, wait bool, ca
 	switch l.mode {
 	case FailClosed:
 		e := &ratelimit.LimitedError{Key: key, Reason: ratelimit.Unavailable, Wait: l.retryLeft(), Cause: cause}
-		l.limited(e)
-		return ratelimit.Decision{Reason: ratelimit.Unavailable, RetryAfter: e.Wait}, e
+		l.limited(ctx, e)
+		return ratelimit.Decision{Reason: ratelimit.Unavailable, RetryAfter: e.Wait, Remaining: -1}, e
 	case FailLocal:
 		if wait {
 			if err := l.local.WaitN(ctx, key, n); err != nil {
 				var le *ratelimit.LimitedError
 				if errors.As(err, &le) {
-					return ratelimit.Decision{Reason: le.Reason, RetryAfter: le.Wait}, nil
+					return ratelimit.Decision{Reason: le.Reason, RetryAfter: le.Wait, Remaining: -1}, nil
 				}
-				return ratelimit.Decision{}, err
+				return ratelimit.Decision{Remaining: -1}, err
 			}
 			return ratelimit.Decision{Allowed: true, Remaining: -1}, nil
 		}
@@ -435,14 +509,14 @@ func (l *Limiter) markUp() {
 	}
 }
 
-func (l *Limiter) reject(key string, reason ratelimit.Reason, wait time.Duration) error {
+func (l *Limiter) reject(ctx context.Context, key string, reason ratelimit.Reason, wait time.Duration) error {
 	e := &ratelimit.LimitedError{Key: key, Reason: reason, Wait: wait}
-	l.limited(e)
+	l.limited(ctx, e)
 	return e
 }
 
-func (l *Limiter) limited(e *ratelimit.LimitedError) {
+func (l *Limiter) limited(ctx context.Context, e *ratelimit.LimitedError) {
 	if l.onLimited != nil {
-		l.onLimited(e)
+		l.onLimited(ctx, e)
 	}
 }

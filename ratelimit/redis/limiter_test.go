@@ -33,7 +33,14 @@ func TestNewPanics(t *testing.T) {
 		{"negative rate", func() { redis.New(c, -1, 1) }},
 		{"negative burst", func() { redis.New(c, 1, -1) }},
 		{"two configs", func() { redis.New(c, 1, 1, redis.Config{}, redis.Config{}) }},
-		{"negative RetryInterval", func() { redis.New(c, 1, 1, redis.Config{RetryInterval: -1}) }},
+		{"negative RetryInterval", func() { redis.New(c, 1, 1, redis.Config{RetryInterval: -2}) }},
+		{"negative MaxKeys", func() { redis.New(c, 1, 1, redis.Config{KeyedConfig: ratelimit.KeyedConfig{MaxKeys: -1}}) }},
+		{"negative MaxPause", func() {
+			redis.New(c, 1, 1, redis.Config{KeyedConfig: ratelimit.KeyedConfig{Config: ratelimit.Config{MaxPause: -2}}})
+		}},
+		{"unknown HeaderMode", func() {
+			redis.New(c, 1, 1, redis.Config{KeyedConfig: ratelimit.KeyedConfig{Config: ratelimit.Config{Headers: 7}}})
+		}},
 		{"unknown FailMode", func() { redis.New(c, 1, 1, redis.Config{OnFailure: 9}) }},
 	}
 	for _, tt := range tests {
@@ -96,7 +103,7 @@ func TestTiers(t *testing.T) {
 	t.Parallel()
 	c := sharedRedis(t)
 	ctx := context.Background()
-	tiers := map[string]ratelimit.Limit{"pro": {Rate: 0.01, Burst: 20}, "banned": {}, "root": {Rate: rate.Inf}}
+	tiers := map[string]ratelimit.Limit{"pro": {Rate: 0.01, Burst: 20}, "trial": {Rate: rate.Every(24 * time.Hour), Burst: 1}, "root": {Rate: rate.Inf}}
 	l := redis.New(c, 0.01, 2, redis.Config{Prefix: prefix(t), KeyedConfig: ratelimit.KeyedConfig{
 		LimitFor: func(k string) (ratelimit.Limit, bool) { v, ok := tiers[k]; return v, ok },
 	}})
@@ -114,7 +121,7 @@ func TestTiers(t *testing.T) {
 	}
 	assert.Equal(t, 2, count("free"))
 	assert.Equal(t, 20, count("pro"))
-	assert.Equal(t, 0, count("banned"))
+	assert.Equal(t, 1, count("trial"))
 	assert.Equal(t, 100, count("root"))
 	assert.Equal(t, tiers["pro"], l.LimitFor("pro"))
 }
@@ -124,7 +131,7 @@ func TestWaitAndRefund(t *testing.T) {
 	c := sharedRedis(t)
 	ctx := context.Background()
 	l := redis.New(c, 2, 1, redis.Config{Prefix: prefix(t), KeyedConfig: ratelimit.KeyedConfig{
-		Config: ratelimit.Config{MaxWait: 10 * time.Second, MaxWaiters: 1}}})
+		Config: ratelimit.Config{MaxWait: 10 * time.Second, MaxQueue: 1}}})
 	require.NoError(t, l.Wait(ctx, "k"))
 	start := time.Now()
 	require.NoError(t, l.Wait(ctx, "k"), "waits for the next token")
@@ -139,7 +146,7 @@ func TestWaitAndRefund(t *testing.T) {
 	err := l.Wait(ctx, "k")
 	var le *ratelimit.LimitedError
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, ratelimit.Waiters, le.Reason)
+	assert.Equal(t, ratelimit.QueueFull, le.Reason)
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
 	d, err := l.Take(ctx, "k", 1)
@@ -189,23 +196,6 @@ func TestDoContractAndPushback(t *testing.T) {
 	require.NoError(t, b.Do(resilience.WithKey(context.Background(), "other.example.com"), nop))
 }
 
-func TestHandler(t *testing.T) {
-	t.Parallel()
-	c := sharedRedis(t)
-	l := redis.New(c, 1, 1, redis.Config{Prefix: prefix(t)})
-	h := ratelimit.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }), l)
-	codes := []int{}
-	for range 2 {
-		w := &recorder{h: http.Header{}}
-		r, _ := http.NewRequest("GET", "/", nil)
-		r.RemoteAddr = "192.0.2.1:1"
-		h.ServeHTTP(w, r)
-		codes = append(codes, w.code)
-		assert.Contains(t, w.h.Get("RateLimit"), `"default";r=0;t=1`)
-	}
-	assert.Equal(t, []int{200, 429}, codes)
-}
-
 type recorder struct {
 	h    http.Header
 	code int
@@ -226,7 +216,7 @@ func TestFailModes(t *testing.T) {
 	tests := []struct {
 		mode    redis.FailMode
 		allowed int // of 5 calls
-		status  int // what Handler answers the 5th call
+		status  int // what resilience.Handler answers the 5th call
 	}{
 		{redis.FailOpen, 5, 200},
 		{redis.FailClosed, 0, http.StatusServiceUnavailable},
@@ -275,8 +265,8 @@ func TestFailModes(t *testing.T) {
 				w := &recorder{h: http.Header{}}
 				r, _ := http.NewRequest("GET", "/", nil)
 				r.RemoteAddr = "192.0.2.1:1"
-				ratelimit.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), l,
-					ratelimit.HTTPConfig{Key: func(*http.Request) string { return "k" }}).ServeHTTP(w, r)
+				resilience.NewHandler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}),
+					resilience.HandlerConfig{Key: func(*http.Request) string { return "k" }}, l).ServeHTTP(w, r)
 				if w.code == 0 {
 					w.code = 200
 				}
