@@ -80,7 +80,7 @@
 //     queue) with a positive MaxWait.
 //   - MaxPause: zero means [DefaultMaxPause]; None, no pause.
 //   - MaxKeys: zero means [DefaultMaxKeys]; a Keyed limiter never holds more
-//     keys than MaxKeys.
+//     buckets than MaxKeys, nor more pauses.
 //   - Cost nil charges 1 per call; Headers zero is [DraftHeaders]; Name ""
 //     is "default".
 //
