@@ -229,7 +229,6 @@ func TestTransportForwardsCloseIdleConnections(t *testing.T) {
 // endless is a response body that never ends, or trickles one byte per
 // period.
 type endless struct {
-	ctx    context.Context
 	period time.Duration // 0: a byte at once, forever; >0: one byte per period
 	closed chan struct{}
 	once   sync.Once
