@@ -7,10 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"runtime"
 	"strings"
 	"time"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/bulkhead"
+	"github.com/resiliencekit/resilience/httpkey"
 	"github.com/resiliencekit/resilience/retry"
 )
 
@@ -105,6 +109,51 @@ func ExampleHandler() {
 	fmt.Println(w.Code, w.Header().Get("Retry-After"), strings.TrimSpace(w.Body.String()))
 	// Output:
 	// 429 2 Too Many Requests
+}
+
+// NewHandler keys each request by client, so a per-client policy — here a
+// bulkhead per client, letting each one have a single request in flight —
+// keeps one instance per client. Behind a load balancer, name the proxies
+// whose X-Forwarded-For is believed; a problem+json answer replaces the
+// plain-text one.
+func ExampleNewHandler() {
+	perClient := bulkhead.NewGroup(1)
+	release := make(chan struct{})
+	h := resilience.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release // a slow request
+		fmt.Fprint(w, "done")
+	}), resilience.HandlerConfig{
+		Key: httpkey.ClientIP(httpkey.IPConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}),
+		Reject: func(w http.ResponseWriter, r *http.Request, err error) {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(resilience.RejectionStatus(err))
+			fmt.Fprintf(w, `{"status":%d}`, resilience.RejectionStatus(err))
+		},
+	}, perClient)
+
+	serve := func(client string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = "10.0.0.5:4321" // the load balancer
+		r.Header.Set("X-Forwarded-For", client)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	first := make(chan *httptest.ResponseRecorder)
+	go func() { first <- serve("198.51.100.7") }()
+	for m, _ := perClient.Metrics("198.51.100.7"); m.InFlight == 0; m, _ = perClient.Metrics("198.51.100.7") {
+		runtime.Gosched() // wait until the first request is in flight
+	}
+	second := serve("198.51.100.7") // the same client again: refused
+	close(release)
+	other := serve("203.0.113.9") // another client has its own bulkhead
+	fmt.Println(second.Code, second.Body.String())
+	fmt.Println(other.Code, other.Body.String())
+	fmt.Println((<-first).Code)
+	// Output:
+	// 503 {"status":503}
+	// 200 done
+	// 200
 }
 
 func ExamplePermanent() {

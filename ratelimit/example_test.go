@@ -140,18 +140,6 @@ func ExampleConfig_cost() {
 	// 200 results
 }
 
-func Example_clientIPKey() {
-	key := httpkey.ClientIP(httpkey.IPConfig{}) // IPv6 clients grouped by /64
-	for _, addr := range []string{"192.0.2.7:1234", "[2001:db8:aa:bb:1:2:3:4]:443"} {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.RemoteAddr = addr
-		fmt.Println(key(r))
-	}
-	// Output:
-	// 192.0.2.7
-	// 2001:db8:aa:bb::/64
-}
-
 func ExampleParseRateLimit() {
 	limits, err := ratelimit.ParseRateLimit(`"default";r=0;t=17`)
 	if err != nil {
