@@ -5,6 +5,8 @@ package resilience_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -39,4 +41,15 @@ func TestProtocolsAllocateNothing(t *testing.T) {
 	err := fmt.Errorf("wrapped: %w", rejection{status: 503})
 	assert.Zero(t, testing.AllocsPerRun(100, func() { resilience.CallerDone(ctx) }))
 	assert.Zero(t, testing.AllocsPerRun(100, func() { resilience.IsLocalRejection(err) }))
+}
+
+// Handler's cost per request: the per-request state, the op bound to it,
+// the context value and the request copy that carries it (an IPv4 client
+// key is taken from RemoteAddr without formatting).
+func TestHandlerAllocations(t *testing.T) {
+	h := resilience.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), passthrough{})
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = "192.0.2.7:1234"
+	w := httptest.NewRecorder()
+	assert.LessOrEqual(t, testing.AllocsPerRun(1000, func() { h.ServeHTTP(w, r) }), 4.0)
 }

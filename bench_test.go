@@ -3,6 +3,8 @@ package resilience_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/resiliencekit/resilience"
@@ -48,5 +50,18 @@ func BenchmarkDo(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_, _ = resilience.Do(ctx, p, op)
+	}
+}
+
+// BenchmarkHandler is the cost Handler adds to a request: keying by
+// client address, the context the policies see, the status writer.
+func BenchmarkHandler(b *testing.B) {
+	h := resilience.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), nop{})
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = "192.0.2.7:1234"
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(w, r)
 	}
 }

@@ -431,3 +431,23 @@ func TestCallerDone(t *testing.T) {
 	defer cancelChild()
 	assert.False(t, resilience.CallerDone(child), "derived from a policy's expired limit")
 }
+
+// A policy under Handler that sets a key of its own keeps the request and
+// the response header visible to the policies inside it.
+func TestWithKeyUnderHandlerKeepsRequest(t *testing.T) {
+	t.Parallel()
+	var key string
+	var req *http.Request
+	var hdr http.Header
+	rekey := resilience.PolicyFunc(func(ctx context.Context, op func(context.Context) error) error {
+		return op(resilience.WithKey(ctx, "tenant-7"))
+	})
+	look := resilience.PolicyFunc(func(ctx context.Context, op func(context.Context) error) error {
+		key, req, hdr = resilience.KeyFrom(ctx), resilience.RequestFrom(ctx), resilience.ResponseHeader(ctx)
+		return op(ctx)
+	})
+	serve(t, resilience.Handler(okHandler(), rekey, look), "192.0.2.1:1", nil)
+	assert.Equal(t, "tenant-7", key)
+	assert.NotNil(t, req)
+	assert.NotNil(t, hdr)
+}

@@ -35,7 +35,8 @@ type HandlerConfig struct {
 	// the address of the TCP peer with IPv6 clients grouped by /64. Behind
 	// a proxy or load balancer use httpkey.ClientIP with TrustedProxies;
 	// for API keys, httpkey.Header. A Key that returns "" leaves the
-	// request without a key.
+	// request with the key "" (the one instance that calls without a key
+	// share).
 	Key httpkey.Func
 
 	// Reject, when not nil, writes the answer to a request that the
@@ -116,32 +117,25 @@ type abortError struct{}
 func (abortError) Error() string        { return "resilience: handler aborted (http.ErrAbortHandler)" }
 func (abortError) Is(target error) bool { return target == context.Canceled }
 
+// serving is the state of one request: one allocation for what the
+// policies and the handler share.
+type serving struct {
+	h       *handler
+	sw      statusWriter
+	r       *http.Request
+	k       keyed
+	aborted bool
+}
+
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	sw := &statusWriter{ResponseWriter: w}
-	ctx := context.WithValue(r.Context(), serverCtx{}, &served{req: r, header: w.Header()})
-	if k := h.c.Key(r); k != "" {
-		ctx = WithKey(ctx, k)
-	}
-	aborted := false
-	err := h.p.Do(ctx, func(ctx context.Context) (err error) {
-		if sw.code != 0 {
-			return Permanent(errResponded)
-		}
-		req := r.WithContext(ctx)
-		if !h.serve(sw, req) {
-			aborted = true
-			return errAborted
-		}
-		if sw.code >= 500 {
-			wait, _ := ParseRetryAfter(w.Header().Get("Retry-After"), time.Now())
-			return Permanent(&StatusError{Code: sw.code, Wait: wait})
-		}
-		return nil
-	})
-	if aborted {
+	s := &serving{h: h, sw: statusWriter{ResponseWriter: w}, r: r}
+	s.k = keyed{key: h.c.Key(r), req: r, header: w.Header()}
+	ctx := context.WithValue(r.Context(), keyCtx{}, &s.k)
+	err := h.p.Do(ctx, s.attempt)
+	if s.aborted {
 		panic(http.ErrAbortHandler)
 	}
-	if err == nil || sw.code != 0 {
+	if err == nil || s.sw.code != 0 {
 		return
 	}
 	setRetryAfter(w.Header(), err)
@@ -152,9 +146,25 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeRejection(w, err)
 }
 
-// serve runs next, and reports false when it aborted with
+// attempt is the op the policies run: the handler, once.
+func (s *serving) attempt(ctx context.Context) error {
+	if s.sw.code != 0 {
+		return Permanent(errResponded)
+	}
+	if !s.serve(s.r.WithContext(ctx)) {
+		s.aborted = true
+		return errAborted
+	}
+	if s.sw.code >= 500 {
+		wait, _ := ParseRetryAfter(s.sw.Header().Get("Retry-After"), time.Now())
+		return Permanent(&StatusError{Code: s.sw.code, Wait: wait})
+	}
+	return nil
+}
+
+// serve runs the handler, and reports false when it aborted with
 // http.ErrAbortHandler. Any other panic goes on.
-func (h *handler) serve(w http.ResponseWriter, r *http.Request) (ok bool) {
+func (s *serving) serve(r *http.Request) (ok bool) {
 	defer func() {
 		if !ok {
 			if v := recover(); v != http.ErrAbortHandler {
@@ -162,37 +172,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) (ok bool) {
 			}
 		}
 	}()
-	h.next.ServeHTTP(w, r)
+	s.h.next.ServeHTTP(&s.sw, r)
 	return true
-}
-
-type serverCtx struct{}
-
-// served is what Handler tells the policies about the request it serves.
-type served struct {
-	req    *http.Request
-	header http.Header
-}
-
-// RequestFrom returns the request that [Handler] is serving with the
-// policies that ctx was passed to, or nil outside a Handler.
-func RequestFrom(ctx context.Context) *http.Request {
-	if s, ok := ctx.Value(serverCtx{}).(*served); ok {
-		return s.req
-	}
-	return nil
-}
-
-// ResponseHeader returns the header map of the response that [Handler] is
-// writing for the request that ctx was passed to the policies with, or nil
-// outside a Handler. A policy may set headers in it before it runs its op
-// (the handler may still change them) or before it rejects the request
-// (they are sent with the rejection).
-func ResponseHeader(ctx context.Context) http.Header {
-	if s, ok := ctx.Value(serverCtx{}).(*served); ok {
-		return s.header
-	}
-	return nil
 }
 
 // RejectionStatus returns the HTTP status that [Handler] answers with when

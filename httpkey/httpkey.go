@@ -130,8 +130,13 @@ func parseHost(s string) (netip.Addr, bool) {
 	if s == "" {
 		return netip.Addr{}, false
 	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.WithZone("").Unmap(), true
+	// "192.0.2.1:443" (one colon) and "[...]..." have a port or brackets;
+	// anything else should be a bare address. Trying the right parse first
+	// keeps the usual RemoteAddr free of a failed parse's error value.
+	if s[0] != '[' && strings.Count(s, ":") != 1 {
+		if a, err := netip.ParseAddr(s); err == nil {
+			return a.WithZone("").Unmap(), true
+		}
 	}
 	host := s
 	if h, _, err := net.SplitHostPort(s); err == nil {
@@ -258,6 +263,16 @@ func ClientIP(cfg IPConfig) Func {
 		a := clientIP(r, &cfg)
 		if !a.IsValid() {
 			return r.RemoteAddr
+		}
+		if a.Is4() && cfg.IPv4Prefix == 32 {
+			// The usual case, an IPv4 peer: its address as RemoteAddr
+			// spells it, without formatting it again. netip rejects
+			// IPv4 fields with leading zeros, so the text is canonical.
+			if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+				if b, err := netip.ParseAddr(host); err == nil && b == a {
+					return host
+				}
+			}
 		}
 		return maskKey(a, cfg.IPv4Prefix, cfg.IPv6Prefix)
 	}
