@@ -149,7 +149,7 @@ func TestImpatientCallersDoNotOpenTheBreaker(t *testing.T) {
 
 		// The same latency under a per-attempt limit of 5 ms is the
 		// dependency being too slow: 5 of them open the breaker.
-		limited := &http.Client{Transport: resilience.Transport(dep, b, timelimit.New(5*time.Millisecond))}
+		limited := &http.Client{Transport: resilience.Transport(dep, b, timelimit.New(5*time.Millisecond, timelimit.Config{}))}
 		for range 5 {
 			assert.Error(t, get(context.Background(), limited))
 		}

@@ -219,7 +219,7 @@ func TestBulkheadOverload(t *testing.T) {
 					return ctx.Err()
 				}
 			}
-			p := resilience.Chain(timelimit.New(timeout), sc.policy())
+			p := resilience.Chain(timelimit.New(timeout, timelimit.Config{}), sc.policy())
 
 			var mu sync.Mutex
 			var okLat, admitted []time.Duration // latencies of good calls, of calls not refused

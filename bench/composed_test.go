@@ -43,7 +43,7 @@ func BenchmarkComposed(b *testing.B) {
 			ratelimit.New(1e12, 1<<30),
 		}
 		if withTimeout {
-			ps = append([]resilience.Policy{timelimit.New(time.Minute)}, ps...)
+			ps = append([]resilience.Policy{timelimit.New(time.Minute, timelimit.Config{})}, ps...)
 		}
 		return resilience.Chain(ps...)
 	}

@@ -33,7 +33,7 @@ type timelimitImpl struct {
 func timelimitInTime() []timelimitImpl {
 	ctx := context.Background()
 	const d = time.Second
-	ours := timelimit.New(d)
+	ours := timelimit.New(d, timelimit.Config{})
 	fs := failsafe.With[any](fstimeout.New[any](d)).WithContext(ctx)
 	return []timelimitImpl{
 		{"resilience", func() error { return ours.Do(ctx, tlOp) }},
@@ -51,7 +51,7 @@ func timelimitInTime() []timelimitImpl {
 
 func timelimitExpired() []timelimitImpl {
 	ctx := context.Background()
-	ours := timelimit.New(time.Nanosecond)
+	ours := timelimit.New(time.Nanosecond, timelimit.Config{})
 	expect := func(err error) error {
 		if err == nil {
 			return errUnexpectedSuccess

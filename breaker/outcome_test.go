@@ -156,7 +156,7 @@ func TestOuterTimeLimitIsAFailure(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		b := breaker.New(breaker.Config{ConsecutiveFailures: 1})
-		p := resilience.Chain(timelimit.New(5*time.Millisecond), b)
+		p := resilience.Chain(timelimit.New(5*time.Millisecond, timelimit.Config{}), b)
 		err := p.Do(context.Background(), func(ctx context.Context) error {
 			<-ctx.Done()
 			return ctx.Err()
@@ -180,7 +180,7 @@ func TestInnerTimeLimitIsAFailure(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		b := breaker.New(breaker.Config{ConsecutiveFailures: 5})
-		p := resilience.Chain(b, timelimit.New(10*time.Millisecond))
+		p := resilience.Chain(b, timelimit.New(10*time.Millisecond, timelimit.Config{}))
 		hung := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // the caller can wait
 		defer cancel()

@@ -166,7 +166,7 @@ func TestInnerTimeLimitIsADrop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &fakeLimit{value: 4}
 		b := bulkhead.New(4, bulkhead.Config{Adaptive: f})
-		p := resilience.Chain(b, timelimit.New(10*time.Millisecond))
+		p := resilience.Chain(b, timelimit.New(10*time.Millisecond, timelimit.Config{}))
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // the caller can wait
 		defer cancel()
 		err := p.Do(ctx, func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })

@@ -17,7 +17,7 @@ import (
 // goroutine behind.
 func Example_timeoutOfHangingDependency() {
 	stuck := chaos.Transport(nil, chaos.Fault{Action: chaos.Hang()}) // never reaches the network
-	client := &http.Client{Transport: resilience.Transport(stuck, timelimit.New(20*time.Millisecond))}
+	client := &http.Client{Transport: resilience.Transport(stuck, timelimit.New(20*time.Millisecond, timelimit.Config{}))}
 
 	start := time.Now()
 	_, err := client.Get("http://reports.test/slow")

@@ -239,7 +239,7 @@ func TestGuideTimeoutOfHangingDependency(t *testing.T) {
 			chaos.Fault{Match: chaos.Path("/dial"), Delay: chaos.Fixed(30 * time.Second), Action: chaos.DialTimeout()},
 			chaos.Fault{Match: chaos.Path("/slow"), Delay: chaos.Fixed(time.Second)},
 		)
-		limit := timelimit.New(2 * time.Second)
+		limit := timelimit.New(2*time.Second, timelimit.Config{})
 		client := &http.Client{Transport: resilience.Transport(deps, limit)}
 
 		for _, path := range []string{"/hang", "/dial"} {
@@ -261,7 +261,7 @@ func TestGuideTimeLimitCoversTheBody(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		drip := chaos.Transport(chaos.InProcess(ordersAPI), chaos.Fault{Action: chaos.SlowBody(3, time.Second)})
-		client := &http.Client{Transport: resilience.Transport(drip, timelimit.New(2500*time.Millisecond))}
+		client := &http.Client{Transport: resilience.Transport(drip, timelimit.New(2500*time.Millisecond, timelimit.Config{}))}
 
 		start := time.Now()
 		resp, err := client.Get("http://reports.test/orders")
@@ -453,7 +453,7 @@ func TestGuideYourServer(t *testing.T) {
 		h := resilience.Handler(chaos.Handler(ordersAPI, chaos.Fault{
 			When:  chaos.First(1),
 			Delay: chaos.Fixed(time.Minute), // your handler, stuck on its database once
-		}), timelimit.New(time.Second))
+		}), timelimit.New(time.Second, timelimit.Config{}))
 
 		start := time.Now()
 		w := httptest.NewRecorder()

@@ -15,11 +15,11 @@ import (
 )
 
 // The usual timeout (op returns ctx.Err()) allocates no error: the error is
-// made once per Limiter (it is immutable). A timeout whose op returned an
+// made once per TimeLimit (it is immutable). A timeout whose op returned an
 // error of its own wraps it, in an error made for the call.
 func TestTimeoutAllocatesNoError(t *testing.T) {
 	ctx := context.Background()
-	l := timelimit.New(time.Nanosecond)
+	l := timelimit.New(time.Nanosecond, timelimit.Config{})
 	boom := errors.New("boom")
 	usual := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
 	own := func(ctx context.Context) error { <-ctx.Done(); return boom }

@@ -2,13 +2,13 @@
 // policy it is the budget of the whole call; placed inside, the budget of
 // each attempt:
 //
-//	total := resilience.Chain(timelimit.New(2*time.Second), retrier)
-//	perAttempt := resilience.Chain(retrier, timelimit.New(300*time.Millisecond))
+//	total := resilience.Chain(timelimit.New(2*time.Second, timelimit.Config{}), retrier)
+//	perAttempt := resilience.Chain(retrier, timelimit.New(300*time.Millisecond, timelimit.Config{}))
 //
 // and both can be combined: a total budget around a retry whose attempts
 // each have a shorter one.
 //
-// A [Limiter] gives op a context that expires after the time limit
+// A [TimeLimit] gives op a context that expires after the time limit
 // (context.WithTimeoutCause) and reports its own expiry as a
 // [*TimeoutError], which matches both [ErrTimeout] and
 // context.DeadlineExceeded; when the caller's context ends first, its error
@@ -16,19 +16,19 @@
 //
 // # Operations must honour their context
 //
-// Go cannot stop a goroutine from the outside, and a Limiter does not
+// Go cannot stop a goroutine from the outside, and a TimeLimit does not
 // abandon op in a goroutine of its own: that would leave op running,
 // holding its connections and memory, after the caller was told it failed
 // (and break the rule of resilience.Policy that Do returns only after op
 // returned). So the time limit works by cancelling op's context, and op must
 // watch it: pass it to every call that blocks (http.NewRequestWithContext,
 // database/sql's *Context methods, select on ctx.Done()). An op that ignores
-// its context returns late; the Limiter then still reports the timeout, and
+// its context returns late; the TimeLimit then still reports the timeout, and
 // counts the call as late and tells [Config.OnLate], so that the bug is
 // seen rather than hidden.
 //
 // Inside resilience.Transport the time limit also covers reading the
-// response body, as http.Client.Timeout does: the Limiter hands the
+// response body, as http.Client.Timeout does: the TimeLimit hands the
 // cancellation of its context to the Transport (resilience.DeferRelease),
 // which runs it when the body is closed.
 //
@@ -36,22 +36,23 @@
 //
 // A [*TimeoutError] is immutable (read it with Limit and Unwrap): the one
 // returned for the usual timeout, and the cause of op's context, are made
-// once per Limiter and shared by its calls, so that a timeout allocates no
+// once per TimeLimit and shared by its calls, so that a timeout allocates no
 // error. It is not a local rejection (resilience.IsLocalRejection): the
 // call reached the dependency, which did not answer in time.
 //
-// Where the Limiter sits tells a breaker or an adaptive bulkhead whose
+// Where the TimeLimit sits tells a breaker or an adaptive bulkhead whose
 // impatience ended the call. A per-attempt limit inside them,
-// resilience.Chain(breaker, limiter), expires while their own context is
+// resilience.Chain(breaker, limit), expires while their own context is
 // live: the dependency was too slow, and it counts as a failure (or a
-// drop). A total limit outside them, resilience.Chain(limiter, breaker),
+// drop). A total limit outside them, resilience.Chain(limit, breaker),
 // ends their context: like the caller's own deadline or cancel, that is
 // the caller's impatience, and they ignore the call.
 //
-// # Configuration
+// # Configuration and telemetry
 //
-// Every zero field of [Config] means its documented default: Grace 0 is
-// [DefaultGrace]; resilience.None says no grace at all. Other negative
+// [New] takes the time limit and a [Config], whose every zero field means
+// its documented default: Grace 0 is [DefaultGrace]; resilience.None says
+// no grace at all; Name (for telemetry, [TimeLimit.Name]) is "". Other negative
 // values, and a time limit that is not positive, panic in [New] with a
 // "timelimit: ..." message.
 package timelimit

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// ErrTimeout is the sentinel that every timeout of a [Limiter] matches with
+// ErrTimeout is the sentinel that every timeout of a [TimeLimit] matches with
 // errors.Is. The error returned is a [*TimeoutError].
 var ErrTimeout = errors.New("timelimit: timed out")
 
@@ -18,16 +18,16 @@ var ErrTimeout = errors.New("timelimit: timed out")
 // timeout errors, and a resilience.Handler answers it with 503 Service
 // Unavailable. It is not a local rejection (resilience.IsLocalRejection):
 // the call reached the dependency, which did not answer in time, so a
-// breaker or an adaptive limit around the Limiter counts it, whether the
-// Limiter sits inside it (per attempt) or outside (a limit of the whole call
+// breaker or an adaptive limit around the TimeLimit counts it, whether the
+// TimeLimit sits inside it (per attempt) or outside (a limit of the whole call
 // that expired while the dependency was being called).
 //
-// It is also the cause (context.Cause) of the context a Limiter gives op
+// It is also the cause (context.Cause) of the context a TimeLimit gives op
 // when it expires; Unwrap returns nil there.
 //
 // A TimeoutError is immutable: the one returned for the usual timeout (op
 // returned context.DeadlineExceeded) and the cause are made once per
-// Limiter and shared by its calls, so that a timeout allocates no error.
+// TimeLimit and shared by its calls, so that a timeout allocates no error.
 type TimeoutError struct {
 	limit time.Duration
 	err   error
@@ -57,7 +57,7 @@ func (e *TimeoutError) Unwrap() error { return e.err }
 
 // PolicyDeadline returns true: the deadline that expired was set by a
 // policy, not by the caller. It is how a breaker or an adaptive limit
-// outside the Limiter tells this expiry, which counts as the dependency
+// outside the TimeLimit tells this expiry, which counts as the dependency
 // being too slow, from the caller's own deadline, which does not (see
 // resilience.CallerDone).
 func (e *TimeoutError) PolicyDeadline() bool { return true }

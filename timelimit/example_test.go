@@ -13,7 +13,7 @@ import (
 // A call that does not finish within its time limit fails with an error
 // that matches both ErrTimeout and context.DeadlineExceeded.
 func Example() {
-	limit := timelimit.New(20 * time.Millisecond)
+	limit := timelimit.New(20*time.Millisecond, timelimit.Config{})
 	err := limit.Do(context.Background(), func(ctx context.Context) error {
 		select {
 		case <-time.After(time.Second): // the slow work
@@ -56,17 +56,17 @@ func Example_placement() {
 		}
 	}
 
-	perAttempt := resilience.Chain(retry, timelimit.New(30*time.Millisecond))
+	perAttempt := resilience.Chain(retry, timelimit.New(30*time.Millisecond, timelimit.Config{}))
 	fmt.Println("per attempt:", perAttempt.Do(context.Background(), newOp()))
 
-	total := resilience.Chain(timelimit.New(30*time.Millisecond), retry)
+	total := resilience.Chain(timelimit.New(30*time.Millisecond, timelimit.Config{}), retry)
 	fmt.Println("total:", total.Do(context.Background(), newOp()))
 	// Output:
 	// per attempt: <nil>
 	// total: timelimit: timed out after 30ms: context deadline exceeded
 }
 
-// An op that ignores its context cannot be stopped: the Limiter waits for
+// An op that ignores its context cannot be stopped: the TimeLimit waits for
 // it, reports the timeout anyway, and tells OnLate, so that the bug shows.
 func ExampleConfig_onLate() {
 	limit := timelimit.New(10*time.Millisecond, timelimit.Config{

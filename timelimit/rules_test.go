@@ -42,7 +42,7 @@ func tamper(err error) {
 func TestTimeoutNotShared(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		l := timelimit.New(time.Second)
+		l := timelimit.New(time.Second, timelimit.Config{})
 		hang := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
 		var cause error
 		first := l.Do(t.Context(), func(ctx context.Context) error {
@@ -68,7 +68,7 @@ func TestTimeoutNotShared(t *testing.T) {
 func TestTimeoutIsNotALocalRejection(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		err := timelimit.New(time.Second).Do(t.Context(), func(ctx context.Context) error {
+		err := timelimit.New(time.Second, timelimit.Config{}).Do(t.Context(), func(ctx context.Context) error {
 			<-ctx.Done()
 			return ctx.Err()
 		})

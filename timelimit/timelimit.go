@@ -13,10 +13,14 @@ import (
 // counts as late, when Config.Grace is 0.
 const DefaultGrace = 10 * time.Millisecond
 
-// Config holds the optional settings of a [Limiter]. Every zero field
+// Config holds the optional settings of a [TimeLimit]. Every zero field
 // means its documented default, so the zero value is ready to use: no hooks
 // and a grace of [DefaultGrace].
 type Config struct {
+	// Name names the time limit for telemetry (logs, metrics, traces);
+	// see [TimeLimit.Name]. Zero means "".
+	Name string
+
 	// Grace is how long after the time limit op may take to return before
 	// the call counts as late: an op that honours its context returns
 	// within microseconds of the deadline, one that ignores it returns
@@ -39,7 +43,7 @@ type Config struct {
 	OnLate func(ctx context.Context, late time.Duration)
 }
 
-// Metrics counts the outcomes of a [Limiter] since it was made.
+// Metrics counts the outcomes of a [TimeLimit] since it was made.
 type Metrics struct {
 	// Timeouts counts the calls whose time limit expired.
 	Timeouts uint64
@@ -48,12 +52,12 @@ type Metrics struct {
 	Late uint64
 }
 
-// Limiter runs each call with a time limit. Make one with [New]; the zero
-// value is not usable. A Limiter is safe for concurrent use by many
+// TimeLimit runs each call with a time limit. Make one with [New]; the zero
+// value is not usable. A TimeLimit is safe for concurrent use by many
 // goroutines, and keeps no state between calls but its counters.
-type Limiter struct {
+type TimeLimit struct {
 	d     time.Duration
-	cause *TimeoutError // the cause of every expiry of this Limiter's contexts
+	cause *TimeoutError // the cause of every expiry of this TimeLimit's contexts
 	// expiredErr is returned, shared (it is immutable), when op returns
 	// context.DeadlineExceeded (or the cause) after the time limit expired,
 	// as ops that honour their context do: no allocation for the usual
@@ -62,24 +66,18 @@ type Limiter struct {
 	grace      time.Duration
 	onTimeout  func(context.Context, *TimeoutError)
 	onLate     func(context.Context, time.Duration)
+	name       string
 
 	timeouts atomic.Uint64
 	late     atomic.Uint64
 }
 
-// New returns a Limiter that gives each call d, configured by at most one
-// Config. It panics if d is not positive, if more than one Config is given,
-// or if Config.Grace is negative (but for resilience.None).
-func New(d time.Duration, cfg ...Config) *Limiter {
+// New returns a TimeLimit that gives each call d, configured by c (the
+// zero Config is ready to use). It panics if d is not positive or if
+// c.Grace is negative (but for resilience.None).
+func New(d time.Duration, c Config) *TimeLimit {
 	if d <= 0 {
 		panic(fmt.Sprintf("timelimit: time limit %v is not positive", d))
-	}
-	if len(cfg) > 1 {
-		panic("timelimit: more than one Config")
-	}
-	var c Config
-	if len(cfg) == 1 {
-		c = cfg[0]
 	}
 	switch {
 	case c.Grace == resilience.None:
@@ -89,18 +87,22 @@ func New(d time.Duration, cfg ...Config) *Limiter {
 	case c.Grace == 0:
 		c.Grace = DefaultGrace
 	}
-	return &Limiter{
+	return &TimeLimit{
 		d:          d,
 		cause:      &TimeoutError{limit: d},
 		expiredErr: &TimeoutError{limit: d, err: context.DeadlineExceeded},
 		grace:      c.Grace,
 		onTimeout:  c.OnTimeout,
 		onLate:     c.OnLate,
+		name:       c.Name,
 	}
 }
 
-// Limit returns the time limit the Limiter gives each call.
-func (l *Limiter) Limit() time.Duration { return l.d }
+// Limit returns the time limit the TimeLimit gives each call.
+func (l *TimeLimit) Limit() time.Duration { return l.d }
+
+// Name returns Config.Name.
+func (l *TimeLimit) Name() string { return l.name }
 
 // Do calls op once with a context derived from ctx that expires after the
 // time limit, and waits for op to return.
@@ -112,7 +114,7 @@ func (l *Limiter) Limit() time.Duration { return l.d }
 // context returns an error that does too. Otherwise Do returns op's error
 // unchanged, including when ctx was cancelled or its own deadline came
 // (first, or by the time op returned): a caller's deadline is not
-// disguised as this Limiter's.
+// disguised as this TimeLimit's.
 //
 // Do keeps the contract of resilience.Policy: it never abandons op, so an
 // op that ignores its context makes Do return late (see [Config.OnLate]).
@@ -121,7 +123,7 @@ func (l *Limiter) Limit() time.Duration { return l.d }
 // When ctx comes from resilience.Transport, the cancellation of op's
 // context is handed to it with resilience.DeferRelease, so that the body of
 // the response stays readable, within the time limit, until it is closed.
-func (l *Limiter) Do(ctx context.Context, op func(context.Context) error) error {
+func (l *TimeLimit) Do(ctx context.Context, op func(context.Context) error) error {
 	actx, cancel := context.WithTimeoutCause(ctx, l.d, l.cause)
 	returned := false
 	defer func() {
@@ -142,12 +144,12 @@ func (l *Limiter) Do(ctx context.Context, op func(context.Context) error) error 
 }
 
 // expiredFirst reports whether actx, which is done, ended because of this
-// Limiter's time limit and not because of the caller's context. As actx is
-// cancelled only by its timer, by ctx or by the Limiter after op returned,
+// TimeLimit's time limit and not because of the caller's context. As actx is
+// cancelled only by its timer, by ctx or by the TimeLimit after op returned,
 // it did if actx's deadline passed while ctx is still live and ctx's own
 // deadline, if any, is later (two deadlines at the same instant fire in
 // either order).
-func (l *Limiter) expiredFirst(ctx, actx context.Context) bool {
+func (l *TimeLimit) expiredFirst(ctx, actx context.Context) bool {
 	if actx.Err() != context.DeadlineExceeded || ctx.Err() != nil {
 		return false
 	}
@@ -161,7 +163,7 @@ func (l *Limiter) expiredFirst(ctx, actx context.Context) bool {
 
 // expired accounts for a call whose time limit expired and returns its
 // error.
-func (l *Limiter) expired(ctx, actx context.Context, err error) error {
+func (l *TimeLimit) expired(ctx, actx context.Context, err error) error {
 	l.timeouts.Add(1)
 	if deadline, ok := actx.Deadline(); ok {
 		if late := time.Since(deadline); late > l.grace {
@@ -181,7 +183,7 @@ func (l *Limiter) expired(ctx, actx context.Context, err error) error {
 	return te
 }
 
-// Metrics returns the Limiter's counters.
-func (l *Limiter) Metrics() Metrics {
+// Metrics returns the TimeLimit's counters.
+func (l *TimeLimit) Metrics() Metrics {
 	return Metrics{Timeouts: l.timeouts.Load(), Late: l.late.Load()}
 }

@@ -15,25 +15,24 @@ import (
 	"github.com/resiliencekit/resilience/timelimit"
 )
 
-var _ resilience.Policy = (*timelimit.Limiter)(nil)
+var _ resilience.Policy = (*timelimit.TimeLimit)(nil)
 
 func TestNewPanics(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
 		d    time.Duration
-		cfg  []timelimit.Config
+		cfg  timelimit.Config
 		want string
 	}{
-		{"zero", 0, nil, "timelimit: time limit 0s is not positive"},
-		{"negative", -time.Second, nil, "timelimit: time limit -1s is not positive"},
-		{"two configs", time.Second, []timelimit.Config{{}, {}}, "timelimit: more than one Config"},
-		{"negative grace", time.Second, []timelimit.Config{{Grace: -2}}, "timelimit: negative Grace -2ns"},
+		{"zero", 0, timelimit.Config{}, "timelimit: time limit 0s is not positive"},
+		{"negative", -time.Second, timelimit.Config{}, "timelimit: time limit -1s is not positive"},
+		{"negative grace", time.Second, timelimit.Config{Grace: -2}, "timelimit: negative Grace -2ns"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			assert.PanicsWithValue(t, tt.want, func() { timelimit.New(tt.d, tt.cfg...) })
+			assert.PanicsWithValue(t, tt.want, func() { timelimit.New(tt.d, tt.cfg) })
 		})
 	}
 }
@@ -45,7 +44,7 @@ func TestInTime(t *testing.T) {
 		t.Run(fmt.Sprint(want), func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				l := timelimit.New(time.Second)
+				l := timelimit.New(time.Second, timelimit.Config{})
 				assert.Equal(t, time.Second, l.Limit())
 				ctx := resilience.WithKey(t.Context(), "k")
 				var opCtx context.Context
@@ -215,7 +214,7 @@ func TestLate(t *testing.T) {
 func TestPanic(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		l := timelimit.New(time.Second)
+		l := timelimit.New(time.Second, timelimit.Config{})
 		var opCtx context.Context
 		type boom struct{}
 		got := func() (v any) {
@@ -262,9 +261,9 @@ func TestPlacement(t *testing.T) {
 		attempts int
 		took     time.Duration
 	}{
-		{"per attempt", resilience.Chain(retrying(3), timelimit.New(time.Second)), 3, 3 * time.Second},
-		{"total", resilience.Chain(timelimit.New(time.Second), retrying(3)), 1, time.Second},
-		{"both", resilience.Chain(timelimit.New(2500*time.Millisecond), retrying(3), timelimit.New(time.Second)),
+		{"per attempt", resilience.Chain(retrying(3), timelimit.New(time.Second, timelimit.Config{})), 3, 3 * time.Second},
+		{"total", resilience.Chain(timelimit.New(time.Second, timelimit.Config{}), retrying(3)), 1, time.Second},
+		{"both", resilience.Chain(timelimit.New(2500*time.Millisecond, timelimit.Config{}), retrying(3), timelimit.New(time.Second, timelimit.Config{})),
 			3, 2500 * time.Millisecond},
 	}
 	for _, tt := range tests {
@@ -280,4 +279,10 @@ func TestPlacement(t *testing.T) {
 			})
 		})
 	}
+}
+
+func TestName(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "", timelimit.New(time.Second, timelimit.Config{}).Name())
+	assert.Equal(t, "db", timelimit.New(time.Second, timelimit.Config{Name: "db"}).Name())
 }

@@ -58,7 +58,7 @@ func TestTransportBodyOutlivesRoundTrip(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		be := &backend{codes: []int{200}}
-		l := timelimit.New(time.Second)
+		l := timelimit.New(time.Second, timelimit.Config{})
 		client := &http.Client{Transport: resilience.Transport(be, l)}
 
 		resp, err := client.Get("http://svc.example/")
@@ -81,7 +81,7 @@ func TestTransportLimitCoversBody(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		be := &backend{codes: []int{200}}
-		client := &http.Client{Transport: resilience.Transport(be, timelimit.New(time.Second))}
+		client := &http.Client{Transport: resilience.Transport(be, timelimit.New(time.Second, timelimit.Config{}))}
 		resp, err := client.Get("http://svc.example/")
 		require.NoError(t, err)
 		defer resp.Body.Close()
@@ -98,7 +98,7 @@ func TestTransportPerAttempt(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		be := &backend{codes: []int{503, 503, 200}}
-		client := &http.Client{Transport: resilience.Transport(be, retrying(3), timelimit.New(time.Second))}
+		client := &http.Client{Transport: resilience.Transport(be, retrying(3), timelimit.New(time.Second, timelimit.Config{}))}
 		resp, err := client.Get("http://svc.example/")
 		require.NoError(t, err)
 		require.Len(t, be.ctxs, 3)
@@ -123,7 +123,7 @@ func TestTransportTimeout(t *testing.T) {
 			<-req.Context().Done()
 			return nil, req.Context().Err()
 		})
-		client := &http.Client{Transport: resilience.Transport(hang, timelimit.New(time.Second))}
+		client := &http.Client{Transport: resilience.Transport(hang, timelimit.New(time.Second, timelimit.Config{}))}
 		t0 := time.Now()
 		_, err := client.Get("http://svc.example/")
 		assert.Equal(t, time.Second, time.Since(t0))
@@ -139,7 +139,7 @@ func TestHandlerAnswers503(t *testing.T) {
 		slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			<-r.Context().Done() // a handler that honours its request's context
 		})
-		h := resilience.Handler(slow, timelimit.New(time.Second))
+		h := resilience.Handler(slow, timelimit.New(time.Second, timelimit.Config{}))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/", nil))
 		assert.Equal(t, http.StatusServiceUnavailable, rec.Code)

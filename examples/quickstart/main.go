@@ -70,11 +70,11 @@ func run(out io.Writer) error {
 	}})
 	defer breakers.Close()
 	client := &http.Client{Transport: resilience.Transport(srv.Client().Transport,
-		timelimit.New(2*time.Second),
+		timelimit.New(2*time.Second, timelimit.Config{}),
 		retry.New(retry.Config{MaxRetries: 3, InitialDelay: 20 * time.Millisecond, MaxDelay: 200 * time.Millisecond}),
 		breakers,
 		bulkhead.New(8),
-		timelimit.New(150*time.Millisecond),
+		timelimit.New(150*time.Millisecond, timelimit.Config{}),
 	)}
 	defer client.CloseIdleConnections()
 
