@@ -69,7 +69,7 @@ func ExampleTransport() {
 	retrier := retry.New(retry.Config{
 		MaxRetries:   3,
 		InitialDelay: time.Millisecond,
-		OnRetry: func(attempt int, err error, _ time.Duration) {
+		OnRetry: func(_ context.Context, attempt int, err error, _ time.Duration) {
 			fmt.Println("attempt", attempt, "failed:", err)
 		},
 	})
@@ -117,7 +117,7 @@ func ExampleHandler() {
 // whose X-Forwarded-For is believed; a problem+json answer replaces the
 // plain-text one.
 func ExampleNewHandler() {
-	perClient := bulkhead.NewGroup(1)
+	perClient := bulkhead.NewGroup(1, bulkhead.GroupConfig{})
 	release := make(chan struct{})
 	h := resilience.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-release // a slow request

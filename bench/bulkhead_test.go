@@ -42,7 +42,7 @@ var (
 const bhLimit = 100
 
 func bulkheadFree() []bulkheadImpl {
-	ours := bulkhead.New(bhLimit)
+	ours := bulkhead.New(bhLimit, bulkhead.Config{})
 	sem := semaphore.NewWeighted(bhLimit)
 	fs := failsafe.With[any](fsbulkhead.New[any](bhLimit))
 	return []bulkheadImpl{
@@ -61,7 +61,7 @@ func bulkheadFree() []bulkheadImpl {
 // bulkheadFull returns the impls with every permit taken, and a function
 // that gives the permits back.
 func bulkheadFull() ([]bulkheadImpl, func()) {
-	ours := bulkhead.New(1)
+	ours := bulkhead.New(1, bulkhead.Config{})
 	sem := semaphore.NewWeighted(1)
 	fsb := fsbulkhead.New[any](1)
 	fs := failsafe.With[any](fsb)
@@ -189,8 +189,8 @@ func TestBulkheadOverload(t *testing.T) {
 	}
 	scenarios := []scenario{
 		{name: "no bulkhead", policy: func() resilience.Policy { return nil }},
-		{name: "fixed 10 (right size)", policy: func() resilience.Policy { return bulkhead.New(capacity) }},
-		{name: "fixed 100 (too high)", policy: func() resilience.Policy { return bulkhead.New(100) }},
+		{name: "fixed 10 (right size)", policy: func() resilience.Policy { return bulkhead.New(capacity, bulkhead.Config{}) }},
+		{name: "fixed 100 (too high)", policy: func() resilience.Policy { return bulkhead.New(100, bulkhead.Config{}) }},
 		{name: "adaptive gradient ≤100", policy: func() resilience.Policy {
 			return bulkhead.New(100, bulkhead.Config{Adaptive: bulkhead.Gradient{}})
 		}},

@@ -39,7 +39,7 @@ func BenchmarkComposed(b *testing.B) {
 		ps := []resilience.Policy{
 			retry.New(retry.Config{}),
 			breaker.New(breaker.Config{}),
-			bulkhead.New(1 << 20),
+			bulkhead.New(1<<20, bulkhead.Config{}),
 			ratelimit.New(1e12, 1<<30),
 		}
 		if withTimeout {
@@ -92,7 +92,7 @@ func BenchmarkComposedParallel(b *testing.B) {
 	p := resilience.Chain(
 		retry.New(retry.Config{}),
 		breaker.New(breaker.Config{}),
-		bulkhead.New(1<<20),
+		bulkhead.New(1<<20, bulkhead.Config{}),
 		ratelimit.New(1e12, 1<<30),
 	)
 	b.Run("without-timelimit/resilience", func(b *testing.B) {

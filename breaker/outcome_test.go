@@ -342,7 +342,7 @@ func TestFullBulkheadInsideDoesNotTrip(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		b := breaker.New(breaker.Config{})
-		p := resilience.Chain(b, bulkhead.New(1))
+		p := resilience.Chain(b, bulkhead.New(1, bulkhead.Config{}))
 		gate := make(chan struct{})
 		done := make(chan error)
 		go func() { done <- p.Do(context.Background(), func(context.Context) error { <-gate; return nil }) }()

@@ -109,7 +109,7 @@ func TestAdaptiveLimitApplied(t *testing.T) {
 		f := &fakeLimit{value: 1}
 		var changes [][2]int
 		var b *bulkhead.Bulkhead
-		b = bulkhead.New(5, bulkhead.Config{Adaptive: f, MaxQueue: 2, MaxWait: resilience.Forever, OnLimit: func(old, new int) {
+		b = bulkhead.New(5, bulkhead.Config{Adaptive: f, MaxQueue: 2, MaxWait: resilience.Forever, OnLimit: func(_ context.Context, old, new int) {
 			changes = append(changes, [2]int{old, new})
 			_ = b.Metrics() // no lock held
 		}})
@@ -302,7 +302,7 @@ func TestAdaptiveConverges(t *testing.T) {
 				capacity.Store(1000)
 				var lo, hi atomic.Int64
 				lo.Store(maxConcurrent)
-				b := bulkhead.New(maxConcurrent, bulkhead.Config{Adaptive: tt.algo, OnLimit: func(_, n int) {
+				b := bulkhead.New(maxConcurrent, bulkhead.Config{Adaptive: tt.algo, OnLimit: func(_ context.Context, _, n int) {
 					if int64(n) < lo.Load() {
 						lo.Store(int64(n))
 					}
@@ -347,4 +347,28 @@ func TestAdaptiveConverges(t *testing.T) {
 			})
 		})
 	}
+}
+
+// OnLimit gets the context of the call whose outcome moved the limit, so
+// that a log line can carry its trace.
+func TestOnLimitGetsCallersContext(t *testing.T) {
+	t.Parallel()
+	type ctxKey struct{}
+	f := &fakeLimit{value: 1}
+	var got []any
+	b := bulkhead.New(5, bulkhead.Config{Adaptive: f, OnLimit: func(ctx context.Context, old, new int) {
+		got = append(got, ctx.Value(ctxKey{}), old, new)
+	}})
+	f.set(3)
+	ctx := context.WithValue(t.Context(), ctxKey{}, "trace-1")
+	require.NoError(t, b.Do(ctx, func(context.Context) error { return nil }))
+	assert.Equal(t, []any{"trace-1", 1, 3}, got)
+}
+
+func TestName(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "", bulkhead.New(1, bulkhead.Config{}).Name())
+	assert.Equal(t, "db", bulkhead.New(1, bulkhead.Config{Name: "db"}).Name())
+	g := bulkhead.NewGroup(1, bulkhead.GroupConfig{Config: bulkhead.Config{Name: "hosts"}})
+	assert.Equal(t, "hosts", g.Name())
 }

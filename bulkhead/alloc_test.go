@@ -19,10 +19,10 @@ import (
 // random, so this check runs only in builds without it.
 func TestAllocations(t *testing.T) {
 	ctx := context.Background()
-	fixed := bulkhead.New(4)
+	fixed := bulkhead.New(4, bulkhead.Config{})
 	adaptive := bulkhead.New(4, bulkhead.Config{Adaptive: bulkhead.AIMD{}})
 	waiting := bulkhead.New(4, bulkhead.Config{MaxWait: resilience.Forever})
-	group := bulkhead.NewGroup(4)
+	group := bulkhead.NewGroup(4, bulkhead.GroupConfig{})
 	keyed := resilience.WithKey(ctx, "k")
 	for name, do := range map[string]func(){
 		"fixed":    func() { _ = fixed.Do(ctx, noop) },
@@ -33,7 +33,7 @@ func TestAllocations(t *testing.T) {
 		assert.Zero(t, testing.AllocsPerRun(1000, do), "success, %s", name)
 	}
 
-	full := bulkhead.New(1)
+	full := bulkhead.New(1, bulkhead.Config{})
 	tooMany := bulkhead.NewGroup(1, bulkhead.GroupConfig{MaxKeys: 1})
 	gate, held := make(chan struct{}), make(chan struct{}, 2)
 	hold := func(p resilience.Policy, ctx context.Context) {

@@ -59,6 +59,11 @@ const DefaultMaxQueue = 1024
 // never wait: set MaxWait), and on negative values other than
 // resilience.None.
 type Config struct {
+	// Name names the bulkhead for telemetry (logs, metrics, traces); see
+	// [Bulkhead.Name]. Zero means "". In a [GroupConfig] it names the
+	// group, and every key's bulkhead carries it.
+	Name string
+
 	// MaxWait is how long a call that finds every permit taken may wait
 	// for one, in the queue. 0 (the default) never waits: such a call is
 	// refused at once with [ErrFull]; resilience.None says the same. A
@@ -110,10 +115,11 @@ type Config struct {
 	OnReject func(ctx context.Context, err *FullError)
 
 	// OnLimit, when not nil, is called when an adaptive limit changes, with
-	// the old and the new limit. It is called without any lock held, on the
-	// goroutine of the call whose outcome moved the limit; concurrent
-	// changes may be reported out of order.
-	OnLimit func(old, new int)
+	// the context of the call whose outcome moved the limit (the ctx given
+	// to Do), the old and the new limit. It is called without any lock
+	// held, on that call's goroutine, after op returned; concurrent changes
+	// may be reported out of order.
+	OnLimit func(ctx context.Context, old, new int)
 }
 
 // validate panics on an invalid configuration.
@@ -181,7 +187,8 @@ type Bulkhead struct {
 	adaptive Limit
 	dropped  func(error) bool
 	onReject func(context.Context, *FullError)
-	onLimit  func(old, new int)
+	onLimit  func(ctx context.Context, old, new int)
+	name     string
 
 	// full is the error of calls refused on arrival by a bulkhead with a
 	// fixed limit, made once: it is immutable, and the limit never changes.
@@ -196,19 +203,12 @@ type Bulkhead struct {
 const evictedMark = 1 << 62
 
 // New returns a bulkhead that admits up to maxConcurrent calls at once,
-// configured by at most one Config (see [Config] for the defaults). It
-// panics if maxConcurrent is less than 1, if more than one Config is given,
-// or if the Config is invalid.
-func New(maxConcurrent int, cfg ...Config) *Bulkhead {
+// configured by c (the zero Config is a fail-fast bulkhead with a fixed
+// limit; see [Config] for the defaults). It panics if maxConcurrent is less
+// than 1 or if c is invalid.
+func New(maxConcurrent int, c Config) *Bulkhead {
 	if maxConcurrent < 1 {
 		panic(fmt.Sprintf("bulkhead: maxConcurrent %d is less than 1", maxConcurrent))
-	}
-	if len(cfg) > 1 {
-		panic("bulkhead: more than one Config")
-	}
-	var c Config
-	if len(cfg) == 1 {
-		c = cfg[0]
 	}
 	c.validate()
 	return newBulkhead(maxConcurrent, &c)
@@ -223,6 +223,7 @@ func newBulkhead(maxConcurrent int, c *Config) *Bulkhead {
 		dropped:  c.Dropped,
 		onReject: c.OnReject,
 		onLimit:  c.OnLimit,
+		name:     c.Name,
 	}
 	if b.dropped == nil {
 		b.dropped = defaultDropped
@@ -466,7 +467,7 @@ func (b *Bulkhead) observe(ctx context.Context, start time.Time, n int, err erro
 		b.mu.Unlock()
 	}
 	if b.onLimit != nil {
-		b.onLimit(int(old), int(next))
+		b.onLimit(ctx, int(old), int(next))
 	}
 }
 
@@ -474,6 +475,9 @@ func (b *Bulkhead) observe(ctx context.Context, start time.Time, n int, err erro
 func (b *Bulkhead) clamp(l int) int {
 	return max(1, min(l, b.max))
 }
+
+// Name returns Config.Name: for a bulkhead of a [Group], the group's.
+func (b *Bulkhead) Name() string { return b.name }
 
 // Metrics returns a snapshot of the bulkhead's counters.
 func (b *Bulkhead) Metrics() Metrics {

@@ -23,45 +23,44 @@ func TestNewPanics(t *testing.T) {
 	tests := []struct {
 		name string
 		max  int
-		cfg  []bulkhead.Config
+		cfg  bulkhead.Config
 		want string
 	}{
-		{"zero limit", 0, nil, "bulkhead: maxConcurrent 0 is less than 1"},
-		{"negative limit", -3, nil, "bulkhead: maxConcurrent -3 is less than 1"},
-		{"two configs", 1, []bulkhead.Config{{}, {}}, "bulkhead: more than one Config"},
-		{"negative queue", 1, []bulkhead.Config{{MaxQueue: -2, MaxWait: time.Second}}, "bulkhead: negative MaxQueue -2"},
-		{"negative wait", 1, []bulkhead.Config{{MaxWait: -time.Second}}, "bulkhead: negative MaxWait -1s"},
-		{"bad order", 1, []bulkhead.Config{{Order: 7}}, "bulkhead: unknown Order(7)"},
-		{"AIMD min above max", 4, []bulkhead.Config{{Adaptive: bulkhead.AIMD{Min: 5}}},
+		{"zero limit", 0, bulkhead.Config{}, "bulkhead: maxConcurrent 0 is less than 1"},
+		{"negative limit", -3, bulkhead.Config{}, "bulkhead: maxConcurrent -3 is less than 1"},
+		{"negative queue", 1, bulkhead.Config{MaxQueue: -2, MaxWait: time.Second}, "bulkhead: negative MaxQueue -2"},
+		{"negative wait", 1, bulkhead.Config{MaxWait: -time.Second}, "bulkhead: negative MaxWait -1s"},
+		{"bad order", 1, bulkhead.Config{Order: 7}, "bulkhead: unknown Order(7)"},
+		{"AIMD min above max", 4, bulkhead.Config{Adaptive: bulkhead.AIMD{Min: 5}},
 			"bulkhead: AIMD: Min 5 is above maxConcurrent 4"},
-		{"AIMD initial above max", 4, []bulkhead.Config{{Adaptive: bulkhead.AIMD{Initial: 5}}},
+		{"AIMD initial above max", 4, bulkhead.Config{Adaptive: bulkhead.AIMD{Initial: 5}},
 			"bulkhead: AIMD: Initial 5 is above maxConcurrent 4"},
-		{"AIMD negative min", 4, []bulkhead.Config{{Adaptive: bulkhead.AIMD{Min: -1}}},
+		{"AIMD negative min", 4, bulkhead.Config{Adaptive: bulkhead.AIMD{Min: -1}},
 			"bulkhead: AIMD: negative Min -1"},
-		{"AIMD backoff", 4, []bulkhead.Config{{Adaptive: bulkhead.AIMD{Backoff: 1}}},
+		{"AIMD backoff", 4, bulkhead.Config{Adaptive: bulkhead.AIMD{Backoff: 1}},
 			"bulkhead: AIMD: Backoff 1 is outside (0, 1)"},
-		{"AIMD latency", 4, []bulkhead.Config{{Adaptive: bulkhead.AIMD{Latency: -1}}},
+		{"AIMD latency", 4, bulkhead.Config{Adaptive: bulkhead.AIMD{Latency: -1}},
 			"bulkhead: AIMD: negative Latency -1ns"},
-		{"Gradient tolerance", 4, []bulkhead.Config{{Adaptive: bulkhead.Gradient{Tolerance: 0.5}}},
+		{"Gradient tolerance", 4, bulkhead.Config{Adaptive: bulkhead.Gradient{Tolerance: 0.5}},
 			"bulkhead: Gradient: Tolerance 0.5 is below 1"},
-		{"Gradient smoothing", 4, []bulkhead.Config{{Adaptive: bulkhead.Gradient{Smoothing: 1.5}}},
+		{"Gradient smoothing", 4, bulkhead.Config{Adaptive: bulkhead.Gradient{Smoothing: 1.5}},
 			"bulkhead: Gradient: Smoothing 1.5 is outside (0, 1]"},
-		{"Gradient window", 4, []bulkhead.Config{{Adaptive: bulkhead.Gradient{NoLoadWindow: -1}}},
+		{"Gradient window", 4, bulkhead.Config{Adaptive: bulkhead.Gradient{NoLoadWindow: -1}},
 			"bulkhead: Gradient: negative NoLoadWindow -1ns"},
-		{"Gradient initial", 4, []bulkhead.Config{{Adaptive: bulkhead.Gradient{Initial: -1}}},
+		{"Gradient initial", 4, bulkhead.Config{Adaptive: bulkhead.Gradient{Initial: -1}},
 			"bulkhead: Gradient: negative Initial -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			assert.PanicsWithValue(t, tt.want, func() { bulkhead.New(tt.max, tt.cfg...) })
+			assert.PanicsWithValue(t, tt.want, func() { bulkhead.New(tt.max, tt.cfg) })
 		})
 	}
 }
 
 func TestDoReturnsOpOutcome(t *testing.T) {
 	t.Parallel()
-	b := bulkhead.New(1)
+	b := bulkhead.New(1, bulkhead.Config{})
 	boom := errors.New("boom")
 	ctx := resilience.WithKey(t.Context(), "k")
 	calls := 0

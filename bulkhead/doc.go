@@ -15,6 +15,13 @@
 // A [Group] keeps one bulkhead per key (see resilience.WithKey), for
 // example per downstream host, with a bound on how many keys it remembers.
 //
+// [New] and [NewGroup] take the limit and a [Config] (a [GroupConfig]),
+// whose zero value is ready to use. Config.Name names the bulkhead for
+// telemetry ([Bulkhead.Name]); every key's bulkhead of a Group carries the
+// group's name. [Bulkhead.Metrics] and [Group.Metrics] (per key) are
+// snapshots of the counters, and the hooks OnReject and OnLimit get the
+// context of the call they are about.
+//
 // # Waiting
 //
 // Config.MaxWait and Config.MaxQueue mean what they mean in every package
@@ -49,7 +56,10 @@
 // So give the dependency a time budget of your own, with package
 // timelimit, for its expiry to tell an overloaded dependency:
 //
-//	resilience.Chain(bulkhead.New(100, bulkhead.Config{Adaptive: bulkhead.Gradient{}}), timelimit.New(250*time.Millisecond))
+//	resilience.Chain(
+//		bulkhead.New(100, bulkhead.Config{Adaptive: bulkhead.Gradient{}}),
+//		timelimit.New(250*time.Millisecond, timelimit.Config{}),
+//	)
 //
 // Under overload, when every call runs into the caller's own deadline
 // instead, the limit sees no sample at all and stays where it was.

@@ -14,7 +14,7 @@ import (
 
 // A bulkhead of two refuses a third concurrent call at once.
 func Example() {
-	b := bulkhead.New(2)
+	b := bulkhead.New(2, bulkhead.Config{})
 	ctx := context.Background()
 
 	started, finish := make(chan struct{}), make(chan struct{})
@@ -88,7 +88,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // A Group in a resilience.Transport keeps one bulkhead per host: a slow
 // host fills its own bulkhead and leaves the others alone.
 func ExampleGroup() {
-	hosts := bulkhead.NewGroup(1) // one call at a time per host
+	hosts := bulkhead.NewGroup(1, bulkhead.GroupConfig{}) // one call at a time per host
 	inSlow, finish := make(chan struct{}), make(chan struct{})
 	backend := roundTripFunc(func(req *http.Request) (*http.Response, error) {
 		if req.URL.Host == "slow.example" {

@@ -59,19 +59,11 @@ type groupEntry struct {
 }
 
 // NewGroup returns a group whose bulkheads admit up to maxConcurrent calls
-// each, configured by at most one GroupConfig. It panics if maxConcurrent
-// is less than 1, if more than one GroupConfig is given, or if the
-// configuration is invalid.
-func NewGroup(maxConcurrent int, cfg ...GroupConfig) *Group {
+// each, configured by c (the zero GroupConfig is ready to use). It panics
+// if maxConcurrent is less than 1 or if c is invalid.
+func NewGroup(maxConcurrent int, c GroupConfig) *Group {
 	if maxConcurrent < 1 {
 		panic(fmt.Sprintf("bulkhead: maxConcurrent %d is less than 1", maxConcurrent))
-	}
-	if len(cfg) > 1 {
-		panic("bulkhead: more than one GroupConfig")
-	}
-	var c GroupConfig
-	if len(cfg) == 1 {
-		c = cfg[0]
 	}
 	c.validate()
 	if c.MaxKeys < 0 {
@@ -192,6 +184,10 @@ func (b *Bulkhead) evict() bool {
 	}
 	return true
 }
+
+// Name returns GroupConfig.Name (the Name of its embedded Config), which
+// every key's bulkhead carries too.
+func (g *Group) Name() string { return g.cfg.Name }
 
 // Len returns the number of bulkheads the group holds.
 func (g *Group) Len() int {

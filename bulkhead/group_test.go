@@ -27,21 +27,20 @@ func TestNewGroupPanics(t *testing.T) {
 	tests := []struct {
 		name string
 		max  int
-		cfg  []bulkhead.GroupConfig
+		cfg  bulkhead.GroupConfig
 		want string
 	}{
-		{"zero limit", 0, nil, "bulkhead: maxConcurrent 0 is less than 1"},
-		{"two configs", 1, []bulkhead.GroupConfig{{}, {}}, "bulkhead: more than one GroupConfig"},
-		{"negative keys", 1, []bulkhead.GroupConfig{{MaxKeys: -1}}, "bulkhead: negative MaxKeys -1"},
-		{"bad bulkhead config", 1, []bulkhead.GroupConfig{{Config: bulkhead.Config{MaxQueue: -2}}},
+		{"zero limit", 0, bulkhead.GroupConfig{}, "bulkhead: maxConcurrent 0 is less than 1"},
+		{"negative keys", 1, bulkhead.GroupConfig{MaxKeys: -1}, "bulkhead: negative MaxKeys -1"},
+		{"bad bulkhead config", 1, bulkhead.GroupConfig{Config: bulkhead.Config{MaxQueue: -2}},
 			"bulkhead: negative MaxQueue -2"},
-		{"bad algorithm", 2, []bulkhead.GroupConfig{{Config: bulkhead.Config{Adaptive: bulkhead.AIMD{Min: 3}}}},
+		{"bad algorithm", 2, bulkhead.GroupConfig{Config: bulkhead.Config{Adaptive: bulkhead.AIMD{Min: 3}}},
 			"bulkhead: AIMD: Min 3 is above maxConcurrent 2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			assert.PanicsWithValue(t, tt.want, func() { bulkhead.NewGroup(tt.max, tt.cfg...) })
+			assert.PanicsWithValue(t, tt.want, func() { bulkhead.NewGroup(tt.max, tt.cfg) })
 		})
 	}
 }
@@ -49,7 +48,7 @@ func TestNewGroupPanics(t *testing.T) {
 func TestGroupPerKey(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		g := bulkhead.NewGroup(1)
+		g := bulkhead.NewGroup(1, bulkhead.GroupConfig{})
 		release := occupy(g, key(t.Context(), "a"), 1)
 		defer release()
 

@@ -68,7 +68,7 @@ func TestEvictedBulkhead(t *testing.T) {
 	assert.False(t, old.evict(), "already evicted")
 
 	// A busy bulkhead cannot be evicted.
-	b := New(1)
+	b := New(1, Config{})
 	s, err := b.acquire(t.Context())
 	require.NoError(t, err)
 	assert.False(t, b.evict())

@@ -25,7 +25,7 @@ func TestRejectionsAreLocal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rejections := map[string]func() error{
 			"on arrival": func() error {
-				b := bulkhead.New(1)
+				b := bulkhead.New(1, bulkhead.Config{})
 				defer occupy(b, t.Context(), 1)()
 				return b.Do(t.Context(), noop)
 			},

@@ -27,7 +27,7 @@ func Example_bulkheadUnderSlowDependency() {
 		Match: chaos.Host("reports.test"),
 		Delay: chaos.Fixed(time.Minute),
 	}).Transport(api)
-	client := &http.Client{Transport: resilience.Transport(deps, bulkhead.NewGroup(2))}
+	client := &http.Client{Transport: resilience.Transport(deps, bulkhead.NewGroup(2, bulkhead.GroupConfig{}))}
 	get := func(ctx context.Context, url string) string {
 		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 		resp, err := client.Do(req)

@@ -1,6 +1,7 @@
 package chaos_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,7 +30,7 @@ func Example_retryOn503() {
 		MaxRetries:   3,
 		InitialDelay: time.Millisecond,
 		Jitter:       retry.JitterNone,
-		OnRetry: func(attempt int, err error, delay time.Duration) {
+		OnRetry: func(_ context.Context, attempt int, err error, delay time.Duration) {
 			fmt.Printf("attempt %d: %v; retry in %v\n", attempt, err, delay)
 		},
 	})

@@ -170,7 +170,7 @@ func TestGuideRetrySeededJitter(t *testing.T) {
 				MaxRetries:   4,
 				InitialDelay: 100 * time.Millisecond,
 				Rand:         rand.New(rand.NewPCG(1, 2)), // full jitter, from a fixed seed
-				OnRetry:      func(_ int, _ error, d time.Duration) { delays = append(delays, d) },
+				OnRetry:      func(_ context.Context, _ int, _ error, d time.Duration) { delays = append(delays, d) },
 			})
 			client := &http.Client{Transport: resilience.Transport(flaky.Transport(chaos.InProcess(ordersAPI)), retrier)}
 			assert.Equal(t, 200, getStatus(t, client, "http://orders.test/orders/42"))
@@ -396,7 +396,7 @@ func TestGuideBulkheadUnderSlowDependency(t *testing.T) {
 			Match: chaos.Host("reports.test"),
 			Delay: chaos.Fixed(time.Minute),
 		})
-		hosts := bulkhead.NewGroup(2) // at most 2 calls at once per host
+		hosts := bulkhead.NewGroup(2, bulkhead.GroupConfig{}) // at most 2 calls at once per host
 		client := &http.Client{Transport: resilience.Transport(deps, hosts)}
 
 		start := time.Now()
@@ -430,7 +430,7 @@ func TestGuideBulkheadServer(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		slow := chaos.Handler(ordersAPI, chaos.Fault{Delay: chaos.Fixed(3 * time.Second)}) // your handler, stuck on its database
-		h := resilience.Handler(slow, bulkhead.New(1))
+		h := resilience.Handler(slow, bulkhead.New(1, bulkhead.Config{}))
 
 		var wg sync.WaitGroup
 		wg.Go(func() {

@@ -194,7 +194,7 @@ func newRelay(st store, pub Publisher, c RelayConfig) *Relay {
 			OpenJitter:          0.2,
 		})
 	}
-	onRetry := func(_ int, err error, _ time.Duration) { r.report(err) }
+	onRetry := func(_ context.Context, _ int, err error, _ time.Duration) { r.report(err) }
 	// Claims retry for as long as the relay runs: a database that is down
 	// is waited for, with backoff, not given up on.
 	r.claimR = retry.New(retry.Config{MaxRetries: 1 << 30, InitialDelay: 50 * time.Millisecond,

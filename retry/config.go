@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -106,6 +107,10 @@ func (j Jitter) String() string {
 // A Config is a plain value: copy it freely. A Budget in it is shared by
 // every Retry built from the copies, which is what a budget is for.
 type Config struct {
+	// Name names the Retry for telemetry (logs, metrics labels): Retry.Name
+	// returns it. Zero means "". It changes nothing in how Do retries.
+	Name string
+
 	// MaxRetries is how many times an operation is retried after its first
 	// call, so it is called at most 1+MaxRetries times. Zero means
 	// DefaultMaxRetries (3); resilience.None means no retry (op is called
@@ -215,12 +220,13 @@ type Config struct {
 	// retryable. It may be called concurrently.
 	Retryable func(error) bool
 
-	// OnRetry, when not nil, is called before each retry, with the number of
+	// OnRetry, when not nil, is called before each retry, with the context
+	// given to Do (so a log line can carry the call's trace), the number of
 	// the attempt that failed (1 for the first call, which is also the
 	// number of the retry about to start), its error and the delay before
 	// the retry. It is called on the goroutine of Do, with no lock held,
 	// possibly concurrently for different calls.
-	OnRetry func(attempt int, err error, delay time.Duration)
+	OnRetry func(ctx context.Context, attempt int, err error, delay time.Duration)
 
 	// Budget, when not nil, limits retries across every call that shares it
 	// (see TokenBudget and RatioBudget). Nil means no budget: each call may

@@ -40,7 +40,7 @@ const (
 	// Config.WaitOnRejection asks to wait for its RetryAfter. The
 	// ExhaustedError unwraps to it, so its sentinel (breaker.ErrOpen, …)
 	// still matches with errors.Is.
-	ReasonRejected
+	ReasonRejected // the last: Metrics.GaveUp has ReasonRejected+1 counters
 )
 
 // String returns a short description such as "max retries" or

@@ -20,7 +20,7 @@ func Example() {
 	r := retry.New(retry.Config{
 		MaxRetries:   3,
 		InitialDelay: time.Millisecond, // 1 ms, 2 ms, 4 ms, with full jitter
-		OnRetry: func(attempt int, err error, _ time.Duration) {
+		OnRetry: func(_ context.Context, attempt int, err error, _ time.Duration) {
 			fmt.Printf("attempt %d failed: %v\n", attempt, err)
 		},
 	})
@@ -95,7 +95,7 @@ func Example_backoff() {
 	r := retry.New(retry.Config{
 		Backoff: func() backoff.BackOff { return constant },
 		Jitter:  retry.JitterNone,
-		OnRetry: func(attempt int, _ error, delay time.Duration) {
+		OnRetry: func(_ context.Context, attempt int, _ error, delay time.Duration) {
 			fmt.Printf("retry %d in %v\n", attempt, delay)
 		},
 	})
@@ -123,7 +123,7 @@ func Example_permanent() {
 // The presets are Configs to adjust.
 func ExampleInteractive() {
 	c := retry.Interactive()
-	c.OnRetry = func(attempt int, err error, _ time.Duration) { fmt.Println("retry after", err) }
+	c.OnRetry = func(_ context.Context, attempt int, err error, _ time.Duration) { fmt.Println("retry after", err) }
 	r := retry.New(c)
 
 	// A rate limit asking for 30 s is longer than a person should wait:

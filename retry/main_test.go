@@ -45,7 +45,9 @@ func failing(n int, err error) (func(context.Context) error, *atomic.Int64) {
 // delays records the delays OnRetry reports.
 type delays struct{ got []time.Duration }
 
-func (d *delays) onRetry(_ int, _ error, delay time.Duration) { d.got = append(d.got, delay) }
+func (d *delays) onRetry(_ context.Context, _ int, _ error, delay time.Duration) {
+	d.got = append(d.got, delay)
+}
 
 func ms(v ...float64) []time.Duration {
 	out := make([]time.Duration, len(v))

@@ -18,6 +18,7 @@ import (
 // per-call state between calls: one Retry serves every call to a
 // downstream.
 type Retry struct {
+	name         string
 	maxRetries   int
 	newBackoff   func() backoff.BackOff
 	initialDelay time.Duration
@@ -29,8 +30,9 @@ type Retry struct {
 	waitOnReject bool
 	maxElapsed   time.Duration
 	retryable    func(error) bool
-	onRetry      func(attempt int, err error, delay time.Duration)
+	onRetry      func(ctx context.Context, attempt int, err error, delay time.Duration)
 	budget       Budget
+	stats        *stats // written on the slow path only, kept off the lines Do reads
 
 	mu  sync.Mutex // guards rnd
 	rnd *rand.Rand
@@ -42,6 +44,7 @@ type Retry struct {
 func New(c Config) *Retry {
 	c = c.withDefaults()
 	return &Retry{
+		name:         c.Name,
 		maxRetries:   c.MaxRetries,
 		newBackoff:   c.Backoff,
 		initialDelay: c.InitialDelay,
@@ -55,6 +58,7 @@ func New(c Config) *Retry {
 		retryable:    c.Retryable,
 		onRetry:      c.OnRetry,
 		budget:       c.Budget,
+		stats:        new(stats),
 		rnd:          c.Rand,
 	}
 }
@@ -132,33 +136,35 @@ func (r *Retry) retry(ctx context.Context, op func(context.Context) error, err e
 		// Budget.Failure, and no wait unless asked for (and possible).
 		wait, hasWait := resilience.RetryAfter(err)
 		if resilience.IsLocalRejection(err) {
+			r.stats.localRejections.Add(1)
 			if !r.waitOnReject || !hasWait {
-				return &ExhaustedError{Attempts: attempts, Reason: ReasonRejected, Err: err}
+				return r.giveUp(attempts, ReasonRejected, err)
 			}
 		} else if r.budget != nil {
 			r.budget.Failure()
 		}
 		if attempts > r.maxRetries {
-			return &ExhaustedError{Attempts: attempts, Reason: ReasonMaxRetries, Err: err}
+			return r.giveUp(attempts, ReasonMaxRetries, err)
 		}
 		delay, ok := st.delays.Next()
 		if !ok {
-			return &ExhaustedError{Attempts: attempts, Reason: ReasonBackoffStop, Err: err}
+			return r.giveUp(attempts, ReasonBackoffStop, err)
 		}
 		if hasWait {
 			if wait > r.maxDelay {
-				return &ExhaustedError{Attempts: attempts, Reason: ReasonRetryAfter, Err: err}
+				return r.giveUp(attempts, ReasonRetryAfter, err)
 			}
 			delay = max(delay, r.spreadRetryAfter(ctx, start, wait))
 		}
 		if reason := r.timeLeft(ctx, start, delay); reason != 0 {
-			return &ExhaustedError{Attempts: attempts, Reason: reason, Err: err}
+			return r.giveUp(attempts, reason, err)
 		}
 		if r.budget != nil && !r.budget.Withdraw() {
-			return &ExhaustedError{Attempts: attempts, Reason: ReasonBudget, Err: err}
+			return r.giveUp(attempts, ReasonBudget, err)
 		}
+		r.stats.retries.Add(1)
 		if r.onRetry != nil {
-			r.onRetry(attempts, err, delay)
+			r.onRetry(ctx, attempts, err, delay)
 		}
 		if err := st.sleep(ctx, delay); err != nil {
 			return err
@@ -167,6 +173,12 @@ func (r *Retry) retry(ctx context.Context, op func(context.Context) error, err e
 			return nil
 		}
 	}
+}
+
+// giveUp counts a call given up for reason and returns its error.
+func (r *Retry) giveUp(attempts int, reason Reason, err error) error {
+	r.stats.gaveUp[reason].Add(1)
+	return &ExhaustedError{Attempts: attempts, Reason: reason, Err: err}
 }
 
 // spreadRetryAfter returns the wait for a Retry-After of ra (at most

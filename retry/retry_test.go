@@ -22,7 +22,7 @@ func TestSucceedsAfterFailures(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var attempts []int
-		r := retry.New(retry.Config{OnRetry: func(a int, err error, _ time.Duration) {
+		r := retry.New(retry.Config{OnRetry: func(_ context.Context, a int, err error, _ time.Duration) {
 			assert.ErrorIs(t, err, errTransient)
 			attempts = append(attempts, a)
 		}})
@@ -391,7 +391,7 @@ func TestConcurrentUse(t *testing.T) {
 		r := retry.New(retry.Config{
 			MaxRetries: 4, Budget: budget, Rand: fixedRand(0.3),
 			Jitter:  retry.JitterDecorrelated,
-			OnRetry: func(int, error, time.Duration) { retries.Add(1) },
+			OnRetry: func(context.Context, int, error, time.Duration) { retries.Add(1) },
 		})
 		var calls, failures atomic.Int64
 		var wg sync.WaitGroup

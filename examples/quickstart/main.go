@@ -73,7 +73,7 @@ func run(out io.Writer) error {
 		timelimit.New(2*time.Second, timelimit.Config{}),
 		retry.New(retry.Config{MaxRetries: 3, InitialDelay: 20 * time.Millisecond, MaxDelay: 200 * time.Millisecond}),
 		breakers,
-		bulkhead.New(8),
+		bulkhead.New(8, bulkhead.Config{}),
 		timelimit.New(150*time.Millisecond, timelimit.Config{}),
 	)}
 	defer client.CloseIdleConnections()
