@@ -23,8 +23,15 @@ import (
 //  4. A panic in op is recorded as a failure, the policy's state is restored
 //     (permits released, counters updated), and the panic propagates to the
 //     caller of Do unchanged.
+//  5. A policy that derives a context of its own for each call of op (a
+//     per-attempt time limit) hands that context's cancel to [DeferRelease]
+//     after op returned, and calls it itself only when DeferRelease returns
+//     false, so that what the attempt returned (the body of an HTTP
+//     response under [Transport]) stays usable after Do returned.
 //
-// Implementations are safe for concurrent use by many goroutines.
+// Implementations are safe for concurrent use by many goroutines. Package
+// resiliencetest checks a policy against these rules; run it in the tests
+// of a policy of your own.
 type Policy interface {
 	Do(ctx context.Context, op func(context.Context) error) error
 }
