@@ -67,7 +67,10 @@ type Breaker struct {
 	health      *health // nil without Config.HealthCheck
 }
 
-type event struct{ from, to State }
+type event struct {
+	ctx      context.Context
+	from, to State
+}
 
 // New returns a closed Breaker configured by c. It panics with a
 // "breaker: ..." message when c is invalid (see [Config]).
@@ -95,6 +98,11 @@ func newBreaker(cfg settings, key string, keyed bool) *Breaker {
 // (time.Now reads it twice) and follows the fake clock of testing/synctest.
 func (b *Breaker) now() int64 { return int64(time.Since(b.epoch)) }
 
+// Name returns Config.Name. A breaker of a [Group] carries the Name of
+// the Config it was made from, or the group's when that is "" (see
+// [Group.Name]).
+func (b *Breaker) Name() string { return b.cfg.name }
+
 // State returns the current state. An open breaker whose open duration has
 // passed reports Open until a call (or the health check) moves it on.
 func (b *Breaker) State() State { return State(b.word.Load() & stateMask) }
@@ -120,7 +128,7 @@ func (b *Breaker) Do(ctx context.Context, op func(context.Context) error) error 
 	defer func() {
 		if !done {
 			v := recover()
-			b.recordClosed(s, panicOutcome(v))
+			b.recordClosed(ctx, s, panicOutcome(v))
 			if v != nil {
 				panic(v)
 			}
@@ -129,15 +137,15 @@ func (b *Breaker) Do(ctx context.Context, op func(context.Context) error) error 
 	err := op(ctx)
 	done = true
 	if err == nil && b.cfg.classify == nil {
-		b.succeeded(s)
+		b.succeeded(ctx, s)
 		return nil
 	}
-	b.recordClosed(s, b.classify(ctx, err))
+	b.recordClosed(ctx, s, b.classify(ctx, err))
 	return err
 }
 
 // succeeded records a success in Closed without the clock: the hot path.
-func (b *Breaker) succeeded(s uint64) {
+func (b *Breaker) succeeded(ctx context.Context, s uint64) {
 	if b.word.Load() != s {
 		b.otherCalls.Add(1)
 		return
@@ -151,15 +159,15 @@ func (b *Breaker) succeeded(s uint64) {
 		b.calls.add(0)
 	}
 	if b.pending.Load() {
-		b.judgeNow(s)
+		b.judgeNow(ctx, s)
 	}
 }
 
 // judgeNow judges the window after a success brought it closer to
 // MinCalls.
-func (b *Breaker) judgeNow(s uint64) {
+func (b *Breaker) judgeNow(ctx context.Context, s uint64) {
 	if b.judge(b.win.snapshot(b)) && State(s&stateMask) == Closed {
-		b.trip(s)
+		b.trip(ctx, s)
 	}
 }
 
@@ -192,7 +200,7 @@ func (b *Breaker) doTimed(ctx context.Context, op func(context.Context) error, s
 	defer func() {
 		if !done {
 			v := recover()
-			b.recordTimed(s, panicOutcome(v), start)
+			b.recordTimed(ctx, s, panicOutcome(v), start)
 			if v != nil {
 				panic(v)
 			}
@@ -200,13 +208,13 @@ func (b *Breaker) doTimed(ctx context.Context, op func(context.Context) error, s
 	}()
 	err := op(ctx)
 	done = true
-	b.recordTimed(s, b.classify(ctx, err), start)
+	b.recordTimed(ctx, s, b.classify(ctx, err), start)
 	return err
 }
 
-func (b *Breaker) recordTimed(s uint64, o Outcome, start int64) {
+func (b *Breaker) recordTimed(ctx context.Context, s uint64, o Outcome, start int64) {
 	if !b.timed {
-		b.recordClosed(s, o)
+		b.recordClosed(ctx, s, o)
 		return
 	}
 	now := b.now()
@@ -239,18 +247,18 @@ func (b *Breaker) recordTimed(s uint64, o Outcome, start int64) {
 		}
 	}
 	if trip && State(s&stateMask) == Closed {
-		b.trip(s)
+		b.trip(ctx, s)
 	}
 }
 
 // recordClosed records the outcome of a closed call that was not timed.
-func (b *Breaker) recordClosed(s uint64, o Outcome) {
+func (b *Breaker) recordClosed(ctx context.Context, s uint64, o Outcome) {
 	switch o {
 	case Ignore:
 		b.ignored.Add(1)
 		return
 	case Success:
-		b.succeeded(s)
+		b.succeeded(ctx, s)
 		return
 	}
 	b.failures.Add(1)
@@ -269,7 +277,7 @@ func (b *Breaker) recordClosed(s uint64, o Outcome) {
 		b.calls.add(0)
 	}
 	if trip && State(s&stateMask) == Closed {
-		b.trip(s)
+		b.trip(ctx, s)
 	}
 }
 
@@ -324,10 +332,10 @@ func (b *Breaker) reject(st State, wait time.Duration) error {
 }
 
 // trip opens a closed breaker, unless it changed since s.
-func (b *Breaker) trip(s uint64) {
+func (b *Breaker) trip(ctx context.Context, s uint64) {
 	b.mu.Lock()
 	if b.word.Load() == s {
-		b.setLocked(Open)
+		b.setLocked(ctx, Open)
 	}
 	b.mu.Unlock()
 	b.dispatch()

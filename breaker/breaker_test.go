@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/breaker"
 )
 
@@ -474,7 +475,7 @@ func TestOnStateChangeReentrant(t *testing.T) {
 	var seen [][2]breaker.State
 	b = breaker.New(breaker.Config{
 		ConsecutiveFailures: 1,
-		OnStateChange: func(from, to breaker.State) {
+		OnStateChange: func(_ context.Context, from, to breaker.State) {
 			seen = append(seen, [2]breaker.State{from, to})
 			_ = b.State()
 			_ = b.Metrics()
@@ -498,7 +499,7 @@ func TestOnStateChangePanics(t *testing.T) {
 	var calls atomic.Int32
 	b := breaker.New(breaker.Config{
 		ConsecutiveFailures: 1,
-		OnStateChange: func(from, to breaker.State) {
+		OnStateChange: func(_ context.Context, from, to breaker.State) {
 			if calls.Add(1) == 1 {
 				panic("hook")
 			}
@@ -634,4 +635,48 @@ func TestTimeWindowBuckets(t *testing.T) {
 		require.Equal(t, breaker.Open, m.State, "50% trips")
 		require.Equal(t, uint64(16), m.Calls)
 	})
+}
+
+// OnStateChange gets the context of the call that made the change, so that
+// a log line can carry its trace; manual changes get context.Background().
+func TestOnStateChangeGetsCallersContext(t *testing.T) {
+	t.Parallel()
+	type ctxKey struct{}
+	type change struct {
+		val      any
+		key      string
+		from, to breaker.State
+	}
+	var own, grouped []change
+	g := breaker.NewGroup(breaker.GroupConfig{
+		Config: breaker.Config{ConsecutiveFailures: 1, OnStateChange: func(ctx context.Context, from, to breaker.State) {
+			own = append(own, change{ctx.Value(ctxKey{}), "", from, to})
+		}},
+		OnStateChange: func(ctx context.Context, key string, from, to breaker.State) {
+			grouped = append(grouped, change{ctx.Value(ctxKey{}), key, from, to})
+		},
+	})
+	ctx := resilience.WithKey(context.WithValue(t.Context(), ctxKey{}, "trace-1"), "db")
+	err := g.Do(ctx, func(context.Context) error { return errors.New("boom") })
+	require.Error(t, err)
+	g.Get("db").Reset()
+	assert.Equal(t, []change{{"trace-1", "", breaker.Closed, breaker.Open}, {nil, "", breaker.Open, breaker.Closed}}, own)
+	assert.Equal(t, []change{{"trace-1", "db", breaker.Closed, breaker.Open}, {nil, "db", breaker.Open, breaker.Closed}}, grouped)
+}
+
+func TestName(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "", breaker.New(breaker.Config{}).Name())
+	assert.Equal(t, "db", breaker.New(breaker.Config{Name: "db"}).Name())
+	g := breaker.NewGroup(breaker.GroupConfig{Config: breaker.Config{Name: "hosts"}})
+	assert.Equal(t, "hosts", g.Name())
+	assert.Equal(t, "hosts", g.Get("a").Name(), "a key's breaker carries the group's name")
+	g = breaker.NewGroup(breaker.GroupConfig{Config: breaker.Config{Name: "hosts"}, ConfigFor: func(key string) breaker.Config {
+		if key == "own" {
+			return breaker.Config{Name: "special"}
+		}
+		return breaker.Config{}
+	}})
+	assert.Equal(t, "special", g.Get("own").Name())
+	assert.Equal(t, "hosts", g.Get("other").Name())
 }

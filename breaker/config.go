@@ -106,6 +106,10 @@ func DefaultClassify(err error) Outcome {
 //
 // A Config is a plain value; copy it freely.
 type Config struct {
+	// Name names the breaker for telemetry (logs, metrics, traces); see
+	// [Breaker.Name]. Zero means "".
+	Name string
+
 	// ConsecutiveFailures opens the breaker after this many failures in a
 	// row (ignored calls do not break a run; a success does). Zero means
 	// DefaultConsecutiveFailures when no window is set, and no such rule
@@ -220,7 +224,15 @@ type Config struct {
 	// order, never with a lock held: it may call back into the breaker.
 	// Changes made meanwhile by other goroutines are reported by the same
 	// call sequence, so keep it short.
-	OnStateChange func(from, to State)
+	//
+	// ctx is the context of whatever made the change: the ctx given to Do
+	// by the call whose outcome tripped, probed or closed the breaker
+	// (even when another goroutine delivers the change); the context of
+	// the health-check goroutine (which carries the Group key and ends
+	// with Close) for changes made by Config.HealthCheck; and
+	// context.Background() for [Breaker.ForceOpen], [Breaker.Disable] and
+	// [Breaker.Reset].
+	OnStateChange func(ctx context.Context, from, to State)
 }
 
 // mode is the trip rule family of a breaker.
@@ -252,7 +264,8 @@ type settings struct {
 	healthCheck    func(context.Context) error
 	healthTimeout  time.Duration
 	classify       func(error) Outcome
-	onStateChange  func(from, to State)
+	onStateChange  func(ctx context.Context, from, to State)
+	name           string
 }
 
 func (c Config) settings() settings {
@@ -308,6 +321,7 @@ func (c Config) settings() settings {
 		healthTimeout: c.HealthCheckTimeout,
 		classify:      c.Classify,
 		onStateChange: c.OnStateChange,
+		name:          c.Name,
 	}
 	switch {
 	case c.WindowCalls > 0 && c.WindowDuration > 0:

@@ -25,7 +25,13 @@
 // (a few probes go through; enough successes close it, one failure opens
 // it again). [Breaker.ForceOpen] and [Breaker.Disable] take manual control
 // until [Breaker.Reset]. Transitions happen in the calls that notice them
-// and are reported to Config.OnStateChange, outside every lock.
+// and are reported to Config.OnStateChange, outside every lock, with the
+// context of the call that made them (the health-check goroutine's for the
+// health check, context.Background() for ForceOpen, Disable and Reset).
+// Config.Name names a breaker for telemetry ([Breaker.Name]); the breakers
+// of a Group carry the group's name. [Breaker.Metrics] is a snapshot of its
+// counters; a Group's breakers are reached with [Group.Lookup] and
+// [Group.Range].
 //
 // # Trip rules
 //

@@ -83,7 +83,7 @@ func ExampleGroup() {
 	})
 	hosts := breaker.NewGroup(breaker.GroupConfig{
 		Config: breaker.Config{ConsecutiveFailures: 2, OpenDuration: time.Minute},
-		OnStateChange: func(host string, from, to breaker.State) {
+		OnStateChange: func(_ context.Context, host string, from, to breaker.State) {
 			fmt.Printf("%s: %s -> %s\n", host, from, to)
 		},
 	})
@@ -123,7 +123,7 @@ func ExampleConfig_healthCheck() {
 		HealthCheck: func(ctx context.Context) error {
 			return nil // e.g. GET /healthz on the dependency
 		},
-		OnStateChange: func(from, to breaker.State) {
+		OnStateChange: func(_ context.Context, from, to breaker.State) {
 			changes <- from.String() + " -> " + to.String()
 		},
 	})

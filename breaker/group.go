@@ -42,9 +42,10 @@ type GroupConfig struct {
 	// means DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// OnStateChange, when set, is called for every change of state of the
-	// group's breakers, with their key, as Config.OnStateChange is (it runs
-	// after the per-key Config's own OnStateChange, if any).
-	OnStateChange func(key string, from, to State)
+	// group's breakers, with the same context as Config.OnStateChange and
+	// their key (it runs after the per-key Config's own OnStateChange, if
+	// any).
+	OnStateChange func(ctx context.Context, key string, from, to State)
 }
 
 // Group keeps one [Breaker] per key and is itself a resilience.Policy: Do
@@ -102,6 +103,10 @@ func NewGroup(c GroupConfig) *Group {
 	}
 	return g
 }
+
+// Name returns GroupConfig.Config.Name: the name of the group, which its
+// breakers carry unless ConfigFor gives them one of their own.
+func (g *Group) Name() string { return g.cfg.Config.Name }
 
 // Do runs op under the breaker of resilience.KeyFrom(ctx), as
 // [Breaker.Do] does.
@@ -185,13 +190,16 @@ func (g *Group) add(key string) *entry {
 	if g.cfg.ConfigFor == nil {
 		cfg = g.base
 	}
+	if cfg.name == "" {
+		cfg.name = g.cfg.Config.Name
+	}
 	if f := g.cfg.OnStateChange; f != nil {
 		own := cfg.onStateChange
-		cfg.onStateChange = func(from, to State) {
+		cfg.onStateChange = func(ctx context.Context, from, to State) {
 			if own != nil {
-				own(from, to)
+				own(ctx, from, to)
 			}
-			f(key, from, to)
+			f(ctx, key, from, to)
 		}
 	}
 	e := &entry{b: newBreaker(cfg, key, true), seen: now}

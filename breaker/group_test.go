@@ -199,9 +199,9 @@ func TestGroupConfigForAndOnStateChange(t *testing.T) {
 			if key == "tolerant" {
 				n = 3
 			}
-			return breaker.Config{ConsecutiveFailures: n, OnStateChange: func(_, _ breaker.State) { own.Add(1) }}
+			return breaker.Config{ConsecutiveFailures: n, OnStateChange: func(_ context.Context, _, _ breaker.State) { own.Add(1) }}
 		},
-		OnStateChange: func(key string, from, to breaker.State) {
+		OnStateChange: func(_ context.Context, key string, from, to breaker.State) {
 			mu.Lock()
 			changes = append(changes, change{key, from, to})
 			mu.Unlock()

@@ -89,7 +89,7 @@ func TestHammerEverything(t *testing.T) {
 			cfg.MaxProbes = 2
 			cfg.SuccessThreshold = 2
 			cfg.Classify = classifyIgnored
-			cfg.OnStateChange = func(from, to breaker.State) { changes.Add(1) }
+			cfg.OnStateChange = func(_ context.Context, from, to breaker.State) { changes.Add(1) }
 			b := breaker.New(cfg)
 			var ran, failed, ignored atomic.Uint64
 			var wg sync.WaitGroup

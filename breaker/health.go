@@ -77,7 +77,7 @@ func (h *health) loop() {
 		}
 		wait := b.openUntil.Load() - b.now()
 		if wait <= 0 {
-			b.setLocked(HalfOpen)
+			b.setLocked(h.ctx, HalfOpen)
 			s = b.word.Load()
 			b.mu.Unlock()
 			b.dispatch()
@@ -118,9 +118,9 @@ func (h *health) check(s uint64) {
 		done := true
 		switch {
 		case err != nil:
-			b.setLocked(Open)
+			b.setLocked(h.ctx, Open)
 		case ok+1 >= b.cfg.successes:
-			b.setLocked(Closed)
+			b.setLocked(h.ctx, Closed)
 		default:
 			ok++
 			done = false

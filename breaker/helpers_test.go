@@ -47,7 +47,9 @@ type recorder struct{ ch chan [2]breaker.State }
 
 func newRecorder() *recorder { return &recorder{ch: make(chan [2]breaker.State, 100)} }
 
-func (r *recorder) hook(from, to breaker.State) { r.ch <- [2]breaker.State{from, to} }
+func (r *recorder) hook(_ context.Context, from, to breaker.State) {
+	r.ch <- [2]breaker.State{from, to}
+}
 
 func (r *recorder) drain() [][2]breaker.State {
 	var out [][2]breaker.State

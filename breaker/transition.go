@@ -18,7 +18,7 @@ func (b *Breaker) probe(ctx context.Context, op func(context.Context) error) err
 			b.mu.Unlock()
 			return b.reject(Open, time.Duration(max(wait, 0)))
 		}
-		b.setLocked(HalfOpen)
+		b.setLocked(ctx, HalfOpen)
 		s = b.word.Load()
 	case HalfOpen:
 		if b.healthActive() {
@@ -48,7 +48,7 @@ func (b *Breaker) probe(ctx context.Context, op func(context.Context) error) err
 	defer func() {
 		if !done {
 			v := recover()
-			b.probeDone(s, panicOutcome(v), false)
+			b.probeDone(ctx, s, panicOutcome(v), false)
 			if v != nil {
 				panic(v)
 			}
@@ -58,12 +58,12 @@ func (b *Breaker) probe(ctx context.Context, op func(context.Context) error) err
 	done = true
 	o := b.classify(ctx, err)
 	slow := b.cfg.slowCall > 0 && b.now()-start >= int64(b.cfg.slowCall)
-	b.probeDone(s, o, slow)
+	b.probeDone(ctx, s, o, slow)
 	return err
 }
 
 // probeDone records the outcome of a probe started in generation s.
-func (b *Breaker) probeDone(s uint64, o Outcome, slow bool) {
+func (b *Breaker) probeDone(ctx context.Context, s uint64, o Outcome, slow bool) {
 	if o == Ignore {
 		b.ignored.Add(1)
 	} else {
@@ -85,10 +85,10 @@ func (b *Breaker) probeDone(s uint64, o Outcome, slow bool) {
 		case Success:
 			b.probeOK++
 			if b.probeOK >= b.cfg.successes {
-				b.setLocked(Closed)
+				b.setLocked(ctx, Closed)
 			}
 		case Failure:
-			b.setLocked(Open)
+			b.setLocked(ctx, Open)
 		}
 	}
 	b.mu.Unlock()
@@ -96,8 +96,9 @@ func (b *Breaker) probeDone(s uint64, o Outcome, slow bool) {
 }
 
 // setLocked moves the breaker to state to, in a new generation, and queues
-// the change for OnStateChange. b.mu is held.
-func (b *Breaker) setLocked(to State) {
+// the change for OnStateChange, with ctx, the context of what made the
+// change. b.mu is held.
+func (b *Breaker) setLocked(ctx context.Context, to State) {
 	old := b.word.Load()
 	from := State(old & stateMask)
 	b.probeOK = 0
@@ -119,7 +120,7 @@ func (b *Breaker) setLocked(to State) {
 		b.health.wake()
 	}
 	if from != to && b.cfg.onStateChange != nil {
-		b.events = append(b.events, event{from, to})
+		b.events = append(b.events, event{ctx, from, to})
 	}
 }
 
@@ -158,6 +159,7 @@ func (b *Breaker) dispatch() {
 		b.deliver(ev)
 		b.mu.Lock()
 	}
+	clear(b.events) // let go of the contexts
 	b.events, b.evHead = b.events[:0], 0
 	b.dispatching = false
 	b.mu.Unlock()
@@ -174,12 +176,14 @@ func (b *Breaker) deliver(ev event) {
 			b.mu.Unlock()
 		}
 	}()
-	b.cfg.onStateChange(ev.from, ev.to)
+	b.cfg.onStateChange(ev.ctx, ev.from, ev.to)
 	ok = true
 }
 
 // ForceOpen isolates the dependency: the breaker moves to [ForcedOpen] and
 // rejects every call until [Breaker.Reset]. Safe to call at any time.
+// Config.OnStateChange gets context.Background() for this change, as for
+// Disable and Reset.
 func (b *Breaker) ForceOpen() { b.set(ForcedOpen) }
 
 // Disable turns the breaker off: it moves to [Disabled], lets every call
@@ -195,7 +199,7 @@ func (b *Breaker) set(to State) {
 	b.mu.Lock()
 	if b.State() != to || to == Closed {
 		b.reopens = 0
-		b.setLocked(to)
+		b.setLocked(context.Background(), to)
 	}
 	b.mu.Unlock()
 	b.dispatch()

@@ -19,7 +19,7 @@ func Example_breakerOpensAndRecovers() {
 	b := breaker.New(breaker.Config{
 		ConsecutiveFailures: 3,
 		OpenDuration:        100 * time.Millisecond,
-		OnStateChange: func(from, to breaker.State) {
+		OnStateChange: func(_ context.Context, from, to breaker.State) {
 			fmt.Println("breaker:", from, "->", to)
 		},
 	})

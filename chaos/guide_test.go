@@ -202,7 +202,7 @@ func TestGuideBreakerOpensAndRecovers(t *testing.T) {
 		b := breaker.New(breaker.Config{
 			ConsecutiveFailures: 3,
 			OpenDuration:        15 * time.Second,
-			OnStateChange: func(from, to breaker.State) {
+			OnStateChange: func(_ context.Context, from, to breaker.State) {
 				changes = append(changes, fmt.Sprintf("%v %v -> %v", time.Since(t0), from, to))
 			},
 		})

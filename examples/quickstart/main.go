@@ -11,6 +11,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -64,7 +65,7 @@ func run(out io.Writer) error {
 	breakers := breaker.NewGroup(breaker.GroupConfig{Config: breaker.Config{
 		ConsecutiveFailures: 3,
 		OpenDuration:        300 * time.Millisecond,
-		OnStateChange: func(from, to breaker.State) {
+		OnStateChange: func(_ context.Context, from, to breaker.State) {
 			fmt.Fprintf(out, "    breaker: %s -> %s\n", from, to)
 		},
 	}})
