@@ -18,6 +18,7 @@ import (
 // A Cache owns the goroutines that run its loads (and its store's
 // maintenance); [Cache.Close] cancels the loads and waits for all of them.
 type Cache[K comparable, V any] struct {
+	name  string
 	load  func(context.Context, K) (V, error)
 	s     settings
 	store *otter.Cache[K, *entry[V]]
@@ -68,6 +69,7 @@ func New[K comparable, V any](load func(ctx context.Context, key K) (V, error), 
 		panic("cache: nil loader")
 	}
 	c := &Cache[K, V]{
+		name:   cfg.Name,
 		load:   load,
 		s:      cfg.settings(),
 		base:   time.Now(),
@@ -326,6 +328,9 @@ func (c *Cache[K, V]) Len() int {
 	c.store.CleanUp()
 	return c.store.EstimatedSize()
 }
+
+// Name returns Config.Name: the name of the cache for telemetry.
+func (c *Cache[K, V]) Name() string { return c.name }
 
 // Metrics returns the counters of the cache. The counters are read one by
 // one while the cache runs, so they are not an atomic snapshot.

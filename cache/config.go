@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"time"
@@ -113,12 +114,19 @@ type Config struct {
 	LoadTimeout time.Duration
 
 	// OnPanic is called, from the goroutine that ran the load and with no
-	// lock held, each time the loader panics. The callers waiting for that
-	// load get the same *PanicError as their error. Nil means the panic is
+	// lock held, each time the loader panics, with the context the loader
+	// ran with: detached from the Get that started the load, so it carries
+	// that Get's values (its trace) but not its cancellation, and it may be
+	// done by then (LoadTimeout, Close). The callers waiting for that load
+	// get the same *PanicError as their error. Nil means the panic is
 	// written to the standard logger (log.Printf) with its stack, as
 	// net/http does for a panicking handler: a panic is never dropped
 	// silently, and never crashes the process from the cache's goroutine.
-	OnPanic func(err *PanicError)
+	OnPanic func(ctx context.Context, err *PanicError)
+
+	// Name names the cache for telemetry (logs, metrics labels):
+	// Cache.Name returns it. Zero means "".
+	Name string
 }
 
 // settings is Config checked, with defaults filled in, in nanoseconds.
@@ -132,7 +140,7 @@ type settings struct {
 	negativeTTL  int64
 	loadTimeout  time.Duration
 	staleIfSlow  time.Duration // 0: serve stale at once (None); >= loadTimeout: wait for the load
-	onPanic      func(*PanicError)
+	onPanic      func(context.Context, *PanicError)
 }
 
 func (cfg Config) settings() settings {
@@ -192,7 +200,7 @@ func (cfg Config) settings() settings {
 			cfg.RefreshAhead, time.Duration(s.ttl)))
 	}
 	if s.onPanic == nil {
-		s.onPanic = func(err *PanicError) {
+		s.onPanic = func(_ context.Context, err *PanicError) {
 			log.Printf("%v\n%s", err, err.Stack)
 		}
 	}

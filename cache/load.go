@@ -354,7 +354,7 @@ func (c *Cache[K, V]) run(ctx context.Context, sh *shard[K, V], key K, cl *call[
 		c.finish(sh, key, cl, v, err)
 		c.bg.Done()
 		if pe != nil {
-			c.s.onPanic(pe)
+			c.s.onPanic(ctx, pe)
 		}
 	}()
 	v, err = c.load(ctx, key)

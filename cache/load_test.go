@@ -209,7 +209,7 @@ func TestPanickingLoader(t *testing.T) {
 				panic(boom)
 			}
 			return 5, nil
-		}, cache.Config{OnPanic: func(err *cache.PanicError) {
+		}, cache.Config{OnPanic: func(_ context.Context, err *cache.PanicError) {
 			mu.Lock()
 			reported = append(reported, err)
 			mu.Unlock()
@@ -251,7 +251,7 @@ func TestLoaderCallingGoexit(t *testing.T) {
 		c := cache.New(func(context.Context, string) (int, error) {
 			runtime.Goexit()
 			return 0, nil
-		}, cache.Config{OnPanic: func(*cache.PanicError) { reported.Add(1) }})
+		}, cache.Config{OnPanic: func(context.Context, *cache.PanicError) { reported.Add(1) }})
 		defer c.Close()
 		_, err := c.Get(context.Background(), "k")
 		require.ErrorIs(t, err, cache.ErrPanicked)
@@ -397,7 +397,7 @@ func TestPanicErrorIsNotShared(t *testing.T) {
 		c := cache.New(func(context.Context, string) (int, error) {
 			<-release
 			panic("boom")
-		}, cache.Config{OnPanic: func(*cache.PanicError) {}})
+		}, cache.Config{OnPanic: func(context.Context, *cache.PanicError) {}})
 		defer c.Close()
 		errs := make(chan error, 2)
 		for range 2 {
@@ -416,5 +416,27 @@ func TestPanicErrorIsNotShared(t *testing.T) {
 		pes[0].Key, pes[0].Stack[0] = "changed", '!'
 		assert.Equal(t, "k", pes[1].Key)
 		assert.NotEqual(t, byte('!'), pes[1].Stack[0])
+	})
+}
+
+type traceKey struct{}
+
+// OnPanic gets the context of the load, which keeps the values of the Get
+// that started it.
+func TestOnPanicGetsTheLoadsContext(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		got := make(chan any, 1)
+		c := cache.New(func(context.Context, string) (int, error) {
+			panic("boom")
+		}, cache.Config{Name: "users", OnPanic: func(ctx context.Context, _ *cache.PanicError) {
+			got <- ctx.Value(traceKey{})
+		}})
+		defer c.Close()
+		assert.Equal(t, "users", c.Name())
+		ctx := context.WithValue(t.Context(), traceKey{}, "trace-1")
+		_, err := c.Get(ctx, "k")
+		require.ErrorIs(t, err, cache.ErrPanicked)
+		assert.Equal(t, "trace-1", <-got)
 	})
 }

@@ -36,7 +36,7 @@ func Example() {
 	store := redis.New(rdb, redis.Config[string, Product]{
 		Prefix:  "products:",
 		TTL:     time.Minute,
-		OnError: func(err error) { log.Print(err) },
+		OnError: func(_ context.Context, err error) { log.Print(err) },
 	})
 	products := cache.New(cache.Tiered(store, loadProduct), cache.Config{
 		TTL:          time.Minute,

@@ -112,7 +112,7 @@ type errLog struct {
 	errs []error
 }
 
-func (l *errLog) add(err error) {
+func (l *errLog) add(_ context.Context, err error) {
 	l.mu.Lock()
 	l.errs = append(l.errs, err)
 	l.mu.Unlock()

@@ -53,9 +53,12 @@ type Config[K comparable, V any] struct {
 
 	// OnError is told of every Redis failure the store absorbed: a failed
 	// read or write of a copy, a failed subscription, an undecodable copy
-	// or message. Nil means they are dropped (the cache goes to the source
-	// in their stead). It must not block.
-	OnError func(error)
+	// or message. Its ctx is that of the call that met the failure: the
+	// ctx given to Get or Set (a cache's load context, which keeps the
+	// values of the Get that started the load), or the ctx given to Run
+	// for the invalidation channel. Nil means they are dropped (the cache
+	// goes to the source in their stead). It must not block.
+	OnError func(ctx context.Context, err error)
 
 	// PurgeOnReconnect empties the local cache when Run subscribes again
 	// after losing its subscription, since invalidations published in
@@ -75,7 +78,7 @@ type Store[K comparable, V any] struct {
 	parse            func(string) (K, error)
 	marshal          func(V) ([]byte, error)
 	unmarshal        func([]byte, *V) error
-	onError          func(error)
+	onError          func(context.Context, error)
 	purgeOnReconnect bool
 }
 
@@ -132,7 +135,7 @@ func New[K comparable, V any](client goredis.UniversalClient, cfg Config[K, V]) 
 		}
 	}
 	if s.onError == nil {
-		s.onError = func(error) {}
+		s.onError = func(context.Context, error) {}
 	}
 	return s
 }
@@ -186,13 +189,13 @@ func (s *Store[K, V]) Get(ctx context.Context, key K) (V, time.Time, error) {
 		return v, time.Time{}, fmt.Errorf("redis: %s%s: %w", s.prefix, s.key(key), cache.ErrNotFound)
 	}
 	if err != nil {
-		return v, time.Time{}, s.report(fmt.Errorf("redis: get %s%s: %w", s.prefix, s.key(key), err))
+		return v, time.Time{}, s.report(ctx, fmt.Errorf("redis: get %s%s: %w", s.prefix, s.key(key), err))
 	}
 	if len(b) < 8 {
-		return v, time.Time{}, s.report(fmt.Errorf("%w: %s%s is %d bytes long", ErrCorrupt, s.prefix, s.key(key), len(b)))
+		return v, time.Time{}, s.report(ctx, fmt.Errorf("%w: %s%s is %d bytes long", ErrCorrupt, s.prefix, s.key(key), len(b)))
 	}
 	if err := s.unmarshal(b[8:], &v); err != nil {
-		return v, time.Time{}, s.report(fmt.Errorf("%w: %s%s: %v", ErrCorrupt, s.prefix, s.key(key), err))
+		return v, time.Time{}, s.report(ctx, fmt.Errorf("%w: %s%s: %v", ErrCorrupt, s.prefix, s.key(key), err))
 	}
 	return v, time.Unix(0, int64(binary.BigEndian.Uint64(b[:8]))), nil
 }
@@ -207,13 +210,13 @@ func (s *Store[K, V]) Set(ctx context.Context, key K, value V, loadedAt time.Tim
 	}
 	enc, err := s.marshal(value)
 	if err != nil {
-		return s.report(fmt.Errorf("redis: encode %s%s: %w", s.prefix, s.key(key), err))
+		return s.report(ctx, fmt.Errorf("redis: encode %s%s: %w", s.prefix, s.key(key), err))
 	}
 	b := make([]byte, 8, 8+len(enc))
 	binary.BigEndian.PutUint64(b, uint64(loadedAt.UnixNano()))
 	b = append(b, enc...)
 	if err := s.client.Set(ctx, s.prefix+s.key(key), b, left).Err(); err != nil {
-		return s.report(fmt.Errorf("redis: set %s%s: %w", s.prefix, s.key(key), err))
+		return s.report(ctx, fmt.Errorf("redis: set %s%s: %w", s.prefix, s.key(key), err))
 	}
 	return nil
 }
@@ -272,7 +275,7 @@ func (s *Store[K, V]) Run(ctx context.Context, local Local[K]) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		s.report(fmt.Errorf("redis: invalidation channel %s: %w", s.channel, err))
+		s.report(ctx, fmt.Errorf("redis: invalidation channel %s: %w", s.channel, err))
 		lost = true
 		t := time.NewTimer(backoff)
 		select {
@@ -320,7 +323,7 @@ func (s *Store[K, V]) session(ctx context.Context, local Local[K], lost *bool, b
 		case *goredis.Message:
 			k, err := s.parse(m.Payload)
 			if err != nil {
-				s.report(fmt.Errorf("redis: invalidation of %q: %w", m.Payload, err))
+				s.report(ctx, fmt.Errorf("redis: invalidation of %q: %w", m.Payload, err))
 				continue
 			}
 			local.Delete(k)
@@ -328,7 +331,7 @@ func (s *Store[K, V]) session(ctx context.Context, local Local[K], lost *bool, b
 	}
 }
 
-func (s *Store[K, V]) report(err error) error {
-	s.onError(err)
+func (s *Store[K, V]) report(ctx context.Context, err error) error {
+	s.onError(ctx, err)
 	return err
 }

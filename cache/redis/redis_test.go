@@ -137,6 +137,23 @@ func TestStoreReportsCorruptCopies(t *testing.T) {
 	assert.Equal(t, "fresh", v)
 }
 
+type traceKey struct{}
+
+// OnError gets the ctx of the call that met the failure.
+func TestStoreOnErrorGetsTheCallersContext(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := client(t)
+	got := make(chan any, 1)
+	s := redis.New(rdb, redis.Config[string, product]{Prefix: prefix, OnError: func(ctx context.Context, _ error) {
+		got <- ctx.Value(traceKey{})
+	}})
+	ctx := context.WithValue(context.Background(), traceKey{}, "trace-1")
+	require.NoError(t, rdb.Set(ctx, prefix+"short", "abc", time.Minute).Err())
+	_, _, err := s.Get(ctx, "short")
+	require.ErrorIs(t, err, redis.ErrCorrupt)
+	assert.Equal(t, "trace-1", <-got)
+}
+
 // notifying is a local cache that reports each eviction Run makes.
 type notifying[K comparable, V any] struct {
 	*cache.Cache[K, V]
