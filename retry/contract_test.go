@@ -11,7 +11,7 @@ import (
 
 // The contract of resilience.Policy, checked by the kit on retries with
 // the defaults, the presets, a budget and retries that wait on rejections.
-func TestPolicyContract(t *testing.T) {
+func TestContractKit(t *testing.T) {
 	t.Parallel()
 	for name, cfg := range map[string]func() retry.Config{
 		"defaults":    func() retry.Config { return retry.Config{} },
