@@ -40,7 +40,7 @@ func BenchmarkComposed(b *testing.B) {
 			retry.New(retry.Config{}),
 			breaker.New(breaker.Config{}),
 			bulkhead.New(1<<20, bulkhead.Config{}),
-			ratelimit.New(1e12, 1<<30),
+			ratelimit.New(1e12, 1<<30, ratelimit.Config{}),
 		}
 		if withTimeout {
 			ps = append([]resilience.Policy{timelimit.New(time.Minute, timelimit.Config{})}, ps...)
@@ -93,7 +93,7 @@ func BenchmarkComposedParallel(b *testing.B) {
 		retry.New(retry.Config{}),
 		breaker.New(breaker.Config{}),
 		bulkhead.New(1<<20, bulkhead.Config{}),
-		ratelimit.New(1e12, 1<<30),
+		ratelimit.New(1e12, 1<<30, ratelimit.Config{}),
 	)
 	b.Run("without-timelimit/resilience", func(b *testing.B) {
 		b.ReportAllocs()

@@ -49,13 +49,13 @@ const (
 )
 
 func rlScenarios() map[string][]rlImpl {
-	ours := ratelimit.New(rlRate, rlBurst)
+	ours := ratelimit.New(rlRate, rlBurst, ratelimit.Config{})
 	xt := rate.NewLimiter(rlRate, rlBurst)
-	oursDo := ratelimit.New(rlRate, rlBurst)
+	oursDo := ratelimit.New(rlRate, rlBurst, ratelimit.Config{})
 	xtDo := rate.NewLimiter(rlRate, rlBurst)
 	fs := failsafe.With[any](fsratelimiter.NewSmoothWithMaxRate[any](time.Nanosecond))
 
-	oursEmpty := ratelimit.New(1e-9, 1)
+	oursEmpty := ratelimit.New(1e-9, 1, ratelimit.Config{})
 	oursEmpty.Allow()
 	xtEmpty := rate.NewLimiter(1e-9, 1)
 	xtEmpty.Allow()
@@ -66,7 +66,7 @@ func rlScenarios() map[string][]rlImpl {
 	for i := range keys {
 		keys[i] = fmt.Sprint("customer-", i)
 	}
-	keyed := ratelimit.NewKeyed(rlRate, rlBurst)
+	keyed := ratelimit.NewKeyed(rlRate, rlBurst, ratelimit.KeyedConfig{})
 	mk := newMutexKeyed()
 	for _, k := range keys {
 		keyed.Allow(k)

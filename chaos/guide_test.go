@@ -346,7 +346,7 @@ func TestGuideRateLimitedServer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// The server admits bursts of 2 requests, then 1 every 2 s, and
 		// answers the rest 429 with Retry-After.
-		limited := resilience.Handler(ordersAPI, ratelimit.New(rate.Every(2*time.Second), 2))
+		limited := resilience.Handler(ordersAPI, ratelimit.New(rate.Every(2*time.Second), 2, ratelimit.Config{}))
 		rec := &chaos.Recorder{}
 		server := chaos.New(chaos.Config{Recorder: rec}).Handler(limited) // no faults: it only records
 		client := &http.Client{Transport: resilience.Transport(chaos.InProcess(server),
@@ -371,7 +371,7 @@ func TestGuideRateLimitedServer(t *testing.T) {
 func TestGuideRateLimitedServerTooLongAWait(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		limited := resilience.Handler(ordersAPI, ratelimit.New(rate.Every(time.Minute), 1))
+		limited := resilience.Handler(ordersAPI, ratelimit.New(rate.Every(time.Minute), 1, ratelimit.Config{}))
 		rec := &chaos.Recorder{}
 		server := chaos.New(chaos.Config{Recorder: rec}).Handler(limited)
 		client := &http.Client{Transport: resilience.Transport(chaos.InProcess(server),

@@ -19,24 +19,24 @@ import (
 // allocation counts, so this runs only without it.)
 func TestSuccessPathAllocatesNothing(t *testing.T) {
 	ctx := resilience.WithKey(context.Background(), "key-1")
-	l := ratelimit.New(rate.Inf, 1)
-	k := ratelimit.NewKeyed(1e9, 1<<30)
-	a := ratelimit.NewAdaptive()
+	l := ratelimit.New(rate.Inf, 1, ratelimit.Config{})
+	k := ratelimit.NewKeyed(1e9, 1<<30, ratelimit.KeyedConfig{})
+	a := ratelimit.NewThrottle(ratelimit.ThrottleConfig{})
 	keys := make([]string, 100)
 	for i := range keys {
 		keys[i] = fmt.Sprint("key-", i)
 		k.Allow(keys[i])
 	}
-	finite := ratelimit.New(1e9, 1<<30)
+	finite := ratelimit.New(1e9, 1<<30, ratelimit.Config{})
 	costly := ratelimit.New(1e9, 1<<30, ratelimit.Config{Cost: func(context.Context) int { return 2 }})
 	tiers := ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{
-		LimitFor: func(string) (ratelimit.Limit, bool) {
-			return ratelimit.Limit{Rate: 1e9, Burst: 1 << 30, Name: "pro"}, true
+		QuotaFor: func(string) (ratelimit.Quota, bool) {
+			return ratelimit.Quota{Rate: 1e9, Burst: 1 << 30, Name: "pro"}, true
 		},
 	})
-	inf := ratelimit.NewKeyed(rate.Inf, 1)
+	inf := ratelimit.NewKeyed(rate.Inf, 1, ratelimit.KeyedConfig{})
 	inf.Pause("another-host", time.Hour) // the rate.Inf path then looks for pauses
-	zero := ratelimit.NewKeyed(0, 1<<30)
+	zero := ratelimit.NewKeyed(0, 1<<30, ratelimit.KeyedConfig{})
 	i := 0
 	tests := map[string]func(){
 		"Limiter.Do":         func() { _ = l.Do(ctx, nop) },

@@ -62,16 +62,18 @@ type Config struct {
 	MaxWait time.Duration
 
 	// MaxQueue bounds how many calls may wait at once (queue up to a
-	// bound, then refuse with Reason QueueFull); zero means
+	// bound, then refuse with ReasonQueueFull); zero means
 	// [DefaultMaxQueue]. It matters only when MaxWait is not zero:
 	// a positive MaxQueue with a zero MaxWait is a contradiction and
 	// panics, as does resilience.None (no queue) with a positive MaxWait.
 	MaxQueue int
 
 	// MaxPause caps the client-side pause: when the operation run by Do
-	// fails with a 429 Too Many Requests that carries a wait (see
-	// [Pushback]: a *resilience.StatusError from resilience.Transport with
-	// a Retry-After, or with a RateLimit header showing no quota left), the
+	// fails with a 429 Too Many Requests that carries a wait (a
+	// *resilience.StatusError from resilience.Transport with a
+	// Retry-After, or with a RateLimit header showing no quota left; or
+	// any error with HTTPStatus 429 and a resilience.RetryAfter that is
+	// not a local rejection, see resilience.IsLocalRejection), the
 	// limiter admits nothing more for that key for that wait, but never
 	// for longer than MaxPause. Zero means [DefaultMaxPause];
 	// resilience.None turns the pause off. The cap applies alike under
@@ -106,7 +108,7 @@ type Config struct {
 
 	// Name names the limit in the RateLimit and RateLimit-Policy headers;
 	// "" means "default". For a [Keyed] limiter it is the name of the
-	// default limit; tiers carry their own Limit.Name.
+	// default limit; tiers carry their own Quota.Name.
 	Name string
 
 	// OnLimited, if not nil, is called with each refusal made by Do, Wait,
@@ -152,16 +154,4 @@ func (s *settings) limited(ctx context.Context, e *LimitedError) {
 	if s.onLimited != nil {
 		s.onLimited(ctx, e)
 	}
-}
-
-func oneConfig[C any](cfgs []C) C {
-	var c C
-	switch len(cfgs) {
-	case 0:
-	case 1:
-		c = cfgs[0]
-	default:
-		panic("ratelimit: at most one Config")
-	}
-	return c
 }

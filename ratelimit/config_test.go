@@ -22,15 +22,13 @@ import (
 func TestInvalidConfigPanics(t *testing.T) {
 	t.Parallel()
 	tests := map[string]func(){
-		"keyed burst 0":         func() { ratelimit.NewKeyed(1, 0) },
-		"limiter burst 0":       func() { ratelimit.New(1, 0) },
-		"keyed NaN rate":        func() { ratelimit.NewKeyed(rate.Limit(math.NaN()), 1) },
-		"keyed +Inf rate":       func() { ratelimit.NewKeyed(rate.Limit(math.Inf(1)), 1) },
-		"limiter +Inf rate":     func() { ratelimit.New(rate.Limit(math.Inf(1)), 1) },
-		"nil Limiter of Reader": func() { ratelimit.NewReader(context.Background(), nil, nil) },
-		"nil Limiter of Writer": func() { ratelimit.NewWriter(context.Background(), nil, nil) },
-		"adaptive NaN K":        func() { ratelimit.NewAdaptive(ratelimit.AdaptiveConfig{K: math.NaN()}) },
-		"queue without a wait":  func() { ratelimit.New(1, 1, ratelimit.Config{MaxQueue: 8}) },
+		"keyed burst 0":        func() { ratelimit.NewKeyed(1, 0, ratelimit.KeyedConfig{}) },
+		"limiter burst 0":      func() { ratelimit.New(1, 0, ratelimit.Config{}) },
+		"keyed NaN rate":       func() { ratelimit.NewKeyed(rate.Limit(math.NaN()), 1, ratelimit.KeyedConfig{}) },
+		"keyed +Inf rate":      func() { ratelimit.NewKeyed(rate.Limit(math.Inf(1)), 1, ratelimit.KeyedConfig{}) },
+		"limiter +Inf rate":    func() { ratelimit.New(rate.Limit(math.Inf(1)), 1, ratelimit.Config{}) },
+		"adaptive NaN K":       func() { ratelimit.NewThrottle(ratelimit.ThrottleConfig{K: math.NaN()}) },
+		"queue without a wait": func() { ratelimit.New(1, 1, ratelimit.Config{MaxQueue: 8}) },
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -45,12 +43,12 @@ func TestInvalidConfigPanics(t *testing.T) {
 	}
 }
 
-// TestTierBurstZeroPanics: a LimitFor tier with burst 0 would refuse every
-// call of its keys without a word; it panics when LimitFor returns it.
+// TestTierBurstZeroPanics: a QuotaFor tier with burst 0 would refuse every
+// call of its keys without a word; it panics when QuotaFor returns it.
 func TestTierBurstZeroPanics(t *testing.T) {
 	t.Parallel()
 	k := ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{
-		LimitFor: func(string) (ratelimit.Limit, bool) { return ratelimit.Limit{Rate: 1}, true },
+		QuotaFor: func(string) (ratelimit.Quota, bool) { return ratelimit.Quota{Rate: 1}, true },
 	})
 	defer func() {
 		r := recover()
@@ -120,7 +118,7 @@ func TestDefaultMaxQueue(t *testing.T) {
 				err := wait(ctx)
 				var le *ratelimit.LimitedError
 				require.ErrorAs(t, err, &le)
-				assert.Equal(t, ratelimit.QueueFull, le.Reason)
+				assert.Equal(t, ratelimit.ReasonQueueFull, le.Reason)
 				cancel()
 				wg.Wait()
 			})
@@ -133,13 +131,13 @@ func TestDefaultMaxQueue(t *testing.T) {
 func TestKeyedRateZeroAdmitsBurst(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		k := ratelimit.NewKeyed(0, 3)
+		k := ratelimit.NewKeyed(0, 3, ratelimit.KeyedConfig{})
 		l := rate.NewLimiter(0, 3)
 		for i := range 10 {
 			assert.Equal(t, l.Allow(), k.Allow("k"), "call %d", i)
 			time.Sleep(time.Hour)
 		}
-		k = ratelimit.NewKeyed(0, 10)
+		k = ratelimit.NewKeyed(0, 10, ratelimit.KeyedConfig{})
 		l = rate.NewLimiter(0, 10)
 		for i, n := range []int{4, 0, 5, 2, 1, 1, 0, 1} {
 			assert.Equal(t, l.AllowN(time.Now(), n), k.AllowN("k", n), "call %d, cost %d", i, n)
@@ -158,16 +156,16 @@ func TestKeyedTierChanges(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var tier atomic.Value
-		tier.Store(ratelimit.Limit{Rate: 0, Burst: 2})
+		tier.Store(ratelimit.Quota{Rate: 0, Burst: 2})
 		k := ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{
-			LimitFor: func(string) (ratelimit.Limit, bool) { return tier.Load().(ratelimit.Limit), true },
+			QuotaFor: func(string) (ratelimit.Quota, bool) { return tier.Load().(ratelimit.Quota), true },
 		})
 		assert.True(t, k.AllowN("k", 2))
 		assert.False(t, k.Allow("k"))
-		tier.Store(ratelimit.Limit{Rate: 1, Burst: 3})
+		tier.Store(ratelimit.Quota{Rate: 1, Burst: 3})
 		assert.True(t, k.AllowN("k", 3), "a full bucket of the new tier")
 		assert.False(t, k.Allow("k"))
-		tier.Store(ratelimit.Limit{Rate: 0, Burst: 2})
+		tier.Store(ratelimit.Quota{Rate: 0, Burst: 2})
 		assert.True(t, k.AllowN("k", 2))
 	})
 }

@@ -1,25 +1,28 @@
 // Package ratelimit throttles calls: client-side pacing of calls to a
 // downstream, server-side rejection with 429 Too Many Requests, per-key
-// quotas with tiers, adaptive client-side throttling, and bandwidth limits.
+// quotas with tiers, and adaptive client-side throttling. Bandwidth limits
+// (bytes per second) are in package bandwidth, the RateLimit header codec
+// in ratelimit/header.
 //
 // # Limiters
 //
-// A [Limiter] is one token bucket, built on golang.org/x/time/rate: New(10,
-// 20) admits 10 calls per second on average with bursts of 20 (rates are
-// rate.Limit values, calls per second; rate.Every converts an interval).
+// A [Limiter] is one token bucket, built on golang.org/x/time/rate:
+// New(10, 20, Config{}) admits 10 calls per second on average with bursts
+// of 20 (rates are rate.Limit values, calls per second; rate.Every
+// converts an interval).
 // A [Keyed] limiter keeps one bucket per key — client address, customer,
 // API key or downstream host — with tiers chosen by
-// [KeyedConfig.LimitFor], and bounded memory without a janitor goroutine.
+// [KeyedConfig.QuotaFor], and bounded memory without a janitor goroutine.
 // Both are resilience.Policy values whose Do either runs the operation,
 // waits for its tokens up to [Config.MaxWait], or refuses the call with a
 // [*LimitedError].
 //
-// A limit ([Limit]) is a rate and a burst. rate.Inf admits everything; a
+// A [Quota] is a rate and a burst (and a name for the headers). rate.Inf admits everything; a
 // rate of 0 admits the burst in all and then nothing (the bucket never
 // refills), as rate.Limiter does. The burst must be at least 1 unless the
 // rate is rate.Inf: a bucket of no tokens would refuse every call, so New,
-// NewKeyed and SetLimit panic on it, as on a negative, NaN or +Inf rate;
-// a tier that LimitFor returns obeys the same rules, or the call that gets
+// NewKeyed and SetQuota panic on it, as on a negative, NaN or +Inf rate;
+// a tier that QuotaFor returns obeys the same rules, or the call that gets
 // it panics.
 //
 // # Server side: under resilience.Handler
@@ -48,16 +51,15 @@
 // resilience.RequestFrom); [Config.DryRun] decides and reports to
 // [Config.OnLimited] but refuses nothing, to try a limit on live traffic.
 // Outside a Handler there is no response header and nothing is written.
-// [ParseRateLimit] and [ParseRateLimitPolicy] read those headers on the
-// client side; a malformed field, such as a window "w" of 0, is an error
-// (the draft says to ignore it).
+// Package ratelimit/header writes those fields and parses them on the
+// client side (header.ParseRateLimit, header.ParseRateLimitPolicy).
 //
 // # Client side: pacing and pauses
 //
 // Inside resilience.Transport, a Keyed limiter keys by the request's host.
 // When a response is 429 Too Many Requests with a wait (a Retry-After, or a
-// RateLimit header with nothing remaining; see [Pushback]), the limiter of
-// that host admits nothing until then — under every limit alike, rate.Inf
+// RateLimit header with nothing remaining; see [Config.MaxPause]), the
+// limiter of that host admits nothing until then — under every limit alike, rate.Inf
 // and rate 0 included — but never longer than [Config.MaxPause]:
 // [DefaultMaxPause], five minutes, unless set; resilience.None turns the
 // pause off.
@@ -84,13 +86,15 @@
 //   - Cost nil charges 1 per call; Headers zero is [DraftHeaders]; Name ""
 //     is "default".
 //
-// The constructors take their Config as a variadic argument, at most one.
+// Every constructor takes its Config as its last argument, a plain struct:
+// New(r, burst, Config{}), NewKeyed(r, burst, KeyedConfig{}),
+// NewThrottle(ThrottleConfig{}).
 //
 // # Errors
 //
 // Every refusal is a [*LimitedError] of its own (changing one changes no
 // other call), which matches [ErrLimited] with errors.Is (and
-// [ErrThrottled] for an [Adaptive] throttle), carries its [Reason], tells
+// [ErrThrottled] for a [Throttle]), carries its [Reason], tells
 // when to come back through RetryAfter (so resilience.Handler sends it as
 // Retry-After), gives its HTTP status through HTTPStatus, and is a local
 // rejection (resilience.IsLocalRejection): the call never reached the
@@ -99,18 +103,17 @@
 // resilience.StatusError) is the server's answer and is honoured. A
 // refusal whose cost exceeds the burst is permanent.
 //
-// # Adaptive throttling
+// # Client-side throttling
 //
-// An [Adaptive] throttle implements the client-side throttling of Google's
+// A [Throttle] implements the adaptive client-side throttling of Google's
 // SRE book: it drops calls locally with a probability that grows as the
 // backend rejects more of them, so an overloaded backend is not also
 // flooded with requests it will refuse.
 //
 // # Bandwidth
 //
-// [Reader], [Writer], [BandwidthHandler] and [BandwidthTransport] limit
-// bytes per second with a Limiter whose tokens are bytes. The transport
-// forwards CloseIdleConnections to the RoundTripper it wraps.
+// Package bandwidth (readers, writers, an HTTP handler and transport)
+// limits bytes per second with a Limiter whose tokens are bytes.
 //
 // # Distributed limits
 //

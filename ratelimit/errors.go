@@ -9,12 +9,12 @@ import (
 
 // ErrLimited is the sentinel that every rejection by a rate limiter of this
 // package matches with errors.Is: a [Limiter], a [Keyed] limiter, an
-// [Adaptive] throttle, and the distributed limiter of package
+// [Throttle] throttle, and the distributed limiter of package
 // ratelimit/redis. The error returned is a [*LimitedError].
 var ErrLimited = errors.New("ratelimit: limited")
 
 // ErrThrottled is matched, besides [ErrLimited], by the rejections of an
-// [Adaptive] throttle: the client dropped the call itself because the
+// [Throttle] throttle: the client dropped the call itself because the
 // backend has been rejecting most calls lately.
 var ErrThrottled = errors.New("ratelimit: throttled client-side")
 
@@ -22,32 +22,32 @@ var ErrThrottled = errors.New("ratelimit: throttled client-side")
 type Reason uint8
 
 const (
-	// Rate means the bucket had too few tokens and the call could not
+	// ReasonRate means the bucket had too few tokens and the call could not
 	// wait for them (no MaxWait, or the wait would be longer).
-	Rate Reason = iota
-	// Paused means a downstream answered 429 Too Many Requests with a
+	ReasonRate Reason = iota
+	// ReasonPaused means a downstream answered 429 Too Many Requests with a
 	// Retry-After and the pause it asked for has not ended.
-	Paused
-	// QueueFull means the call could have waited for its tokens, but the
+	ReasonPaused
+	// ReasonQueueFull means the call could have waited for its tokens, but the
 	// bound on waiting calls (MaxQueue) was reached.
-	QueueFull
-	// TooCostly means the call asks for more tokens than the burst holds:
+	ReasonQueueFull
+	// ReasonTooCostly means the call asks for more tokens than the burst holds:
 	// it can never be admitted. Such errors are permanent.
-	TooCostly
-	// Throttled means an [Adaptive] throttle dropped the call.
-	Throttled
-	// Unavailable means the limiter's store (Redis, say) could not decide
+	ReasonTooCostly
+	// ReasonThrottled means an [Throttle] throttle dropped the call.
+	ReasonThrottled
+	// ReasonUnavailable means the limiter's store (Redis, say) could not decide
 	// and the limiter is configured to fail closed.
-	Unavailable
+	ReasonUnavailable
 )
 
 var reasonText = [...]string{
-	Rate:        "rate exceeded",
-	Paused:      "paused by the downstream's Retry-After",
-	QueueFull:   "queue full",
-	TooCostly:   "cost exceeds the burst",
-	Throttled:   "throttled client-side",
-	Unavailable: "limiter unavailable",
+	ReasonRate:        "rate exceeded",
+	ReasonPaused:      "paused by the downstream's Retry-After",
+	ReasonQueueFull:   "queue full",
+	ReasonTooCostly:   "cost exceeds the burst",
+	ReasonThrottled:   "throttled client-side",
+	ReasonUnavailable: "limiter unavailable",
 }
 
 // String returns a short description such as "rate exceeded".
@@ -63,7 +63,7 @@ func (r Reason) String() string {
 // Throttled), tells when to come back through RetryAfter, is a local
 // rejection (resilience.IsLocalRejection: the call never reached the
 // dependency), and a resilience.Handler answers it with 429 Too Many
-// Requests (503 for Reason Unavailable) and a Retry-After header.
+// Requests (503 for ReasonUnavailable) and a Retry-After header.
 //
 // Each refusal returns a LimitedError of its own, so changing the fields
 // of one affects no other call.
@@ -75,7 +75,7 @@ type LimitedError struct {
 	Reason Reason
 	// Wait is how long until the call could be admitted; 0 when unknown.
 	Wait time.Duration
-	// Cause is the error behind the rejection, for Reason Unavailable (the
+	// Cause is the error behind the rejection, for ReasonUnavailable (the
 	// store's error); nil otherwise.
 	Cause error
 }
@@ -99,7 +99,7 @@ func (e *LimitedError) Error() string {
 // Is reports whether target is [ErrLimited], or [ErrThrottled] for an
 // adaptive rejection.
 func (e *LimitedError) Is(target error) bool {
-	return target == ErrLimited || target == ErrThrottled && e.Reason == Throttled
+	return target == ErrLimited || target == ErrThrottled && e.Reason == ReasonThrottled
 }
 
 // Unwrap returns Cause.
@@ -114,7 +114,7 @@ func (e *LimitedError) RetryAfter() time.Duration { return e.Wait }
 // Too Many Requests, or 503 Service Unavailable when the limiter itself was
 // unavailable.
 func (e *LimitedError) HTTPStatus() int {
-	if e.Reason == Unavailable {
+	if e.Reason == ReasonUnavailable {
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusTooManyRequests
@@ -122,12 +122,12 @@ func (e *LimitedError) HTTPStatus() int {
 
 // Permanent reports whether retrying cannot help: true when the call asks
 // for more tokens than the burst holds.
-func (e *LimitedError) Permanent() bool { return e.Reason == TooCostly }
+func (e *LimitedError) Permanent() bool { return e.Reason == ReasonTooCostly }
 
 // LocalRejection returns true, whatever the Reason: a limiter of this
 // process refused the call before it reached the dependency (even for
-// Reason Paused, where the limiter obeys what the downstream said earlier,
-// and Reason Unavailable, where the limiter's store could not decide). It
+// ReasonPaused, where the limiter obeys what the downstream said earlier,
+// and ReasonUnavailable, where the limiter's store could not decide). It
 // makes the error part of the resilience.IsLocalRejection protocol, so
 // retry policies end at once instead of waiting out a local limit.
 func (e *LimitedError) LocalRejection() bool { return true }

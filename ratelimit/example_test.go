@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -20,7 +19,7 @@ import (
 
 func ExampleNew() {
 	// 10 calls per second on average, bursts of up to 2.
-	l := ratelimit.New(10, 2)
+	l := ratelimit.New(10, 2, ratelimit.Config{})
 	ctx := context.Background()
 	for i := range 3 {
 		err := l.Do(ctx, func(context.Context) error {
@@ -52,11 +51,11 @@ func ExampleConfig_maxWait() {
 }
 
 func ExampleNewKeyed() {
-	tiers := map[string]ratelimit.Limit{
+	tiers := map[string]ratelimit.Quota{
 		"customer-pro": ratelimit.PerWindow(1000, time.Minute),
 	}
 	k := ratelimit.NewKeyed(1, 3, ratelimit.KeyedConfig{
-		LimitFor: func(key string) (ratelimit.Limit, bool) {
+		QuotaFor: func(key string) (ratelimit.Quota, bool) {
 			l, ok := tiers[key]
 			return l, ok
 		},
@@ -80,7 +79,7 @@ func ExampleNewKeyed() {
 // Handler answers a refusal 429 with Retry-After.
 func Example_server() {
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello\n") })
-	limits := ratelimit.NewKeyed(ratelimit.PerWindow(100, time.Minute).Rate, 100)
+	limits := ratelimit.NewKeyed(ratelimit.PerWindow(100, time.Minute).Rate, 100, ratelimit.KeyedConfig{})
 	h := resilience.NewHandler(api, resilience.HandlerConfig{
 		Key: httpkey.ClientIP(httpkey.IPConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}),
 	}, limits)
@@ -140,36 +139,14 @@ func ExampleConfig_cost() {
 	// 200 results
 }
 
-func ExampleParseRateLimit() {
-	limits, err := ratelimit.ParseRateLimit(`"default";r=0;t=17`)
-	if err != nil {
-		panic(err)
-	}
-	for _, l := range limits {
-		fmt.Printf("%s: %d left, resets in %v\n", l.Name, l.Remaining, l.Reset)
-	}
-	// Output:
-	// default: 0 left, resets in 17s
-}
-
-func ExampleNewAdaptive() {
+func ExampleNewThrottle() {
 	// Drop calls locally once the backend rejects more than half of them
 	// (K = 2, the default).
-	throttle := ratelimit.NewAdaptive()
+	throttle := ratelimit.NewThrottle(ratelimit.ThrottleConfig{})
 	client := &http.Client{Transport: resilience.Transport(nil, throttle)}
 	_ = client
 	err := throttle.Do(context.Background(), func(context.Context) error { return nil })
 	fmt.Println(err, throttle.Probability())
 	// Output:
 	// <nil> 0
-}
-
-func ExampleNewReader() {
-	// At most 64 KiB per second, in chunks of up to 16 KiB.
-	l := ratelimit.New(64<<10, 16<<10)
-	r := ratelimit.NewReader(context.Background(), strings.NewReader("a small payload"), l)
-	b, _ := io.ReadAll(r)
-	fmt.Println(string(b))
-	// Output:
-	// a small payload
 }

@@ -7,7 +7,7 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// gcra holds a Limit in the form the generic cell rate algorithm uses. A
+// gcra holds a Quota in the form the generic cell rate algorithm uses. A
 // bucket's whole state is one number, its theoretical arrival time (TAT):
 // the moment at which the bucket would be full again. A call of cost n at
 // time now is admitted when max(TAT, now) + n·interval − tolerance ≤ now,
@@ -35,7 +35,7 @@ const (
 	maxReserve = math.MaxInt64 / 8
 )
 
-func newGCRA(l Limit) gcra {
+func newGCRA(l Quota) gcra {
 	switch {
 	case l.Rate == rate.Inf:
 		return gcra{inf: true, burst: int64(l.Burst)}

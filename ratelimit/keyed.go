@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/ratelimit/internal/pause"
 )
 
 // DefaultMaxKeys is the number of keys a [Keyed] limiter remembers at most
@@ -32,15 +33,15 @@ type KeyedConfig struct {
 	// Headers, Name and OnLimited.
 	Config
 
-	// LimitFor, if not nil, gives the limit of a key: the tier of a
+	// QuotaFor, if not nil, gives the limit of a key: the tier of a
 	// customer or an API key. It returns false to apply the default limit
 	// given to NewKeyed. It is called on every decision, with no lock held,
 	// so a change of tier takes effect at once; it must be safe for
 	// concurrent use and fast (a map lookup, not a database query). The
-	// limit it returns must be valid (see [Limit]: Burst at least 1 unless
+	// limit it returns must be valid (see [Quota]: Burst at least 1 unless
 	// Rate is rate.Inf); an invalid one is a programming error and panics
-	// in the call that got it, with a "ratelimit: LimitFor" message.
-	LimitFor func(key string) (Limit, bool)
+	// in the call that got it, with a "ratelimit: QuotaFor" message.
+	QuotaFor func(key string) (Quota, bool)
 
 	// MaxKeys bounds how many keys are remembered at once, so that a
 	// caller who sends endless distinct keys cannot exhaust memory; 0 means
@@ -62,7 +63,7 @@ type KeyedConfig struct {
 // Keyed is a rate limiter with one bucket per key: per client address,
 // customer or API key under resilience.Handler, or per downstream host
 // inside resilience.Transport. Tiers get different limits through
-// [KeyedConfig.LimitFor]. It is a resilience.Policy whose Do finds the key
+// [KeyedConfig.QuotaFor]. It is a resilience.Policy whose Do finds the key
 // in the context; the methods that take a key explicitly (DoKey, Allow,
 // Wait, Take) serve other callers.
 //
@@ -83,9 +84,9 @@ type KeyedConfig struct {
 // allocates nothing. It must be made with [NewKeyed]; the zero value is not
 // usable.
 type Keyed struct {
-	def      Limit
+	def      Quota
 	defG     gcra
-	limitFor func(string) (Limit, bool)
+	limitFor func(string) (Quota, bool)
 	keyOf    func(context.Context) string
 	s        settings
 	epoch    time.Time
@@ -111,14 +112,13 @@ const minSweep = 64
 
 // NewKeyed returns a Keyed limiter whose default limit is r calls per
 // second with bursts of burst (as for [New]; r is a rate.Limit, calls per
-// second), for every key that [KeyedConfig.LimitFor] does not place in a
-// tier. At most one KeyedConfig may be given. NewKeyed panics if the limit
-// is invalid (see [Limit]: a negative, NaN or +Inf r, a burst below 1
+// second), for every key that [KeyedConfig.QuotaFor] does not place in a
+// tier. NewKeyed panics if the limit
+// is invalid (see [Quota]: a negative, NaN or +Inf r, a burst below 1
 // unless r is rate.Inf) or the configuration is.
-func NewKeyed(r rate.Limit, burst int, cfg ...KeyedConfig) *Keyed {
-	c := oneConfig(cfg)
+func NewKeyed(r rate.Limit, burst int, c KeyedConfig) *Keyed {
 	s := c.resolve()
-	def := Limit{Rate: r, Burst: burst, Name: c.Name}
+	def := Quota{Rate: r, Burst: burst, Name: c.Name}
 	def.check("", "")
 	if c.MaxKeys < 0 {
 		panic(fmt.Sprintf("ratelimit: negative MaxKeys %d", c.MaxKeys))
@@ -134,7 +134,7 @@ func NewKeyed(r rate.Limit, burst int, cfg ...KeyedConfig) *Keyed {
 	k := &Keyed{
 		def:      def,
 		defG:     newGCRA(def),
-		limitFor: c.LimitFor,
+		limitFor: c.QuotaFor,
 		keyOf:    c.Key,
 		s:        s,
 		epoch:    time.Now(),
@@ -153,17 +153,17 @@ func NewKeyed(r rate.Limit, burst int, cfg ...KeyedConfig) *Keyed {
 	return k
 }
 
-// LimitFor returns the limit that applies to key: its tier, or the
+// QuotaFor returns the limit that applies to key: its tier, or the
 // default.
-func (k *Keyed) LimitFor(key string) Limit {
+func (k *Keyed) QuotaFor(key string) Quota {
 	l, _ := k.limit(key)
 	return l
 }
 
-func (k *Keyed) limit(key string) (Limit, gcra) {
+func (k *Keyed) limit(key string) (Quota, gcra) {
 	if k.limitFor != nil {
 		if l, ok := k.limitFor(key); ok {
-			l.check("LimitFor", key)
+			l.check("QuotaFor", key)
 			return l, newGCRA(l)
 		}
 	}
@@ -202,7 +202,7 @@ func (k *Keyed) DoKey(ctx context.Context, key string, op func(context.Context) 
 		var r gcraResult
 		err := k.wait(ctx, key, g, n, &r)
 		if err == nil || !r.ok { // a decision, not the end of ctx
-			d := Decision{Allowed: r.ok, Limit: l, Remaining: int(r.remaining), Reset: r.reset, Reason: r.reason}
+			d := Decision{Allowed: r.ok, Quota: l, Remaining: int(r.remaining), Reset: r.reset, Reason: r.reason}
 			if !r.ok {
 				d.RetryAfter = r.wait
 			}
@@ -218,7 +218,7 @@ func (k *Keyed) DoKey(ctx context.Context, key string, op func(context.Context) 
 func (k *Keyed) run(ctx context.Context, key string, op func(context.Context) error) error {
 	err := op(ctx)
 	if err != nil && k.s.MaxPause > 0 {
-		if d, ok := Pushback(err); ok {
+		if d, ok := pause.FromError(err); ok {
 			k.Pause(key, min(d, k.s.MaxPause))
 		}
 	}
@@ -282,8 +282,8 @@ func (k *Keyed) settle(ctx context.Context, key string, g gcra, n int, r *gcraRe
 	if w := k.waiters.Add(1); w > k.s.MaxQueue {
 		k.waiters.Add(-1)
 		k.refund(key, g, n)
-		r.ok, r.reason = false, QueueFull
-		return k.reject(ctx, key, QueueFull, r.wait)
+		r.ok, r.reason = false, ReasonQueueFull
+		return k.reject(ctx, key, ReasonQueueFull, r.wait)
 	}
 	err := sleepCtx(ctx, r.wait)
 	k.waiters.Add(-1)
@@ -302,7 +302,7 @@ func (k *Keyed) settle(ctx context.Context, key string, g gcra, n int, r *gcraRe
 func (k *Keyed) Take(ctx context.Context, key string, cost int) (Decision, error) {
 	l, g := k.limit(key)
 	r := k.take(key, g, cost, 0)
-	d := Decision{Allowed: r.ok, Limit: l, Remaining: int(r.remaining), Reset: r.reset}
+	d := Decision{Allowed: r.ok, Quota: l, Remaining: int(r.remaining), Reset: r.reset}
 	if !r.ok {
 		d.Reason, d.RetryAfter = r.reason, r.wait
 		k.s.limited(ctx, &LimitedError{Key: key, Reason: d.Reason, Wait: d.RetryAfter})
@@ -315,7 +315,7 @@ func (k *Keyed) Take(ctx context.Context, key string, cost int) (Decision, error
 // refilling bucket starts with one token. DoKey calls it by itself when a
 // downstream answers 429 with a Retry-After, with a wait capped by
 // [Config.MaxPause]; call it when you learn of a pause another way (d is
-// then not capped). Calls refused during the pause report Reason Paused.
+// then not capped). Calls refused during the pause report ReasonPaused.
 func (k *Keyed) Pause(key string, d time.Duration) {
 	if d <= 0 {
 		return
@@ -432,7 +432,7 @@ func (k *Keyed) take(key string, g gcra, n int, maxWait time.Duration) gcraResul
 		if k.pauses.Load() != 0 {
 			if left := k.Paused(key); left > 0 {
 				if left > maxWait {
-					return gcraResult{reason: Paused, wait: left}
+					return gcraResult{reason: ReasonPaused, wait: left}
 				}
 				return gcraResult{ok: true, wait: left, remaining: g.burst}
 			}
@@ -447,13 +447,13 @@ func (k *Keyed) take(key string, g gcra, n int, maxWait time.Duration) gcraResul
 	switch {
 	case int64(n) > g.burst:
 		r.remaining, r.reset = g.state(tat, now)
-		r.reason = TooCostly
+		r.reason = ReasonTooCostly
 	case g.norefill:
 		r = g.takeNoRefill(tat, int64(n))
 		if r.ok && len(s.pauses) != 0 {
 			if until := k.pausedUntil(s, key, now); until != 0 {
 				if wait := time.Duration(until - now); wait > maxWait {
-					r = gcraResult{reason: Paused, wait: wait, reset: never}
+					r = gcraResult{reason: ReasonPaused, wait: wait, reset: never}
 				} else {
 					r.wait = wait
 				}
@@ -464,7 +464,7 @@ func (k *Keyed) take(key string, g gcra, n int, maxWait time.Duration) gcraResul
 		// only names the reason of a refusal.
 		r = g.take(tat, now, int64(n), maxWait)
 		if !r.ok && len(s.pauses) != 0 && k.pausedUntil(s, key, now) != 0 {
-			r.reason, r.remaining = Paused, 0
+			r.reason, r.remaining = ReasonPaused, 0
 		}
 	}
 	if r.ok && n > 0 { // a free call only looks

@@ -21,7 +21,7 @@ import (
 func TestKeyedKeysAreIndependent(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		k := ratelimit.NewKeyed(1, 2)
+		k := ratelimit.NewKeyed(1, 2, ratelimit.KeyedConfig{})
 		assert.True(t, k.Allow("a"))
 		assert.True(t, k.Allow("a"))
 		assert.False(t, k.Allow("a"))
@@ -35,21 +35,21 @@ func TestKeyedKeysAreIndependent(t *testing.T) {
 
 func TestKeyedTiers(t *testing.T) {
 	t.Parallel()
-	tiers := map[string]ratelimit.Limit{
+	tiers := map[string]ratelimit.Quota{
 		"pro":   {Rate: 100, Burst: 10, Name: "pro"},
 		"quota": {Rate: 0, Burst: 3, Name: "quota"}, // never refills
 		"admin": {Rate: rate.Inf},
 	}
 	k := ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{
 		Config:   ratelimit.Config{Name: "free"},
-		LimitFor: func(key string) (ratelimit.Limit, bool) { l, ok := tiers[key]; return l, ok },
+		QuotaFor: func(key string) (ratelimit.Quota, bool) { l, ok := tiers[key]; return l, ok },
 	})
 	tests := []struct {
 		key     string
 		allowed int
-		limit   ratelimit.Limit
+		limit   ratelimit.Quota
 	}{
-		{"someone", 1, ratelimit.Limit{Rate: 1, Burst: 1, Name: "free"}},
+		{"someone", 1, ratelimit.Quota{Rate: 1, Burst: 1, Name: "free"}},
 		{"pro", 10, tiers["pro"]},
 		{"quota", 3, tiers["quota"]},
 		{"admin", 1000, tiers["admin"]},
@@ -57,7 +57,7 @@ func TestKeyedTiers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
 			t.Parallel()
-			assert.Equal(t, tt.limit, k.LimitFor(tt.key))
+			assert.Equal(t, tt.limit, k.QuotaFor(tt.key))
 			n := 0
 			for n < 1000 && k.Allow(tt.key) {
 				n++
@@ -69,7 +69,7 @@ func TestKeyedTiers(t *testing.T) {
 
 func TestKeyedDoUsesContextKey(t *testing.T) {
 	t.Parallel()
-	k := ratelimit.NewKeyed(1, 1)
+	k := ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{})
 	ctxA := resilience.WithKey(context.Background(), "a")
 	ctxB := resilience.WithKey(context.Background(), "b")
 	require.NoError(t, k.Do(ctxA, nop))
@@ -87,7 +87,7 @@ func TestKeyedDoUsesContextKey(t *testing.T) {
 
 func TestKeyedDoContract(t *testing.T) {
 	t.Parallel()
-	k := ratelimit.NewKeyed(10, 10)
+	k := ratelimit.NewKeyed(10, 10, ratelimit.KeyedConfig{})
 	boom := errors1("boom")
 	calls := 0
 	err := k.DoKey(context.Background(), "x", func(context.Context) error { calls++; return boom })
@@ -123,7 +123,7 @@ func TestKeyedMaxWaitAndRefund(t *testing.T) {
 		err := k.Wait(ctx, "k") // over MaxQueue
 		var le *ratelimit.LimitedError
 		require.ErrorAs(t, err, &le)
-		assert.Equal(t, ratelimit.QueueFull, le.Reason)
+		assert.Equal(t, ratelimit.ReasonQueueFull, le.Reason)
 		stopped := time.Now()
 		cancel()
 		require.ErrorIs(t, <-done, context.Canceled)
@@ -138,12 +138,12 @@ func TestKeyedMaxWaitAndRefund(t *testing.T) {
 		start = time.Now()
 		err = k.WaitN(ctx, "other", 2)
 		require.ErrorAs(t, err, &le)
-		assert.Equal(t, ratelimit.TooCostly, le.Reason)
+		assert.Equal(t, ratelimit.ReasonTooCostly, le.Reason)
 		dctx, dcancel := context.WithTimeout(ctx, 100*time.Millisecond)
 		defer dcancel()
 		err = k.Wait(dctx, "k")
 		require.ErrorAs(t, err, &le)
-		assert.Equal(t, ratelimit.Rate, le.Reason)
+		assert.Equal(t, ratelimit.ReasonRate, le.Reason)
 		assert.Equal(t, time.Second, le.Wait)
 		assert.Zero(t, time.Since(start))
 	})
@@ -164,15 +164,15 @@ func TestKeyedTake(t *testing.T) {
 		ctx := context.Background()
 		d, err := k.Take(ctx, "u", 3)
 		require.NoError(t, err)
-		assert.Equal(t, ratelimit.Decision{Allowed: true, Limit: ratelimit.Limit{Rate: 2, Burst: 4}, Remaining: 1, Reset: 1500 * time.Millisecond}, d)
+		assert.Equal(t, ratelimit.Decision{Allowed: true, Quota: ratelimit.Quota{Rate: 2, Burst: 4}, Remaining: 1, Reset: 1500 * time.Millisecond}, d)
 		d, _ = k.Take(ctx, "u", 2)
 		assert.False(t, d.Allowed)
-		assert.Equal(t, ratelimit.Rate, d.Reason)
+		assert.Equal(t, ratelimit.ReasonRate, d.Reason)
 		assert.Equal(t, 1, d.Remaining)
 		assert.Equal(t, 500*time.Millisecond, d.RetryAfter)
 		assert.Equal(t, 1500*time.Millisecond, d.Reset)
 		d, _ = k.Take(ctx, "u", 5)
-		assert.Equal(t, ratelimit.TooCostly, d.Reason)
+		assert.Equal(t, ratelimit.ReasonTooCostly, d.Reason)
 		mu.Lock()
 		assert.Equal(t, []string{"u", "u"}, limited)
 		mu.Unlock()
@@ -183,7 +183,7 @@ func TestKeyedTake(t *testing.T) {
 func TestKeyedPausesOn429(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		k := ratelimit.NewKeyed(10, 5)
+		k := ratelimit.NewKeyed(10, 5, ratelimit.KeyedConfig{})
 		ctx := context.Background()
 		err := k.DoKey(ctx, "api.example.com", func(context.Context) error {
 			return &resilience.StatusError{Code: 429, Wait: 2 * time.Second}
@@ -216,7 +216,7 @@ func TestKeyedMatchesTokenBucket(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(seed, 1))
 				r, b := rate.Limit(1+rng.IntN(50)), 1+rng.IntN(20)
-				k := ratelimit.NewKeyed(r, b)
+				k := ratelimit.NewKeyed(r, b, ratelimit.KeyedConfig{})
 				l := rate.NewLimiter(r, b)
 				for i := range 2000 {
 					time.Sleep(time.Duration(rng.IntN(int(2 * time.Second / time.Duration(r)))))
@@ -296,7 +296,7 @@ func TestKeyedHammer(t *testing.T) {
 func TestKeyedFreeCallLooksOnly(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		k := ratelimit.NewKeyed(1, 5)
+		k := ratelimit.NewKeyed(1, 5, ratelimit.KeyedConfig{})
 		d, _ := k.Take(context.Background(), "k", 0)
 		assert.True(t, d.Allowed)
 		assert.Equal(t, 5, d.Remaining)

@@ -12,6 +12,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/bytelimit"
+	"github.com/resiliencekit/resilience/ratelimit/internal/pause"
 )
 
 // Limiter is a token bucket rate limiter (golang.org/x/time/rate underneath)
@@ -46,14 +48,13 @@ type Limiter struct {
 // New returns a Limiter that admits r calls per second on average (a
 // rate.Limit: a float64, so 0.5 is one call every two seconds; rate.Every
 // converts an interval, rate.Inf admits everything) with bursts of up to
-// burst calls. A bucket starts full. At most one Config may be given; its
-// zero fields are defaults. New panics if the limit is invalid (see
-// [Limit]: a negative, NaN or +Inf r, or a burst below 1 unless r is
+// burst calls. A bucket starts full. The zero fields of the Config
+// are defaults. New panics if the limit is invalid (see
+// [Quota]: a negative, NaN or +Inf r, or a burst below 1 unless r is
 // rate.Inf) or the Config is.
-func New(r rate.Limit, burst int, cfg ...Config) *Limiter {
-	c := oneConfig(cfg)
+func New(r rate.Limit, burst int, c Config) *Limiter {
 	s := c.resolve()
-	Limit{Rate: r, Burst: burst}.check("", "")
+	Quota{Rate: r, Burst: burst}.check("", "")
 	return &Limiter{
 		lim:   rate.NewLimiter(r, burst),
 		epoch: time.Now(),
@@ -102,7 +103,7 @@ func (l *Limiter) Do(ctx context.Context, op func(context.Context) error) error 
 func (l *Limiter) run(ctx context.Context, op func(context.Context) error) error {
 	err := op(ctx)
 	if err != nil && l.s.MaxPause > 0 {
-		if d, ok := Pushback(err); ok {
+		if d, ok := pause.FromError(err); ok {
 			l.Pause(min(d, l.s.MaxPause))
 		}
 	}
@@ -116,11 +117,11 @@ func (l *Limiter) setHeaders(h http.Header, n int, err error) {
 	if err != nil && !errors.As(err, &le) {
 		return // the context ended: no decision to report
 	}
-	lim := l.Limit()
+	lim := l.Quota()
 	if lim.Rate == rate.Inf {
 		return
 	}
-	d := Decision{Allowed: le == nil, Limit: lim}
+	d := Decision{Allowed: le == nil, Quota: lim}
 	tokens := l.lim.TokensAt(time.Now())
 	d.Remaining = max(0, int(math.Floor(tokens)))
 	d.Reset = durationOfTokens(lim.Rate, float64(lim.Burst)-tokens)
@@ -129,7 +130,7 @@ func (l *Limiter) setHeaders(h http.Header, n int, err error) {
 	}
 	if le != nil {
 		d.Reason, d.RetryAfter = le.Reason, le.Wait
-		if le.Reason == Paused {
+		if le.Reason == ReasonPaused {
 			d.Remaining = 0
 		}
 	}
@@ -141,11 +142,11 @@ func (l *Limiter) dry(ctx context.Context, n int) {
 	now := time.Now()
 	budget := l.budget(ctx, now)
 	if l.lim.Limit() != rate.Inf && n > l.lim.Burst() {
-		l.reject(ctx, TooCostly, 0)
+		l.reject(ctx, ReasonTooCostly, 0)
 		return
 	}
 	if p := l.pauseLeft(now); p > budget {
-		l.reject(ctx, Paused, p)
+		l.reject(ctx, ReasonPaused, p)
 		return
 	}
 	l.mu.Lock()
@@ -153,7 +154,7 @@ func (l *Limiter) dry(ctx context.Context, n int) {
 	if d := r.DelayFrom(now); d > budget {
 		r.CancelAt(now)
 		l.mu.Unlock()
-		l.reject(ctx, Rate, d)
+		l.reject(ctx, ReasonRate, d)
 		return
 	}
 	l.mu.Unlock()
@@ -195,7 +196,7 @@ func (l *Limiter) Wait(ctx context.Context) error { return l.WaitN(ctx, 1) }
 
 // WaitN is Wait for n tokens at once. When n exceeds the burst (and the rate
 // is not infinite) it fails at once with a permanent [*LimitedError] of
-// Reason TooCostly.
+// ReasonTooCostly.
 func (l *Limiter) WaitN(ctx context.Context, n int) error {
 	p := l.paused.Load()
 	if p == 0 && l.lim.AllowN(time.Now(), n) {
@@ -209,14 +210,14 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 // limiter has the same Take). The error is always nil.
 func (l *Limiter) Take(ctx context.Context, _ string, cost int) (Decision, error) {
 	now := time.Now()
-	lim := l.Limit()
-	d := Decision{Limit: lim}
+	lim := l.Quota()
+	d := Decision{Quota: lim}
 	switch {
 	case cost > lim.Burst && lim.Rate != rate.Inf:
-		d.Reason = TooCostly
+		d.Reason = ReasonTooCostly
 	default:
 		if p := l.pauseLeft(now); p > 0 {
-			d.Reason, d.RetryAfter = Paused, p
+			d.Reason, d.RetryAfter = ReasonPaused, p
 			break
 		}
 		d.Allowed = l.lim.AllowN(now, cost)
@@ -224,13 +225,13 @@ func (l *Limiter) Take(ctx context.Context, _ string, cost int) (Decision, error
 	switch {
 	case lim.Rate == rate.Inf:
 		d.Remaining = lim.Burst
-	case d.Reason == Paused:
+	case d.Reason == ReasonPaused:
 		d.Reset = durationOfTokens(lim.Rate, float64(lim.Burst)-l.lim.TokensAt(now))
 	default:
 		tokens := l.lim.TokensAt(now)
 		d.Remaining = max(0, int(math.Floor(tokens)))
 		d.Reset = durationOfTokens(lim.Rate, float64(lim.Burst)-tokens)
-		if !d.Allowed && d.Reason == Rate {
+		if !d.Allowed && d.Reason == ReasonRate {
 			d.RetryAfter = durationOfTokens(lim.Rate, float64(cost)-tokens)
 		}
 	}
@@ -243,14 +244,14 @@ func (l *Limiter) Take(ctx context.Context, _ string, cost int) (Decision, error
 	return d, nil
 }
 
-// Limit returns the current rate and burst.
-func (l *Limiter) Limit() Limit {
-	return Limit{Rate: l.lim.Limit(), Burst: l.lim.Burst(), Name: l.name}
+// Quota returns the current rate and burst.
+func (l *Limiter) Quota() Quota {
+	return Quota{Rate: l.lim.Limit(), Burst: l.lim.Burst(), Name: l.name}
 }
 
-// SetLimit changes the rate and the burst from now on (the name stays). It
-// panics if the limit is invalid (see [Limit]).
-func (l *Limiter) SetLimit(lim Limit) {
+// SetQuota changes the rate and the burst from now on (the name stays). It
+// panics if the limit is invalid (see [Quota]).
+func (l *Limiter) SetQuota(lim Quota) {
 	lim.check("", "")
 	now := time.Now()
 	l.lim.SetLimitAt(now, lim.Rate)
@@ -313,16 +314,16 @@ func (l *Limiter) slow(ctx context.Context, n int, tried bool) error {
 	now := time.Now()
 	limit := l.lim.Limit()
 	if limit != rate.Inf && n > l.lim.Burst() {
-		return l.reject(ctx, TooCostly, 0)
+		return l.reject(ctx, ReasonTooCostly, 0)
 	}
 	budget := l.budget(ctx, now)
 	if p := l.pauseLeft(now); p > 0 {
 		if p > budget {
-			return l.reject(ctx, Paused, p)
+			return l.reject(ctx, ReasonPaused, p)
 		}
 		if w := l.waiters.Add(1); w > l.s.MaxQueue {
 			l.waiters.Add(-1)
-			return l.reject(ctx, QueueFull, p)
+			return l.reject(ctx, ReasonQueueFull, p)
 		}
 		err := sleepCtx(ctx, p)
 		l.waiters.Add(-1)
@@ -337,7 +338,7 @@ func (l *Limiter) slow(ctx context.Context, n int, tried bool) error {
 		if !tried && l.lim.AllowN(now, n) {
 			return nil
 		}
-		return l.reject(ctx, Rate, durationOfTokens(limit, float64(n)-l.lim.TokensAt(now)))
+		return l.reject(ctx, ReasonRate, durationOfTokens(limit, float64(n)-l.lim.TokensAt(now)))
 	}
 	// Reserve and, if the wait is too long, cancel under l.mu: no other
 	// reservation can come between the two, so the cancellation gives the
@@ -347,7 +348,7 @@ func (l *Limiter) slow(ctx context.Context, n int, tried bool) error {
 	r := l.lim.ReserveN(now, n)
 	if !r.OK() { // the burst shrank meanwhile
 		l.mu.Unlock()
-		return l.reject(ctx, TooCostly, 0)
+		return l.reject(ctx, ReasonTooCostly, 0)
 	}
 	d := r.DelayFrom(now)
 	if d == 0 {
@@ -357,13 +358,13 @@ func (l *Limiter) slow(ctx context.Context, n int, tried bool) error {
 	if d > budget {
 		r.CancelAt(now)
 		l.mu.Unlock()
-		return l.reject(ctx, Rate, d)
+		return l.reject(ctx, ReasonRate, d)
 	}
 	if w := l.waiters.Add(1); w > l.s.MaxQueue {
 		l.waiters.Add(-1)
 		r.CancelAt(now)
 		l.mu.Unlock()
-		return l.reject(ctx, QueueFull, d)
+		return l.reject(ctx, ReasonQueueFull, d)
 	}
 	l.mu.Unlock()
 	err := sleepCtx(ctx, d)
@@ -373,4 +374,9 @@ func (l *Limiter) slow(ctx context.Context, n int, tried bool) error {
 		return err
 	}
 	return nil
+}
+
+func init() {
+	// Package bandwidth spends the tokens of a Limiter as bytes.
+	bytelimit.Of = func(l any) *rate.Limiter { return l.(*Limiter).lim }
 }

@@ -27,8 +27,8 @@ func TestNewPanics(t *testing.T) {
 		fn   func()
 		msg  string
 	}{
-		{"negative rate", func() { ratelimit.New(-1, 1) }, "ratelimit: invalid limit"},
-		{"negative burst", func() { ratelimit.New(1, -1) }, "ratelimit: invalid limit"},
+		{"negative rate", func() { ratelimit.New(-1, 1, ratelimit.Config{}) }, "ratelimit: invalid limit"},
+		{"negative burst", func() { ratelimit.New(1, -1, ratelimit.Config{}) }, "ratelimit: invalid limit"},
 		{"negative MaxWait", func() { ratelimit.New(1, 1, ratelimit.Config{MaxWait: -2}) }, "ratelimit: negative MaxWait"},
 		{"negative MaxQueue", func() { ratelimit.New(1, 1, ratelimit.Config{MaxWait: 1, MaxQueue: -2}) }, "ratelimit: negative MaxQueue"},
 		{"negative MaxPause", func() { ratelimit.New(1, 1, ratelimit.Config{MaxPause: -2}) }, "ratelimit: negative MaxPause"},
@@ -37,10 +37,9 @@ func TestNewPanics(t *testing.T) {
 			ratelimit.New(1, 1, ratelimit.Config{MaxWait: time.Second, MaxQueue: resilience.None})
 		}, "ratelimit: MaxQueue None"},
 		{"PerWindow zero calls", func() { ratelimit.PerWindow(0, time.Minute) }, "ratelimit: PerWindow"},
-		{"two configs", func() { ratelimit.New(1, 1, ratelimit.Config{}, ratelimit.Config{}) }, "ratelimit: at most one Config"},
 		{"keyed negative MaxKeys", func() { ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{MaxKeys: -1}) }, "ratelimit: negative MaxKeys"},
 		{"PerWindow zero window", func() { ratelimit.PerWindow(1, 0) }, "ratelimit: PerWindow"},
-		{"SetLimit negative", func() { ratelimit.New(1, 1).SetLimit(ratelimit.Limit{Rate: -2}) }, "ratelimit: invalid limit"},
+		{"SetLimit negative", func() { ratelimit.New(1, 1, ratelimit.Config{}).SetQuota(ratelimit.Quota{Rate: -2}) }, "ratelimit: invalid limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,7 +57,7 @@ func TestNewPanics(t *testing.T) {
 func TestLimiterBurstThenRate(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		l := ratelimit.New(10, 5)
+		l := ratelimit.New(10, 5, ratelimit.Config{})
 		ctx := context.Background()
 		for i := range 5 {
 			require.NoError(t, l.Do(ctx, nop), "call %d of the burst", i)
@@ -69,7 +68,7 @@ func TestLimiterBurstThenRate(t *testing.T) {
 		assert.Zero(t, calls, "a rejected call must not run op")
 		var le *ratelimit.LimitedError
 		require.ErrorAs(t, err, &le)
-		assert.Equal(t, ratelimit.Rate, le.Reason)
+		assert.Equal(t, ratelimit.ReasonRate, le.Reason)
 		assert.Equal(t, 100*time.Millisecond, le.RetryAfter())
 		assert.Equal(t, http.StatusTooManyRequests, le.HTTPStatus())
 		assert.False(t, le.Permanent())
@@ -88,7 +87,7 @@ func TestLimiterBurstThenRate(t *testing.T) {
 
 func TestLimiterDoReturnsOpError(t *testing.T) {
 	t.Parallel()
-	l := ratelimit.New(rate.Inf, 0)
+	l := ratelimit.New(rate.Inf, 0, ratelimit.Config{})
 	boom := errors.New("boom")
 	calls := 0
 	err := l.Do(context.Background(), func(context.Context) error { calls++; return boom })
@@ -100,7 +99,7 @@ func TestLimiterDoPassesContext(t *testing.T) {
 	t.Parallel()
 	type k struct{}
 	ctx := context.WithValue(context.Background(), k{}, 1)
-	l := ratelimit.New(1, 1)
+	l := ratelimit.New(1, 1, ratelimit.Config{})
 	require.NoError(t, l.Do(ctx, func(got context.Context) error {
 		assert.Equal(t, 1, got.Value(k{}))
 		return nil
@@ -109,7 +108,7 @@ func TestLimiterDoPassesContext(t *testing.T) {
 
 func TestLimiterPanicPropagates(t *testing.T) {
 	t.Parallel()
-	l := ratelimit.New(1, 2)
+	l := ratelimit.New(1, 2, ratelimit.Config{})
 	assert.PanicsWithValue(t, "op", func() {
 		_ = l.Do(context.Background(), func(context.Context) error { panic("op") })
 	})
@@ -201,10 +200,10 @@ func TestLimiterMaxQueue(t *testing.T) {
 		err := l.Do(context.Background(), nop)
 		var le *ratelimit.LimitedError
 		require.ErrorAs(t, err, &le)
-		assert.Equal(t, ratelimit.QueueFull, le.Reason)
+		assert.Equal(t, ratelimit.ReasonQueueFull, le.Reason)
 		require.NoError(t, <-done)
 		mu.Lock()
-		assert.Equal(t, []ratelimit.Reason{ratelimit.QueueFull}, hooked)
+		assert.Equal(t, []ratelimit.Reason{ratelimit.ReasonQueueFull}, hooked)
 		mu.Unlock()
 		// The refused call gave its reservation back: the next token is due
 		// 1s after the waiter's, not 2s.
@@ -219,14 +218,14 @@ func TestLimiterTooCostly(t *testing.T) {
 	err := l.WaitN(context.Background(), 4)
 	var le *ratelimit.LimitedError
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, ratelimit.TooCostly, le.Reason)
+	assert.Equal(t, ratelimit.ReasonTooCostly, le.Reason)
 	assert.True(t, resilience.IsPermanent(err))
 	_, ok := resilience.RetryAfter(err)
 	assert.False(t, ok)
 	d, err := l.Take(context.Background(), "", 4)
 	require.NoError(t, err)
 	assert.False(t, d.Allowed)
-	assert.Equal(t, ratelimit.TooCostly, d.Reason)
+	assert.Equal(t, ratelimit.ReasonTooCostly, d.Reason)
 }
 
 func TestLimiterPausesOn429(t *testing.T) {
@@ -263,11 +262,11 @@ func TestLimiterPausesOn429(t *testing.T) {
 				err = l.Do(ctx, nop)
 				var le *ratelimit.LimitedError
 				require.ErrorAs(t, err, &le)
-				assert.Equal(t, ratelimit.Paused, le.Reason)
+				assert.Equal(t, ratelimit.ReasonPaused, le.Reason)
 				assert.Equal(t, tt.paused, le.Wait)
 				assert.False(t, l.Allow())
 				d, _ := l.Take(ctx, "", 1)
-				assert.Equal(t, ratelimit.Paused, d.Reason)
+				assert.Equal(t, ratelimit.ReasonPaused, d.Reason)
 				time.Sleep(tt.paused)
 				assert.NoError(t, l.Do(ctx, nop))
 			})
@@ -300,11 +299,11 @@ func TestLimiterTake(t *testing.T) {
 		ctx := context.Background()
 		d, err := l.Take(ctx, "ignored", 4)
 		require.NoError(t, err)
-		assert.Equal(t, ratelimit.Decision{Allowed: true, Limit: ratelimit.Limit{Rate: 2, Burst: 10, Name: "api"},
+		assert.Equal(t, ratelimit.Decision{Allowed: true, Quota: ratelimit.Quota{Rate: 2, Burst: 10, Name: "api"},
 			Remaining: 6, Reset: 2 * time.Second}, d)
 		d, _ = l.Take(ctx, "", 7)
 		assert.False(t, d.Allowed)
-		assert.Equal(t, ratelimit.Rate, d.Reason)
+		assert.Equal(t, ratelimit.ReasonRate, d.Reason)
 		assert.Equal(t, 6, d.Remaining)
 		assert.Equal(t, 500*time.Millisecond, d.RetryAfter)
 		d, _ = l.Take(ctx, "", 0)
@@ -314,15 +313,15 @@ func TestLimiterTake(t *testing.T) {
 
 func TestLimiterSetLimit(t *testing.T) {
 	t.Parallel()
-	l := ratelimit.New(1, 1)
-	l.SetLimit(ratelimit.Limit{Rate: 5, Burst: 3})
-	assert.Equal(t, ratelimit.Limit{Rate: 5, Burst: 1 * 3}, l.Limit())
+	l := ratelimit.New(1, 1, ratelimit.Config{})
+	l.SetQuota(ratelimit.Quota{Rate: 5, Burst: 3})
+	assert.Equal(t, ratelimit.Quota{Rate: 5, Burst: 1 * 3}, l.Quota())
 	assert.InDelta(t, 1, l.Tokens(), 0.01)
 }
 
 func TestLimiterInf(t *testing.T) {
 	t.Parallel()
-	l := ratelimit.New(rate.Inf, 0)
+	l := ratelimit.New(rate.Inf, 0, ratelimit.Config{})
 	for range 1000 {
 		require.NoError(t, l.Do(context.Background(), nop))
 	}
@@ -359,32 +358,4 @@ func TestLimiterHammer(t *testing.T) {
 		assert.GreaterOrEqual(t, admitted.Load(), int64(109))
 		assert.Positive(t, refused.Load())
 	})
-}
-
-func TestPushback(t *testing.T) {
-	t.Parallel()
-	withHeader := func(v string) *resilience.StatusError {
-		return &resilience.StatusError{Code: 429, Response: &http.Response{Header: http.Header{"Ratelimit": {v}}}}
-	}
-	tests := []struct {
-		name string
-		err  error
-		want time.Duration
-	}{
-		{"nil", nil, 0},
-		{"plain error", errors.New("x"), 0},
-		{"429 with Retry-After", &resilience.StatusError{Code: 429, Wait: time.Second}, time.Second},
-		{"503 with Retry-After", &resilience.StatusError{Code: 503, Wait: time.Second}, 0},
-		{"429, RateLimit exhausted", withHeader(`"a";r=0;t=5, "b";r=0;t=9, "c";r=3;t=60`), 9 * time.Second},
-		{"429, RateLimit not exhausted", withHeader(`"a";r=2;t=5`), 0},
-		{"429, malformed RateLimit", withHeader(`"a";r=0;t=`), 0},
-		{"429, huge RateLimit", withHeader(`"a";r=0;t=999999999`), resilience.MaxRetryAfter},
-		{"own LimitedError", &ratelimit.LimitedError{Wait: time.Second}, 0},
-		{"other 429 error", status429{}, 2 * time.Second},
-	}
-	for _, tt := range tests {
-		d, ok := ratelimit.Pushback(tt.err)
-		assert.Equal(t, tt.want, d, tt.name)
-		assert.Equal(t, tt.want > 0, ok, tt.name)
-	}
 }

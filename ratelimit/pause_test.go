@@ -38,14 +38,14 @@ func TestPauseIsCapped(t *testing.T) {
 	require.Equal(t, 5*time.Minute, ratelimit.DefaultMaxPause)
 	const maxPause = ratelimit.DefaultMaxPause
 	tests := map[string]func() resilience.Policy{
-		"Limiter":          func() resilience.Policy { return ratelimit.New(10, 10) },
-		"Limiter rate.Inf": func() resilience.Policy { return ratelimit.New(rate.Inf, 0) },
-		"Keyed":            func() resilience.Policy { return ratelimit.NewKeyed(10, 10) },
-		"Keyed rate.Inf":   func() resilience.Policy { return ratelimit.NewKeyed(rate.Inf, 1) },
-		"Keyed rate 0":     func() resilience.Policy { return ratelimit.NewKeyed(0, 10) },
+		"Limiter":          func() resilience.Policy { return ratelimit.New(10, 10, ratelimit.Config{}) },
+		"Limiter rate.Inf": func() resilience.Policy { return ratelimit.New(rate.Inf, 0, ratelimit.Config{}) },
+		"Keyed":            func() resilience.Policy { return ratelimit.NewKeyed(10, 10, ratelimit.KeyedConfig{}) },
+		"Keyed rate.Inf":   func() resilience.Policy { return ratelimit.NewKeyed(rate.Inf, 1, ratelimit.KeyedConfig{}) },
+		"Keyed rate 0":     func() resilience.Policy { return ratelimit.NewKeyed(0, 10, ratelimit.KeyedConfig{}) },
 		"Keyed tier rate.Inf": func() resilience.Policy {
 			return ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{
-				LimitFor: func(string) (ratelimit.Limit, bool) { return ratelimit.Limit{Rate: rate.Inf}, true }})
+				QuotaFor: func(string) (ratelimit.Quota, bool) { return ratelimit.Quota{Rate: rate.Inf}, true }})
 		},
 	}
 	for name, policy := range tests {
@@ -96,7 +96,7 @@ func TestTransportPausesHostOn429(t *testing.T) {
 			}
 			return resp, nil
 		})
-		hosts := ratelimit.NewKeyed(100, 10)
+		hosts := ratelimit.NewKeyed(100, 10, ratelimit.KeyedConfig{})
 		client := &http.Client{Transport: resilience.Transport(backend, hosts)}
 		get := func(url string) (*http.Response, error) {
 			resp, err := client.Get(url)
@@ -140,10 +140,10 @@ func TestPauseWaitsWithinMaxWait(t *testing.T) {
 				err := k.Wait(ctx, "k")
 				var le *ratelimit.LimitedError
 				require.ErrorAs(t, err, &le)
-				assert.Equal(t, ratelimit.Paused, le.Reason)
+				assert.Equal(t, ratelimit.ReasonPaused, le.Reason)
 				assert.Equal(t, 3*time.Second, le.Wait)
 				d, _ := k.Take(ctx, "k", 1)
-				assert.Equal(t, ratelimit.Paused, d.Reason)
+				assert.Equal(t, ratelimit.ReasonPaused, d.Reason)
 				assert.False(t, k.Allow("k"))
 				time.Sleep(time.Second)
 				start := time.Now()

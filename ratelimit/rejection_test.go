@@ -22,23 +22,23 @@ func TestRejectionsAreLocal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		rateErr := func() error {
-			l := ratelimit.New(1, 1)
+			l := ratelimit.New(1, 1, ratelimit.Config{})
 			require.True(t, l.Allow())
 			return l.Do(ctx, nop)
 		}
 		paused := func() error {
-			l := ratelimit.New(1, 1)
+			l := ratelimit.New(1, 1, ratelimit.Config{})
 			l.Pause(time.Second)
 			return l.Do(ctx, nop)
 		}
-		costly := func() error { return ratelimit.New(1, 1).WaitN(ctx, 2) }
+		costly := func() error { return ratelimit.New(1, 1, ratelimit.Config{}).WaitN(ctx, 2) }
 		keyed := func() error {
-			k := ratelimit.NewKeyed(1, 1)
+			k := ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{})
 			require.True(t, k.Allow("k"))
 			return k.Wait(ctx, "k")
 		}
 		throttled := func() error {
-			a := ratelimit.NewAdaptive(ratelimit.AdaptiveConfig{K: 1})
+			a := ratelimit.NewThrottle(ratelimit.ThrottleConfig{K: 1})
 			overloaded := &resilience.StatusError{Code: 503}
 			for {
 				err := a.Do(ctx, func(context.Context) error { return overloaded })
@@ -49,7 +49,7 @@ func TestRejectionsAreLocal(t *testing.T) {
 		}
 		for name, f := range map[string]func() error{
 			"rate": rateErr, "paused": paused, "too costly": costly, "keyed": keyed, "throttled": throttled,
-			"unavailable": func() error { return &ratelimit.LimitedError{Reason: ratelimit.Unavailable} },
+			"unavailable": func() error { return &ratelimit.LimitedError{Reason: ratelimit.ReasonUnavailable} },
 		} {
 			err := f()
 			require.ErrorIs(t, err, ratelimit.ErrLimited, name)
@@ -59,14 +59,14 @@ func TestRejectionsAreLocal(t *testing.T) {
 			"the downstream's 429 is its answer")
 
 		// Each refusal is a value of its own: changing one changes no other.
-		l := ratelimit.New(1, 1)
+		l := ratelimit.New(1, 1, ratelimit.Config{})
 		require.True(t, l.Allow())
 		var first, second *ratelimit.LimitedError
 		require.ErrorAs(t, l.Do(ctx, nop), &first)
-		first.Reason, first.Wait, first.Key = ratelimit.TooCostly, time.Hour, "changed"
+		first.Reason, first.Wait, first.Key = ratelimit.ReasonTooCostly, time.Hour, "changed"
 		require.ErrorAs(t, l.Do(ctx, nop), &second)
 		assert.NotSame(t, first, second)
-		assert.Equal(t, ratelimit.Rate, second.Reason)
+		assert.Equal(t, ratelimit.ReasonRate, second.Reason)
 		assert.Equal(t, time.Second, second.Wait)
 		assert.Empty(t, second.Key)
 	})

@@ -186,7 +186,7 @@ func TestServerDryRun(t *testing.T) {
 // the limiter's headers and Retry-After are already set.
 func TestServerReject(t *testing.T) {
 	t.Parallel()
-	l := ratelimit.New(rate.Every(time.Minute), 1)
+	l := ratelimit.New(rate.Every(time.Minute), 1, ratelimit.Config{})
 	h := resilience.NewHandler(okHandler, resilience.HandlerConfig{
 		Reject: func(w http.ResponseWriter, _ *http.Request, err error) {
 			w.Header().Set("Content-Type", "application/problem+json")
@@ -207,8 +207,8 @@ func TestServerReject(t *testing.T) {
 func TestServerNoHeadersOutsideHandler(t *testing.T) {
 	t.Parallel()
 	assert.Nil(t, resilience.ResponseHeader(context.Background()))
-	require.NoError(t, ratelimit.New(1, 1).Do(context.Background(), nop))
-	w := serve(resilience.Handler(okHandler, ratelimit.New(rate.Inf, 0), ratelimit.NewKeyed(rate.Inf, 1)), "192.0.2.1:1")
+	require.NoError(t, ratelimit.New(1, 1, ratelimit.Config{}).Do(context.Background(), nop))
+	w := serve(resilience.Handler(okHandler, ratelimit.New(rate.Inf, 0, ratelimit.Config{}), ratelimit.NewKeyed(rate.Inf, 1, ratelimit.KeyedConfig{})), "192.0.2.1:1")
 	assert.Equal(t, 200, w.Code)
 	assert.Empty(t, w.Header().Get("RateLimit"))
 	assert.Empty(t, w.Header().Get("RateLimit-Policy"))
@@ -218,7 +218,7 @@ func TestServerNoHeadersOutsideHandler(t *testing.T) {
 // and no reset.
 func TestServerRateZeroQuota(t *testing.T) {
 	t.Parallel()
-	for name, p := range map[string]resilience.Policy{"Limiter": ratelimit.New(0, 2), "Keyed": ratelimit.NewKeyed(0, 2)} {
+	for name, p := range map[string]resilience.Policy{"Limiter": ratelimit.New(0, 2, ratelimit.Config{}), "Keyed": ratelimit.NewKeyed(0, 2, ratelimit.KeyedConfig{})} {
 		h := resilience.Handler(okHandler, p)
 		w := serve(h, "192.0.2.1:1")
 		assert.Equal(t, 200, w.Code, name)

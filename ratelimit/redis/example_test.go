@@ -21,11 +21,11 @@ func ExampleNew() {
 		Prefix:    "ratelimit:api:",
 		OnFailure: redis.FailLocal,
 		KeyedConfig: ratelimit.KeyedConfig{
-			LimitFor: func(key string) (ratelimit.Limit, bool) {
+			QuotaFor: func(key string) (ratelimit.Quota, bool) {
 				if key == "customer-pro" {
 					return ratelimit.PerWindow(1000, time.Minute), true
 				}
-				return ratelimit.Limit{}, false
+				return ratelimit.Quota{}, false
 			},
 		},
 	})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/ratelimit"
+	"github.com/resiliencekit/resilience/ratelimit/internal/pause"
 	"github.com/resiliencekit/resilience/ratelimit/internal/rules"
 )
 
@@ -24,7 +25,7 @@ const (
 	// default.
 	FailOpen FailMode = iota
 	// FailClosed refuses every call while Redis is unavailable, with a
-	// [*ratelimit.LimitedError] of Reason Unavailable (a server answers 503
+	// [*ratelimit.LimitedError] of ratelimit.ReasonUnavailable (a server answers 503
 	// Service Unavailable with a Retry-After). For limits that must never be
 	// exceeded, such as a paid quota.
 	FailClosed
@@ -61,7 +62,7 @@ type Config struct {
 	// KeyedConfig holds the settings shared with ratelimit.Keyed, with
 	// the same meanings and defaults: MaxWait and MaxQueue (waiting
 	// happens in this process; MaxQueue bounds its waiting calls),
-	// MaxPause, Cost, DryRun, Headers, Name, OnLimited, LimitFor (the
+	// MaxPause, Cost, DryRun, Headers, Name, OnLimited, QuotaFor (the
 	// tiers) and Key (how Do finds the key; resilience.KeyFrom by
 	// default). MaxKeys bounds what the process keeps by itself: the
 	// local fallback and the pauses of rate.Inf keys.
@@ -125,8 +126,8 @@ type Config struct {
 // is not usable.
 type Limiter struct {
 	client        goredis.Scripter
-	def           ratelimit.Limit
-	limitFor      func(string) (ratelimit.Limit, bool)
+	def           ratelimit.Quota
+	limitFor      func(string) (ratelimit.Quota, bool)
 	keyOf         func(context.Context) string
 	prefix        string
 	waits         rules.Waits
@@ -147,22 +148,14 @@ type Limiter struct {
 // New returns a Limiter that keeps its buckets in Redis through client (a
 // *redis.Client, *redis.ClusterClient, *redis.Ring or anything else that
 // runs scripts). The default limit is r calls per second (a rate.Limit)
-// with bursts of burst, for every key that Config.LimitFor does not place
-// in a tier. At most one Config may be given. New panics if client is nil,
+// with bursts of burst, for every key that Config.QuotaFor does not place
+// in a tier. New panics if client is nil,
 // the limit is invalid (a negative, NaN, +Inf or zero r, a burst below 1
-// unless r is rate.Inf) or the configuration is. A tier that LimitFor
+// unless r is rate.Inf) or the configuration is. A tier that QuotaFor
 // returns must obey the same rules, or the call that gets it panics.
-func New(client goredis.Scripter, r rate.Limit, burst int, cfg ...Config) *Limiter {
+func New(client goredis.Scripter, r rate.Limit, burst int, c Config) *Limiter {
 	if client == nil {
 		panic("ratelimit/redis: nil client")
-	}
-	var c Config
-	switch len(cfg) {
-	case 0:
-	case 1:
-		c = cfg[0]
-	default:
-		panic("ratelimit/redis: at most one Config")
 	}
 	rules.CheckLimit(pkg, float64(r), burst, false, "", "")
 	waits := rules.ResolveWaits(pkg, c.MaxWait, c.MaxQueue, c.MaxPause)
@@ -188,8 +181,8 @@ func New(client goredis.Scripter, r rate.Limit, burst int, cfg ...Config) *Limit
 	}
 	l := &Limiter{
 		client:        client,
-		def:           ratelimit.Limit{Rate: r, Burst: burst, Name: c.Name},
-		limitFor:      c.LimitFor,
+		def:           ratelimit.Quota{Rate: r, Burst: burst, Name: c.Name},
+		limitFor:      c.QuotaFor,
 		keyOf:         c.Key,
 		prefix:        c.Prefix,
 		waits:         waits,
@@ -215,12 +208,12 @@ func New(client goredis.Scripter, r rate.Limit, burst int, cfg ...Config) *Limit
 
 const pkg = "ratelimit/redis"
 
-// LimitFor returns the limit that applies to key: its tier, or the
-// default. It panics if LimitFor returns an invalid limit (see [New]).
-func (l *Limiter) LimitFor(key string) ratelimit.Limit {
+// QuotaFor returns the limit that applies to key: its tier, or the
+// default. It panics if QuotaFor returns an invalid limit (see [New]).
+func (l *Limiter) QuotaFor(key string) ratelimit.Quota {
 	if l.limitFor != nil {
 		if lim, ok := l.limitFor(key); ok {
-			rules.CheckLimit(pkg, float64(lim.Rate), lim.Burst, false, "LimitFor", key)
+			rules.CheckLimit(pkg, float64(lim.Rate), lim.Burst, false, "QuotaFor", key)
 			return lim
 		}
 	}
@@ -243,14 +236,14 @@ func (l *Limiter) Do(ctx context.Context, op func(context.Context) error) error 
 }
 
 // DoKey is Do with an explicit key. When op fails with a 429 that carries
-// a wait (see ratelimit.Pushback), the key is paused in Redis, for every
+// a wait (a Retry-After, or a RateLimit header with nothing left), the key is paused in Redis, for every
 // process, for at most MaxPause.
 func (l *Limiter) DoKey(ctx context.Context, key string, op func(context.Context) error) error {
 	n := 1
 	if l.cost != nil {
 		n = max(0, l.cost(ctx))
 	}
-	lim := l.LimitFor(key)
+	lim := l.QuotaFor(key)
 	if l.dryRun {
 		if d, err := l.take(ctx, key, lim, n, l.budget(ctx), false); err == nil && !d.Allowed {
 			l.reject(ctx, key, d.Reason, d.RetryAfter)
@@ -272,7 +265,7 @@ func (l *Limiter) DoKey(ctx context.Context, key string, op func(context.Context
 func (l *Limiter) run(ctx context.Context, key string, op func(context.Context) error) error {
 	err := op(ctx)
 	if err != nil && l.waits.MaxPause > 0 {
-		if d, ok := ratelimit.Pushback(err); ok {
+		if d, ok := pause.FromError(err); ok {
 			l.Pause(context.WithoutCancel(ctx), key, min(d, l.waits.MaxPause))
 		}
 	}
@@ -285,7 +278,7 @@ func (l *Limiter) Wait(ctx context.Context, key string) error { return l.WaitN(c
 
 // WaitN is Wait for n tokens at once.
 func (l *Limiter) WaitN(ctx context.Context, key string, n int) error {
-	_, err := l.wait(ctx, key, l.LimitFor(key), n)
+	_, err := l.wait(ctx, key, l.QuotaFor(key), n)
 	return err
 }
 
@@ -303,7 +296,7 @@ func (l *Limiter) budget(ctx context.Context) time.Duration {
 // wait takes n tokens for key, waiting for them within the budget. The
 // Decision describes the bucket (Allowed false with a *LimitedError for a
 // refusal); the error is also ctx's when it ended first.
-func (l *Limiter) wait(ctx context.Context, key string, lim ratelimit.Limit, n int) (ratelimit.Decision, error) {
+func (l *Limiter) wait(ctx context.Context, key string, lim ratelimit.Quota, n int) (ratelimit.Decision, error) {
 	d, err := l.take(ctx, key, lim, n, l.budget(ctx), true)
 	if err != nil {
 		return d, err
@@ -319,8 +312,8 @@ func (l *Limiter) wait(ctx context.Context, key string, lim ratelimit.Limit, n i
 	if w := l.waiters.Add(1); w > l.waits.MaxQueue {
 		l.waiters.Add(-1)
 		l.refund(ctx, key, lim, n)
-		d.Allowed, d.Reason, d.RetryAfter = false, ratelimit.QueueFull, wait
-		return d, l.reject(ctx, key, ratelimit.QueueFull, wait)
+		d.Allowed, d.Reason, d.RetryAfter = false, ratelimit.ReasonQueueFull, wait
+		return d, l.reject(ctx, key, ratelimit.ReasonQueueFull, wait)
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
@@ -340,10 +333,10 @@ func (l *Limiter) wait(ctx context.Context, key string, lim ratelimit.Limit, n i
 // waiting, and reports the state of the bucket. While Redis is unavailable
 // it decides by OnFailure: FailOpen admits with Remaining -1 (no bucket
 // state, so no RateLimit header is written), FailClosed returns a
-// [*ratelimit.LimitedError] of Reason Unavailable, FailLocal decides
+// [*ratelimit.LimitedError] of ratelimit.ReasonUnavailable, FailLocal decides
 // locally. It also returns ctx's error when ctx ends first.
 func (l *Limiter) Take(ctx context.Context, key string, cost int) (ratelimit.Decision, error) {
-	d, err := l.take(ctx, key, l.LimitFor(key), cost, 0, false)
+	d, err := l.take(ctx, key, l.QuotaFor(key), cost, 0, false)
 	if err == nil && !d.Allowed {
 		l.limited(ctx, &ratelimit.LimitedError{Key: key, Reason: d.Reason, Wait: d.RetryAfter})
 	}
@@ -360,7 +353,7 @@ func (l *Limiter) Pause(ctx context.Context, key string, d time.Duration) {
 	if d <= 0 {
 		return
 	}
-	lim := l.LimitFor(key)
+	lim := l.QuotaFor(key)
 	p, ok := params(lim)
 	if !ok {
 		l.pauses.Pause(key, d)
@@ -386,7 +379,7 @@ type gcraParams struct {
 	inf      bool
 }
 
-func params(lim ratelimit.Limit) (gcraParams, bool) {
+func params(lim ratelimit.Quota) (gcraParams, bool) {
 	if lim.Rate == rate.Inf || float64(lim.Rate) > 1e6 {
 		return gcraParams{inf: true}, false
 	}
@@ -396,22 +389,22 @@ func params(lim ratelimit.Limit) (gcraParams, bool) {
 // take decides for n tokens of key, reserving them when the wait fits in
 // maxWait. For an admitted call, the Decision's RetryAfter is the wait.
 // wait tells whether the local fallback may wait (WaitN) or must not (Take).
-func (l *Limiter) take(ctx context.Context, key string, lim ratelimit.Limit, n int, maxWait time.Duration, wait bool) (ratelimit.Decision, error) {
-	d := ratelimit.Decision{Limit: lim}
+func (l *Limiter) take(ctx context.Context, key string, lim ratelimit.Quota, n int, maxWait time.Duration, wait bool) (ratelimit.Decision, error) {
+	d := ratelimit.Decision{Quota: lim}
 	p, ok := params(lim)
 	switch {
 	case !ok: // rate.Inf: admitted, unless paused
 		d.Allowed, d.Remaining = true, lim.Burst
 		if left := l.pauses.Paused(key); left > 0 {
 			if left > maxWait {
-				d.Allowed, d.Reason, d.RetryAfter = false, ratelimit.Paused, left
+				d.Allowed, d.Reason, d.RetryAfter = false, ratelimit.ReasonPaused, left
 			} else {
 				d.RetryAfter = left // the wait of an admitted call
 			}
 		}
 		return d, nil
 	case n > lim.Burst:
-		d.Reason, d.Remaining = ratelimit.TooCostly, -1
+		d.Reason, d.Remaining = ratelimit.ReasonTooCostly, -1
 		return d, nil
 	case n <= 0:
 		n = 0
@@ -449,9 +442,9 @@ func (l *Limiter) fallback(ctx context.Context, key string, n int, wait bool, ca
 	}
 	switch l.mode {
 	case FailClosed:
-		e := &ratelimit.LimitedError{Key: key, Reason: ratelimit.Unavailable, Wait: l.retryLeft(), Cause: cause}
+		e := &ratelimit.LimitedError{Key: key, Reason: ratelimit.ReasonUnavailable, Wait: l.retryLeft(), Cause: cause}
 		l.limited(ctx, e)
-		return ratelimit.Decision{Reason: ratelimit.Unavailable, RetryAfter: e.Wait, Remaining: -1}, e
+		return ratelimit.Decision{Reason: ratelimit.ReasonUnavailable, RetryAfter: e.Wait, Remaining: -1}, e
 	case FailLocal:
 		if wait {
 			if err := l.local.WaitN(ctx, key, n); err != nil {
@@ -469,7 +462,7 @@ func (l *Limiter) fallback(ctx context.Context, key string, n int, wait bool, ca
 }
 
 // refund gives back reserved tokens, best effort.
-func (l *Limiter) refund(ctx context.Context, key string, lim ratelimit.Limit, n int) {
+func (l *Limiter) refund(ctx context.Context, key string, lim ratelimit.Quota, n int) {
 	p, ok := params(lim)
 	if !ok || l.down() {
 		return

@@ -29,10 +29,9 @@ func TestNewPanics(t *testing.T) {
 		name string
 		fn   func()
 	}{
-		{"nil client", func() { redis.New(nil, 1, 1) }},
-		{"negative rate", func() { redis.New(c, -1, 1) }},
-		{"negative burst", func() { redis.New(c, 1, -1) }},
-		{"two configs", func() { redis.New(c, 1, 1, redis.Config{}, redis.Config{}) }},
+		{"nil client", func() { redis.New(nil, 1, 1, redis.Config{}) }},
+		{"negative rate", func() { redis.New(c, -1, 1, redis.Config{}) }},
+		{"negative burst", func() { redis.New(c, 1, -1, redis.Config{}) }},
 		{"negative RetryInterval", func() { redis.New(c, 1, 1, redis.Config{RetryInterval: -2}) }},
 		{"negative MaxKeys", func() { redis.New(c, 1, 1, redis.Config{KeyedConfig: ratelimit.KeyedConfig{MaxKeys: -1}}) }},
 		{"negative MaxPause", func() {
@@ -67,13 +66,13 @@ func TestTake(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, d.Allowed, "call %d of the burst", i)
 		assert.Equal(t, 2-i, d.Remaining)
-		assert.Equal(t, ratelimit.Limit{Rate: 1, Burst: 3, Name: "shared"}, d.Limit)
+		assert.Equal(t, ratelimit.Quota{Rate: 1, Burst: 3, Name: "shared"}, d.Quota)
 		assert.InDelta(t, float64(time.Duration(i+1)*time.Second), float64(d.Reset), float64(200*time.Millisecond))
 	}
 	d, err := l.Take(ctx, "user", 1)
 	require.NoError(t, err)
 	assert.False(t, d.Allowed)
-	assert.Equal(t, ratelimit.Rate, d.Reason)
+	assert.Equal(t, ratelimit.ReasonRate, d.Reason)
 	assert.Zero(t, d.Remaining)
 	assert.Positive(t, d.RetryAfter)
 	assert.LessOrEqual(t, d.RetryAfter, time.Second)
@@ -89,7 +88,7 @@ func TestTake(t *testing.T) {
 	d, _ = l.Take(ctx, "other", 3)
 	assert.True(t, d.Allowed, "keys are independent")
 	d, _ = l.Take(ctx, "other", 4)
-	assert.Equal(t, ratelimit.TooCostly, d.Reason)
+	assert.Equal(t, ratelimit.ReasonTooCostly, d.Reason)
 	d, _ = l.Take(ctx, "free", 0)
 	assert.True(t, d.Allowed)
 	assert.Equal(t, 3, d.Remaining)
@@ -103,9 +102,9 @@ func TestTiers(t *testing.T) {
 	t.Parallel()
 	c := sharedRedis(t)
 	ctx := context.Background()
-	tiers := map[string]ratelimit.Limit{"pro": {Rate: 0.01, Burst: 20}, "trial": {Rate: rate.Every(24 * time.Hour), Burst: 1}, "root": {Rate: rate.Inf}}
+	tiers := map[string]ratelimit.Quota{"pro": {Rate: 0.01, Burst: 20}, "trial": {Rate: rate.Every(24 * time.Hour), Burst: 1}, "root": {Rate: rate.Inf}}
 	l := redis.New(c, 0.01, 2, redis.Config{Prefix: prefix(t), KeyedConfig: ratelimit.KeyedConfig{
-		LimitFor: func(k string) (ratelimit.Limit, bool) { v, ok := tiers[k]; return v, ok },
+		QuotaFor: func(k string) (ratelimit.Quota, bool) { v, ok := tiers[k]; return v, ok },
 	}})
 	count := func(key string) int {
 		n := 0
@@ -123,7 +122,7 @@ func TestTiers(t *testing.T) {
 	assert.Equal(t, 20, count("pro"))
 	assert.Equal(t, 1, count("trial"))
 	assert.Equal(t, 100, count("root"))
-	assert.Equal(t, tiers["pro"], l.LimitFor("pro"))
+	assert.Equal(t, tiers["pro"], l.QuotaFor("pro"))
 }
 
 func TestWaitAndRefund(t *testing.T) {
@@ -146,7 +145,7 @@ func TestWaitAndRefund(t *testing.T) {
 	err := l.Wait(ctx, "k")
 	var le *ratelimit.LimitedError
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, ratelimit.QueueFull, le.Reason)
+	assert.Equal(t, ratelimit.ReasonQueueFull, le.Reason)
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
 	d, err := l.Take(ctx, "k", 1)
@@ -162,7 +161,7 @@ func TestWaitAndRefund(t *testing.T) {
 	start = time.Now()
 	err = short.Wait(ctx, "k")
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, ratelimit.Rate, le.Reason)
+	assert.Equal(t, ratelimit.ReasonRate, le.Reason)
 	assert.Greater(t, le.Wait, 9*time.Second)
 	assert.Less(t, time.Since(start), 5*time.Second)
 	dctx, dcancel := context.WithTimeout(ctx, 50*time.Millisecond)
@@ -245,7 +244,7 @@ func TestFailModes(t *testing.T) {
 					if tt.mode == redis.FailClosed {
 						var le *ratelimit.LimitedError
 						require.ErrorAs(t, err, &le)
-						assert.Equal(t, ratelimit.Unavailable, le.Reason)
+						assert.Equal(t, ratelimit.ReasonUnavailable, le.Reason)
 						assert.Equal(t, http.StatusServiceUnavailable, le.HTTPStatus())
 						assert.Positive(t, le.Wait)
 						continue
@@ -312,7 +311,7 @@ func TestOutageAndRecovery(t *testing.T) {
 	require.ErrorIs(t, err, ratelimit.ErrLimited)
 	var le *ratelimit.LimitedError
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, ratelimit.Unavailable, le.Reason)
+	assert.Equal(t, ratelimit.ReasonUnavailable, le.Reason)
 	assert.NotNil(t, le.Cause)
 	assert.False(t, l.Available())
 	assert.Equal(t, int32(1), downs.Load())

@@ -104,15 +104,15 @@ func TestInvalidConfigPanics(t *testing.T) {
 	t.Parallel()
 	c := &downScripter{}
 	tests := map[string]func(){
-		"burst 0":   func() { redis.New(c, 1, 0) },
-		"rate 0":    func() { redis.New(c, 0, 1) },
-		"+Inf rate": func() { redis.New(c, rate.Limit(math.Inf(1)), 1) },
+		"burst 0":   func() { redis.New(c, 1, 0, redis.Config{}) },
+		"rate 0":    func() { redis.New(c, 0, 1, redis.Config{}) },
+		"+Inf rate": func() { redis.New(c, rate.Limit(math.Inf(1)), 1, redis.Config{}) },
 		"queue without a wait": func() {
 			redis.New(c, 1, 1, redis.Config{KeyedConfig: ratelimit.KeyedConfig{Config: ratelimit.Config{MaxQueue: 4}}})
 		},
 		"tier burst 0": func() {
 			l := redis.New(c, 1, 1, redis.Config{KeyedConfig: ratelimit.KeyedConfig{
-				LimitFor: func(string) (ratelimit.Limit, bool) { return ratelimit.Limit{Rate: 1}, true }}})
+				QuotaFor: func(string) (ratelimit.Quota, bool) { return ratelimit.Quota{Rate: 1}, true }}})
 			_, _ = l.Take(context.Background(), "k", 1)
 		},
 	}
@@ -180,7 +180,7 @@ func TestInfPauseWaitsWithinMaxWait(t *testing.T) {
 		err := l.Wait(ctx, "k")
 		var le *ratelimit.LimitedError
 		require.ErrorAs(t, err, &le)
-		assert.Equal(t, ratelimit.Paused, le.Reason)
+		assert.Equal(t, ratelimit.ReasonPaused, le.Reason)
 		time.Sleep(time.Second)
 		start := time.Now()
 		require.NoError(t, l.Wait(ctx, "k"))

@@ -83,7 +83,7 @@ func ResolveWaits(pkg string, maxWait time.Duration, maxQueue int, maxPause time
 // and burst is at least 1 unless r is rate.Inf (a bucket of 0 tokens
 // refuses every call). zeroRate says whether a rate of 0 (a bucket that
 // never refills) is allowed. who names the limit in the message ("" for
-// the limit given to the constructor, or e.g. "LimitFor").
+// the limit given to the constructor, or e.g. "QuotaFor").
 func CheckLimit(pkg string, r float64, burst int, zeroRate bool, who, key string) {
 	var why string
 	switch {

@@ -1,4 +1,16 @@
-package ratelimit
+// Package bandwidth limits bytes per second: readers, writers, an HTTP
+// handler and an HTTP transport that pass bytes no faster than a
+// *ratelimit.Limiter allows, its tokens counting bytes.
+//
+// The Limiter of a bandwidth wrapper counts bytes: ratelimit.New(1<<20,
+// 64<<10, ratelimit.Config{}) is a megabyte per second in chunks of up to
+// 64 KiB. The burst is also the largest chunk a Read or Write passes at
+// once, so it should be at least a few kilobytes. One Limiter may be
+// shared by many wrappers to cap their sum. The wrappers wait as long as
+// the bytes need, honouring their context; MaxWait, MaxQueue, Cost, DryRun
+// and pauses of the Limiter do not apply. [Transport] forwards
+// CloseIdleConnections to the RoundTripper it wraps.
+package bandwidth
 
 import (
 	"context"
@@ -7,22 +19,17 @@ import (
 	"net/http"
 
 	"golang.org/x/time/rate"
-)
 
-// The Limiter of a bandwidth wrapper counts bytes: New(1<<20, 64<<10) is a
-// megabyte per second in chunks of up to 64 KiB. The burst is also the
-// largest chunk a Read or Write passes at once, so it should be at least a
-// few kilobytes. One Limiter may be shared by many wrappers to cap their
-// sum. The wrappers wait as long as the bytes need, honouring their
-// context; MaxWait, MaxQueue, Cost, DryRun and pauses of the Limiter do
-// not apply.
+	"github.com/resiliencekit/resilience/internal/bytelimit"
+	"github.com/resiliencekit/resilience/ratelimit"
+)
 
 // Reader limits the bytes per second read from an underlying reader.
 // A Reader is not safe for concurrent Reads (no reader is).
 type Reader struct {
 	ctx context.Context // bounds the waits; see NewReader
 	r   io.Reader
-	l   *Limiter
+	l   *ratelimit.Limiter
 }
 
 // NewReader returns a Reader that reads from r no faster than l allows.
@@ -30,7 +37,7 @@ type Reader struct {
 // io.Reader has no context of its own, so the wrapper keeps the one of the
 // operation it serves, as exec.CommandContext does.) NewReader panics if
 // ctx, r or l is nil.
-func NewReader(ctx context.Context, r io.Reader, l *Limiter) *Reader {
+func NewReader(ctx context.Context, r io.Reader, l *ratelimit.Limiter) *Reader {
 	checkWrapper(ctx, "NewReader", r == nil, l)
 	return &Reader{ctx: ctx, r: r, l: l}
 }
@@ -53,12 +60,12 @@ func (r *Reader) Read(p []byte) (int, error) {
 type Writer struct {
 	ctx context.Context
 	w   io.Writer
-	l   *Limiter
+	l   *ratelimit.Limiter
 }
 
 // NewWriter returns a Writer that writes to w no faster than l allows; ctx
 // bounds every wait, as for [NewReader]. It panics if ctx, w or l is nil.
-func NewWriter(ctx context.Context, w io.Writer, l *Limiter) *Writer {
+func NewWriter(ctx context.Context, w io.Writer, l *ratelimit.Limiter) *Writer {
 	checkWrapper(ctx, "NewWriter", w == nil, l)
 	return &Writer{ctx: ctx, w: w, l: l}
 }
@@ -84,7 +91,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 
 // NewReadCloser is [NewReader] for an io.ReadCloser, such as the body of
 // an http.Request or http.Response; Close closes rc.
-func NewReadCloser(ctx context.Context, rc io.ReadCloser, l *Limiter) io.ReadCloser {
+func NewReadCloser(ctx context.Context, rc io.ReadCloser, l *ratelimit.Limiter) io.ReadCloser {
 	return readCloser{Reader: NewReader(ctx, rc, l), c: rc}
 }
 
@@ -97,16 +104,17 @@ func (r readCloser) Close() error { return r.c.Close() }
 
 // errDeadline is returned when the bytes cannot pass before the deadline
 // of the context: it matches context.DeadlineExceeded.
-var errDeadline = fmt.Errorf("ratelimit: bandwidth: %w before the bytes could pass", context.DeadlineExceeded)
+var errDeadline = fmt.Errorf("bandwidth: %w before the bytes could pass", context.DeadlineExceeded)
 
 // waitBytes waits until n bytes fit in l's rate. A wait that would end
 // after the context's deadline fails at once with an error matching
 // context.DeadlineExceeded.
-func waitBytes(ctx context.Context, l *Limiter, n int) error {
-	if l.lim.Limit() == rate.Inf {
+func waitBytes(ctx context.Context, l *ratelimit.Limiter, n int) error {
+	lim := bytelimit.Of(l)
+	if lim.Limit() == rate.Inf {
 		return nil
 	}
-	err := l.lim.WaitN(ctx, n)
+	err := lim.WaitN(ctx, n)
 	if err == nil {
 		return nil
 	}
@@ -119,28 +127,29 @@ func waitBytes(ctx context.Context, l *Limiter, n int) error {
 	return err
 }
 
-func chunk(p []byte, l *Limiter) []byte {
-	if l.lim.Limit() == rate.Inf {
+func chunk(p []byte, l *ratelimit.Limiter) []byte {
+	lim := bytelimit.Of(l)
+	if lim.Limit() == rate.Inf {
 		return p
 	}
-	if b := l.lim.Burst(); len(p) > b {
+	if b := lim.Burst(); len(p) > b {
 		return p[:b]
 	}
 	return p
 }
 
-func checkWrapper(ctx context.Context, fn string, nilIO bool, l *Limiter) {
+func checkWrapper(ctx context.Context, fn string, nilIO bool, l *ratelimit.Limiter) {
 	switch {
 	case ctx == nil:
-		panic("ratelimit: " + fn + " with a nil Context")
+		panic("bandwidth: " + fn + " with a nil Context")
 	case nilIO:
-		panic("ratelimit: " + fn + " with a nil io.Reader or io.Writer")
+		panic("bandwidth: " + fn + " with a nil io.Reader or io.Writer")
 	case l == nil:
-		panic("ratelimit: " + fn + " with a nil Limiter")
+		panic("bandwidth: " + fn + " with a nil Limiter")
 	}
 }
 
-// BandwidthHandler returns a handler that serves next with the request
+// Handler returns a handler that serves next with the request
 // body read no faster than read allows and the response written no faster
 // than write allows; a nil Limiter leaves that direction alone. The waits
 // end when the request's context does. Limiters are shared by all
@@ -150,10 +159,10 @@ func checkWrapper(ctx context.Context, fn string, nilIO bool, l *Limiter) {
 // The ResponseWriter passed to next supports http.Flusher and
 // http.ResponseController through Unwrap.
 //
-// BandwidthHandler panics if next is nil.
-func BandwidthHandler(next http.Handler, read, write *Limiter) http.Handler {
+// Handler panics if next is nil.
+func Handler(next http.Handler, read, write *ratelimit.Limiter) http.Handler {
 	if next == nil {
-		panic("ratelimit: BandwidthHandler with a nil http.Handler")
+		panic("bandwidth: Handler with a nil http.Handler")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if read != nil && r.Body != nil && r.Body != http.NoBody {
@@ -182,7 +191,7 @@ func (s *slowResponseWriter) Flush() {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (s *slowResponseWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// BandwidthTransport returns a RoundTripper that sends request bodies no
+// Transport returns a RoundTripper that sends request bodies no
 // faster than send allows and lets response bodies be read no faster than
 // receive allows; a nil Limiter leaves that direction alone and a nil next
 // means http.DefaultTransport. The waits end when the request's context
@@ -195,27 +204,27 @@ func (s *slowResponseWriter) Unwrap() http.ResponseWriter { return s.ResponseWri
 // CancelRequest is not (the request's context cancels it), nor are the
 // other methods of *http.Transport (Clone, RegisterProtocol): configure
 // next itself.
-func BandwidthTransport(next http.RoundTripper, send, receive *Limiter) http.RoundTripper {
+func Transport(next http.RoundTripper, send, receive *ratelimit.Limiter) http.RoundTripper {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return bandwidthTransport{next: next, send: send, receive: receive}
+	return transport{next: next, send: send, receive: receive}
 }
 
-type bandwidthTransport struct {
+type transport struct {
 	next          http.RoundTripper
-	send, receive *Limiter
+	send, receive *ratelimit.Limiter
 }
 
 // CloseIdleConnections closes the idle connections of the wrapped
 // RoundTripper, when it has such a method.
-func (t bandwidthTransport) CloseIdleConnections() {
+func (t transport) CloseIdleConnections() {
 	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
 }
 
-func (t bandwidthTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	if t.send != nil && req.Body != nil && req.Body != http.NoBody {
 		r2 := *req

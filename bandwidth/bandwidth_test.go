@@ -1,4 +1,4 @@
-package ratelimit_test
+package bandwidth_test
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
+	"github.com/resiliencekit/resilience/bandwidth"
 	"github.com/resiliencekit/resilience/ratelimit"
 )
 
@@ -28,10 +29,10 @@ func TestReaderWriterPace(t *testing.T) {
 		copy func(ctx context.Context, l *ratelimit.Limiter, dst *bytes.Buffer) (int64, error)
 	}{
 		{"Reader", func(ctx context.Context, l *ratelimit.Limiter, dst *bytes.Buffer) (int64, error) {
-			return io.Copy(dst, ratelimit.NewReader(ctx, bytes.NewReader(data), l))
+			return io.Copy(dst, bandwidth.NewReader(ctx, bytes.NewReader(data), l))
 		}},
 		{"Writer", func(ctx context.Context, l *ratelimit.Limiter, dst *bytes.Buffer) (int64, error) {
-			n, err := ratelimit.NewWriter(ctx, dst, l).Write(data)
+			n, err := bandwidth.NewWriter(ctx, dst, l).Write(data)
 			return int64(n), err
 		}},
 	}
@@ -41,7 +42,7 @@ func TestReaderWriterPace(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				// 1000 B/s with a burst of 1000: 10 kB take 9 s after the
 				// first full bucket.
-				l := ratelimit.New(1000, 1000)
+				l := ratelimit.New(1000, 1000, ratelimit.Config{})
 				var dst bytes.Buffer
 				start := time.Now()
 				n, err := tt.copy(context.Background(), l, &dst)
@@ -61,19 +62,21 @@ func TestReaderWriterPace(t *testing.T) {
 
 func TestBandwidthInf(t *testing.T) {
 	t.Parallel()
-	l := ratelimit.New(rate.Inf, 0)
+	l := ratelimit.New(rate.Inf, 0, ratelimit.Config{})
 	var dst bytes.Buffer
-	n, err := io.Copy(ratelimit.NewWriter(context.Background(), &dst, l), ratelimit.NewReader(context.Background(), strings.NewReader("abc"), l))
+	n, err := io.Copy(bandwidth.NewWriter(context.Background(), &dst, l), bandwidth.NewReader(context.Background(), strings.NewReader("abc"), l))
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), n)
-	assert.Panics(t, func() { ratelimit.NewReader(context.Background(), nil, ratelimit.New(1, 0)) })
+	assert.Panics(t, func() { bandwidth.NewReader(context.Background(), nil, ratelimit.New(1, 0, ratelimit.Config{})) })
+	assert.PanicsWithValue(t, "bandwidth: NewReader with a nil Limiter", func() { bandwidth.NewReader(context.Background(), strings.NewReader(""), nil) })
+	assert.PanicsWithValue(t, "bandwidth: NewWriter with a nil Limiter", func() { bandwidth.NewWriter(context.Background(), &dst, nil) })
 }
 
 func TestBandwidthHandler(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		in, out := ratelimit.New(100, 100), ratelimit.New(200, 100)
-		h := ratelimit.BandwidthHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, out := ratelimit.New(100, 100, ratelimit.Config{}), ratelimit.New(200, 100, ratelimit.Config{})
+		h := bandwidth.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			body, err := io.ReadAll(r.Body)
 			require.NoError(t, err)
 			assert.Len(t, body, 300)
@@ -109,8 +112,8 @@ func TestBandwidthTransport(t *testing.T) {
 			assert.Equal(t, b, again, "GetBody is limited too and yields the same bytes")
 			return &http.Response{StatusCode: 200, Body: io.NopCloser(bytes.NewReader(make([]byte, 300)))}, nil
 		})
-		send, receive := ratelimit.New(100, 100), ratelimit.New(100, 100)
-		rt := ratelimit.BandwidthTransport(backend, send, receive)
+		send, receive := ratelimit.New(100, 100, ratelimit.Config{}), ratelimit.New(100, 100, ratelimit.Config{})
+		rt := bandwidth.Transport(backend, send, receive)
 		req, err := http.NewRequest("POST", "http://x/", bytes.NewReader(make([]byte, 200)))
 		require.NoError(t, err)
 		orig := req.Body
@@ -147,7 +150,7 @@ func TestBandwidthTransportClosesIdleConnections(t *testing.T) {
 	defer srv.Close()
 	tr := srv.Client().Transport.(*http.Transport)
 	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: ratelimit.BandwidthTransport(tr, nil, ratelimit.New(1<<20, 64<<10))}
+	client := &http.Client{Transport: bandwidth.Transport(tr, nil, ratelimit.New(1<<20, 64<<10, ratelimit.Config{}))}
 	get := func() {
 		resp, err := client.Get(srv.URL)
 		require.NoError(t, err)
@@ -161,3 +164,7 @@ func TestBandwidthTransportClosesIdleConnections(t *testing.T) {
 	get()
 	assert.EqualValues(t, 2, conns.Load(), "the idle connection was closed")
 }
+
+type rtFunc func(*http.Request) (*http.Response, error)
+
+func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -1,4 +1,4 @@
-package ratelimit
+package header
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 // Items with Parameters. Inner lists are rejected; every bare item type is
 // parsed so that unknown parameters can be skipped.
 
-var errSyntax = errors.New("ratelimit: malformed structured field")
+var errSyntax = errors.New("ratelimit/header: malformed structured field")
 
 // sfKind is the type of a bare item.
 type sfKind uint8

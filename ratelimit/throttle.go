@@ -13,9 +13,9 @@ import (
 	"github.com/resiliencekit/resilience"
 )
 
-// AdaptiveConfig holds the optional settings of an [Adaptive] throttle. The
+// ThrottleConfig holds the optional settings of an [Throttle] throttle. The
 // zero value is the default: K = 2 over a two-minute window.
-type AdaptiveConfig struct {
+type ThrottleConfig struct {
 	// K is how many requests the client sends per request the backend
 	// accepts before it starts dropping requests itself; 0 means 2. Lower
 	// is more aggressive (1.1 drops nearly everything the backend would
@@ -46,7 +46,7 @@ type AdaptiveConfig struct {
 	OnThrottled func(ctx context.Context, probability float64)
 }
 
-// Adaptive is client-side adaptive throttling as described in Google's
+// Throttle is client-side adaptive throttling as described in Google's
 // "Site Reliability Engineering" book (chapter "Handling Overload"): when a
 // backend rejects most requests, the client stops sending what would be
 // rejected anyway, at no cost to the backend. Over the recent window it
@@ -56,17 +56,18 @@ type AdaptiveConfig struct {
 //
 //	max(0, (requests − K×accepts) / (requests + 1))
 //
-// with a [*LimitedError] of Reason Throttled, which matches [ErrLimited]
+// with a [*LimitedError] of ReasonThrottled, which matches [ErrLimited]
 // and [ErrThrottled] and is a local rejection (resilience.IsLocalRejection),
-// so a retry around the throttle gives up at once. While the backend accepts everything, nothing is
-// dropped; when it recovers, the drop rate falls as accepts come back.
+// so a retry around the throttle gives up at once. While the backend
+// accepts everything, nothing is dropped; when it recovers, the drop rate
+// falls as accepts come back.
 //
-// Adaptive is a resilience.Policy, safe for concurrent use; its Do
+// Throttle is a resilience.Policy, safe for concurrent use; its Do
 // allocates nothing when it lets a call through. Put it inside a retry
-// policy so retries are throttled too. Make it with [NewAdaptive]; the zero
-// value is not usable. One Adaptive serves one backend: use one per
+// policy so retries are throttled too. Make it with [NewThrottle]; the zero
+// value is not usable. One Throttle serves one backend: use one per
 // downstream.
-type Adaptive struct {
+type Throttle struct {
 	k           float64
 	slot        time.Duration
 	rejected    func(error) bool
@@ -75,19 +76,18 @@ type Adaptive struct {
 	epoch       time.Time
 
 	mu    sync.Mutex
-	slots []adaptiveSlot
-	total adaptiveSlot // sums of the live slots
+	slots []throttleSlot
+	total throttleSlot // sums of the live slots
 }
 
-type adaptiveSlot struct {
+type throttleSlot struct {
 	index             int64 // which slot of time (elapsed / slot) it counts
 	requests, accepts float64
 }
 
-// NewAdaptive returns an Adaptive throttle. At most one AdaptiveConfig may
-// be given; it panics if the configuration is invalid.
-func NewAdaptive(cfg ...AdaptiveConfig) *Adaptive {
-	c := oneConfig(cfg)
+// NewThrottle returns a Throttle; the zero fields of the ThrottleConfig
+// are defaults. It panics if the configuration is invalid.
+func NewThrottle(c ThrottleConfig) *Throttle {
 	if c.K == 0 {
 		c.K = 2
 	}
@@ -98,23 +98,23 @@ func NewAdaptive(cfg ...AdaptiveConfig) *Adaptive {
 		c.Buckets = 20
 	}
 	if !(c.K >= 1) || math.IsInf(c.K, 1) || c.Window < 0 || c.Buckets < 0 {
-		panic(fmt.Sprintf("ratelimit: invalid AdaptiveConfig: K %v (need >= 1), Window %v, Buckets %d", c.K, c.Window, c.Buckets))
+		panic(fmt.Sprintf("ratelimit: invalid ThrottleConfig: K %v (need >= 1), Window %v, Buckets %d", c.K, c.Window, c.Buckets))
 	}
 	slot := c.Window / time.Duration(c.Buckets)
 	if slot <= 0 {
-		panic(fmt.Sprintf("ratelimit: invalid AdaptiveConfig: Window %v too short for %d buckets", c.Window, c.Buckets))
+		panic(fmt.Sprintf("ratelimit: invalid ThrottleConfig: Window %v too short for %d buckets", c.Window, c.Buckets))
 	}
 	if c.Rejected == nil {
 		c.Rejected = overloaded
 	}
-	a := &Adaptive{
+	a := &Throttle{
 		k:           c.K,
 		slot:        slot,
 		rejected:    c.Rejected,
 		onThrottled: c.OnThrottled,
 		rand:        rand.Float64,
 		epoch:       time.Now(),
-		slots:       make([]adaptiveSlot, c.Buckets),
+		slots:       make([]throttleSlot, c.Buckets),
 	}
 	for i := range a.slots {
 		a.slots[i].index = -1
@@ -122,7 +122,7 @@ func NewAdaptive(cfg ...AdaptiveConfig) *Adaptive {
 	return a
 }
 
-// overloaded is the default AdaptiveConfig.Rejected.
+// overloaded is the default ThrottleConfig.Rejected.
 func overloaded(err error) bool {
 	var se *resilience.StatusError
 	if errors.As(err, &se) {
@@ -140,7 +140,7 @@ func overloaded(err error) bool {
 // backend accepted it. A dropped call returns a [*LimitedError] at once.
 // Do keeps the resilience.Policy contract; a panic in op counts as a
 // request not accepted and propagates.
-func (a *Adaptive) Do(ctx context.Context, op func(context.Context) error) error {
+func (a *Throttle) Do(ctx context.Context, op func(context.Context) error) error {
 	now := time.Since(a.epoch)
 	a.mu.Lock()
 	cur := a.advance(now)
@@ -152,7 +152,7 @@ func (a *Adaptive) Do(ctx context.Context, op func(context.Context) error) error
 		if a.onThrottled != nil {
 			a.onThrottled(ctx, p)
 		}
-		return &LimitedError{Key: resilience.KeyFrom(ctx), Reason: Throttled}
+		return &LimitedError{Key: resilience.KeyFrom(ctx), Reason: ReasonThrottled}
 	}
 	err := op(ctx)
 	if err == nil || !a.rejected(err) {
@@ -166,7 +166,7 @@ func (a *Adaptive) Do(ctx context.Context, op func(context.Context) error) error
 
 // Probability returns the probability with which the next call would be
 // dropped.
-func (a *Adaptive) Probability() float64 {
+func (a *Throttle) Probability() float64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.advance(time.Since(a.epoch))
@@ -174,7 +174,7 @@ func (a *Adaptive) Probability() float64 {
 }
 
 // Counts returns the requests and accepts counted over the window.
-func (a *Adaptive) Counts() (requests, accepts int) {
+func (a *Throttle) Counts() (requests, accepts int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.advance(time.Since(a.epoch))
@@ -183,7 +183,7 @@ func (a *Adaptive) Counts() (requests, accepts int) {
 
 // advance expires the slots that fell out of the window and returns the
 // current one. a.mu is held.
-func (a *Adaptive) advance(now time.Duration) *adaptiveSlot {
+func (a *Throttle) advance(now time.Duration) *throttleSlot {
 	idx := int64(now / a.slot)
 	s := &a.slots[idx%int64(len(a.slots))]
 	if s.index == idx {
@@ -195,16 +195,16 @@ func (a *Adaptive) advance(now time.Duration) *adaptiveSlot {
 		if o.index >= 0 && o.index <= oldest {
 			a.total.requests -= o.requests
 			a.total.accepts -= o.accepts
-			*o = adaptiveSlot{index: -1}
+			*o = throttleSlot{index: -1}
 		}
 	}
 	if s.index != -1 { // a slot of an earlier lap still counted here
 		a.total.requests -= s.requests
 		a.total.accepts -= s.accepts
 	}
-	*s = adaptiveSlot{index: idx}
+	*s = throttleSlot{index: idx}
 	if a.total.requests < 0.5 { // float drift after many subtractions
-		a.total = adaptiveSlot{}
+		a.total = throttleSlot{}
 	}
 	return s
 }

@@ -19,10 +19,10 @@ var (
 	errNotFound   = &resilience.StatusError{Code: http.StatusNotFound}
 )
 
-func TestAdaptiveConfigPanics(t *testing.T) {
+func TestThrottleConfigPanics(t *testing.T) {
 	t.Parallel()
-	for _, c := range []AdaptiveConfig{{K: 0.5}, {Window: -time.Second}, {Buckets: -1}, {Window: time.Nanosecond, Buckets: 20}} {
-		assert.Panics(t, func() { NewAdaptive(c) }, "%+v", c)
+	for _, c := range []ThrottleConfig{{K: 0.5}, {Window: -time.Second}, {Buckets: -1}, {Window: time.Nanosecond, Buckets: 20}} {
+		assert.Panics(t, func() { NewThrottle(c) }, "%+v", c)
 	}
 }
 
@@ -44,7 +44,7 @@ func TestAdaptiveFormula(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			a := NewAdaptive(AdaptiveConfig{K: tt.k})
+			a := NewThrottle(ThrottleConfig{K: tt.k})
 			a.rand = func() float64 { return 1 } // never drop while recording
 			ctx := context.Background()
 			for range tt.accepted {
@@ -66,7 +66,7 @@ func TestAdaptiveFormula(t *testing.T) {
 func TestAdaptiveDrops(t *testing.T) {
 	t.Parallel()
 	var probs []float64
-	a := NewAdaptive(AdaptiveConfig{OnThrottled: func(_ context.Context, p float64) { probs = append(probs, p) }})
+	a := NewThrottle(ThrottleConfig{OnThrottled: func(_ context.Context, p float64) { probs = append(probs, p) }})
 	ctx := resilience.WithKey(context.Background(), "backend")
 	a.rand = func() float64 { return 1 }
 	for range 50 {
@@ -81,7 +81,7 @@ func TestAdaptiveDrops(t *testing.T) {
 	var le *LimitedError
 	require.ErrorAs(t, err, &le)
 	assert.Equal(t, "backend", le.Key)
-	assert.Equal(t, Throttled, le.Reason)
+	assert.Equal(t, ReasonThrottled, le.Reason)
 	assert.Equal(t, []float64{50.0 / 51}, probs)
 	req, acc := a.Counts()
 	assert.Equal(t, 51, req, "dropped calls count as requests")
@@ -92,7 +92,7 @@ func TestAdaptiveDrops(t *testing.T) {
 func TestAdaptiveWindowExpires(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		a := NewAdaptive(AdaptiveConfig{Window: 10 * time.Second, Buckets: 10})
+		a := NewThrottle(ThrottleConfig{Window: 10 * time.Second, Buckets: 10})
 		a.rand = func() float64 { return 1 }
 		for range 20 {
 			_ = a.Do(context.Background(), func(context.Context) error { return errOverloaded })
@@ -118,7 +118,7 @@ func TestAdaptiveWindowExpires(t *testing.T) {
 
 func TestAdaptiveCustomRejected(t *testing.T) {
 	t.Parallel()
-	a := NewAdaptive(AdaptiveConfig{Rejected: func(err error) bool { return err != nil }})
+	a := NewThrottle(ThrottleConfig{Rejected: func(err error) bool { return err != nil }})
 	a.rand = func() float64 { return 1 }
 	_ = a.Do(context.Background(), func(context.Context) error { return errNotFound })
 	_, acc := a.Counts()
@@ -127,7 +127,7 @@ func TestAdaptiveCustomRejected(t *testing.T) {
 
 func TestAdaptivePanicCountsAsNotAccepted(t *testing.T) {
 	t.Parallel()
-	a := NewAdaptive()
+	a := NewThrottle(ThrottleConfig{})
 	a.rand = func() float64 { return 1 }
 	assert.PanicsWithValue(t, "op", func() {
 		_ = a.Do(context.Background(), func(context.Context) error { panic("op") })
@@ -150,7 +150,7 @@ func TestOverloaded(t *testing.T) {
 		{&resilience.StatusError{Code: 503}, true},
 		{&resilience.StatusError{Code: 500}, false},
 		{&LimitedError{}, true},
-		{&LimitedError{Reason: Unavailable}, true},
+		{&LimitedError{Reason: ReasonUnavailable}, true},
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, overloaded(tt.err), "%v", tt.err)

@@ -10,7 +10,7 @@ import (
 	"github.com/resiliencekit/resilience/ratelimit/internal/rules"
 )
 
-// Limit describes a token bucket: tokens are added at Rate per second up to
+// Quota describes a token bucket: tokens are added at Rate per second up to
 // Burst; a call takes one token (or its cost, see [Config.Cost]). Over any
 // period T a bucket admits at most Burst + Rate×T tokens' worth of calls.
 //
@@ -19,7 +19,7 @@ import (
 // with rate.Limiter. Burst must be at least 1 otherwise: a bucket of no
 // tokens would refuse every call, so the constructors panic on it, as on a
 // negative, NaN or +Inf Rate (rate.Inf, not +Inf, says "no limit").
-type Limit struct {
+type Quota struct {
 	// Rate is how many tokens are added per second (rate.Every converts an
 	// interval). It must not be negative.
 	Rate rate.Limit
@@ -31,20 +31,20 @@ type Limit struct {
 	Name string
 }
 
-// PerWindow returns the Limit of n calls per window: a bucket of n tokens
+// PerWindow returns the Quota of n calls per window: a bucket of n tokens
 // that refills completely in window, e.g. PerWindow(100, time.Minute). It
 // panics if n is below 1 or window is not positive.
-func PerWindow(n int, window time.Duration) Limit {
+func PerWindow(n int, window time.Duration) Quota {
 	if n < 1 || window <= 0 {
 		panic(fmt.Sprintf("ratelimit: PerWindow(%d, %v): need n >= 1 and window > 0", n, window))
 	}
-	return Limit{Rate: rate.Limit(float64(n) / window.Seconds()), Burst: n}
+	return Quota{Rate: rate.Limit(float64(n) / window.Seconds()), Burst: n}
 }
 
 // Window returns how long an empty bucket takes to fill: Burst/Rate. It is
 // the "w" parameter of the RateLimit-Policy header. It is 0 for an infinite
 // rate and math.MaxInt64 for a zero rate.
-func (l Limit) Window() time.Duration {
+func (l Quota) Window() time.Duration {
 	switch {
 	case l.Rate == rate.Inf:
 		return 0
@@ -54,16 +54,16 @@ func (l Limit) Window() time.Duration {
 	return durationOf(float64(l.Burst) / float64(l.Rate))
 }
 
-func (l Limit) name() string {
+func (l Quota) name() string {
 	if l.Name == "" {
 		return "default"
 	}
 	return l.Name
 }
 
-// check panics unless l is a usable limit (see [Limit]); who and key name
+// check panics unless l is a usable limit (see [Quota]); who and key name
 // a tier for the message.
-func (l Limit) check(who, key string) {
+func (l Quota) check(who, key string) {
 	rules.CheckLimit("ratelimit", float64(l.Rate), l.Burst, true, who, key)
 }
 
@@ -89,10 +89,10 @@ const never = time.Duration(math.MaxInt64)
 type Decision struct {
 	// Allowed is true when the tokens were taken and the call may proceed.
 	Allowed bool
-	// Limit is the limit of the bucket that decided (the tier of the key).
-	// It is the zero Limit when the decision was made without a limit (a
+	// Quota is the limit of the bucket that decided (the tier of the key).
+	// It is the zero Quota when the decision was made without a limit (a
 	// distributed limiter failing open).
-	Limit Limit
+	Quota Quota
 	// Remaining is how many whole tokens are left in the bucket after the
 	// decision; -1 when unknown.
 	Remaining int

@@ -1,4 +1,7 @@
-package ratelimit
+// Package pause tells, from the error of a call, how long a downstream
+// asked the caller to hold off: what the limiters of package ratelimit and
+// ratelimit/redis pause for.
+package pause
 
 import (
 	"net/http"
@@ -6,18 +9,19 @@ import (
 
 	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/internal/errs"
+	"github.com/resiliencekit/resilience/ratelimit/header"
 )
 
-// Pushback reports how long a downstream asked the caller to hold off,
+// FromError reports how long a downstream asked the caller to hold off,
 // judging by the error of a call: an answer 429 Too Many Requests that
 // carries a wait. That is a *resilience.StatusError with code 429 (as
 // resilience.Transport returns) whose Retry-After, or failing that whose
 // RateLimit header with no quota remaining, gives the wait; or any other
 // error with HTTPStatus() 429 and a RetryAfter, except a local rejection
 // (resilience.IsLocalRejection: a limiter nested inside the call is not
-// the downstream). The limiters of this package and of ratelimit/redis
-// pause on it, for at most their [Config.MaxPause].
-func Pushback(err error) (time.Duration, bool) {
+// the downstream). The limiters of package ratelimit and of ratelimit/redis
+// pause on it, for at most their Config.MaxPause.
+func FromError(err error) (time.Duration, bool) {
 	if err == nil || resilience.IsLocalRejection(err) {
 		return 0, false
 	}
@@ -44,7 +48,7 @@ func Pushback(err error) (time.Duration, bool) {
 func pauseFromHeader(h http.Header) (time.Duration, bool) {
 	var longest time.Duration
 	for _, v := range h.Values("RateLimit") {
-		items, err := ParseRateLimit(v)
+		items, err := header.ParseRateLimit(v)
 		if err != nil {
 			continue
 		}
