@@ -90,7 +90,7 @@
 //
 // A [Recorder] keeps every call an injector sees (start and end time,
 // request, outcome, faults injected) so a test can assert how many attempts
-// were made and how far apart. [Injector.Injected] counts faults by [Kind],
+// were made and how far apart. [Injector.Metrics] counts calls and faults by [Kind],
 // and Config.OnInject reports each one as it happens.
 //
 // # In production

@@ -41,7 +41,7 @@ func Example_breakerOpensAndRecovers() {
 	}
 	time.Sleep(110 * time.Millisecond) // past the open duration
 	call()
-	fmt.Println("calls that reached the dependency:", down.Calls())
+	fmt.Println("calls that reached the dependency:", down.Metrics().Calls)
 	// Output:
 	// dial tcp db:5432: connect: connection refused
 	// dial tcp db:5432: connect: connection refused

@@ -22,7 +22,7 @@ func Example_bulkheadUnderSlowDependency() {
 	}))
 	slowing := make(chan struct{}, 2)
 	deps := chaos.New(chaos.Config{
-		OnInject: func(chaos.Kind, chaos.Call) { slowing <- struct{}{} }, // a call starts its wait
+		OnInject: func(context.Context, chaos.Kind, chaos.Call) { slowing <- struct{}{} }, // a call starts its wait
 	}, chaos.Fault{
 		Match: chaos.Host("reports.test"),
 		Delay: chaos.Fixed(time.Minute),

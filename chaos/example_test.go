@@ -83,7 +83,7 @@ func ExamplePolicy() {
 		err := db.Do(ctx, func(context.Context) error { return nil })
 		fmt.Println(err, os.IsTimeout(err))
 	}
-	fmt.Println("injected:", db.Injected(chaos.KindDialTimeout), "of", db.Calls())
+	fmt.Println("injected:", db.Metrics().Injected[chaos.KindDialTimeout], "of", db.Metrics().Calls)
 	// Output:
 	// dial tcp orders-db: i/o timeout true
 	// <nil> false
@@ -158,7 +158,7 @@ func ExampleRecorder() {
 	rec := &chaos.Recorder{}
 	inj := chaos.New(chaos.Config{
 		Recorder: rec,
-		OnInject: func(k chaos.Kind, c chaos.Call) { fmt.Println("inject", k, "into", c.Key) },
+		OnInject: func(_ context.Context, k chaos.Kind, c chaos.Call) { fmt.Println("inject", k, "into", c.Key) },
 	}, chaos.Fault{When: chaos.First(1), Action: chaos.Error(chaos.ErrInjected)})
 
 	ctx := resilience.WithKey(context.Background(), "search")

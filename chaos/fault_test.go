@@ -105,8 +105,8 @@ func TestDoActions(t *testing.T) {
 			} else {
 				checkNetError(t, tt.kind, err)
 			}
-			assert.Equal(t, int64(1), inj.Injected(tt.kind))
-			assert.Equal(t, int64(1), inj.Calls())
+			assert.Equal(t, uint64(1), inj.Metrics().Injected[tt.kind])
+			assert.Equal(t, uint64(1), inj.Metrics().Calls)
 			assert.Equal(t, tt.kind, tt.action.Kind())
 		})
 	}
@@ -121,7 +121,7 @@ func TestDoPanic(t *testing.T) {
 		_ = inj.Do(context.Background(), func(context.Context) error { called = true; return nil })
 	})
 	assert.False(t, called)
-	assert.Equal(t, int64(1), inj.Injected(chaos.KindPanic))
+	assert.Equal(t, uint64(1), inj.Metrics().Injected[chaos.KindPanic])
 }
 
 func TestDoHangEndsWithContext(t *testing.T) {
@@ -149,7 +149,7 @@ func TestDoLatency(t *testing.T) {
 		})
 		require.EqualError(t, err, "op failed", "op's error is returned")
 		assert.Equal(t, 300*time.Millisecond, at)
-		assert.Equal(t, int64(1), inj.Injected(chaos.KindLatency))
+		assert.Equal(t, uint64(1), inj.Metrics().Injected[chaos.KindLatency])
 	})
 }
 
@@ -185,7 +185,7 @@ func TestDoDelaysAddUpAndEndStopsTheScan(t *testing.T) {
 		require.Len(t, a, 1)
 		assert.Equal(t, []chaos.Kind{chaos.KindLatency, chaos.KindLatency, chaos.KindError}, a[0].Faults)
 		assert.Equal(t, 3*time.Second, a[0].Delay)
-		assert.Equal(t, int64(2), inj.Injected(chaos.KindLatency))
+		assert.Equal(t, uint64(2), inj.Metrics().Injected[chaos.KindLatency])
 	})
 }
 
@@ -202,7 +202,7 @@ func TestDoIgnoresBodyFaults(t *testing.T) {
 	assert.Equal(t, 1, calls)
 	assert.Zero(t, asked, "body faults are not considered for Do")
 	for _, k := range []chaos.Kind{chaos.KindTruncateBody, chaos.KindSlowBody, chaos.KindBodyError} {
-		assert.Zero(t, inj.Injected(k))
+		assert.Zero(t, inj.Metrics().Injected[k])
 	}
 }
 
@@ -262,5 +262,4 @@ func TestKindString(t *testing.T) {
 		assert.Equal(t, want, k.String())
 	}
 	assert.Zero(t, chaos.Action{}.Kind())
-	assert.Zero(t, chaos.Policy().Injected(200))
 }

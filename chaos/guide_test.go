@@ -86,8 +86,8 @@ func TestGuidePieces(t *testing.T) {
 			}
 		}
 		assert.Equal(t, []int{503, 200, 503, 503, 200}, codes, "the first three GETs fail, POSTs are not asked about")
-		assert.Equal(t, int64(3), inj.Injected(chaos.KindStatus))
-		assert.Equal(t, int64(3), inj.Injected(chaos.KindLatency))
+		assert.Equal(t, uint64(3), inj.Metrics().Injected[chaos.KindStatus])
+		assert.Equal(t, uint64(3), inj.Metrics().Injected[chaos.KindLatency])
 	})
 }
 
@@ -227,7 +227,7 @@ func TestGuideBreakerOpensAndRecovers(t *testing.T) {
 		}, changes)
 		assert.Equal(t, 28, rejected, "calls spared while open: 13-26 s and 28-41 s")
 		assert.Equal(t, 60-28, rec.Len(), "calls that reached the dependency")
-		assert.Equal(t, int64(4), db.Injected(chaos.KindConnRefused))
+		assert.Equal(t, uint64(4), db.Metrics().Injected[chaos.KindConnRefused])
 	})
 }
 

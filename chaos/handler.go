@@ -68,7 +68,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := Call{Time: time.Now(), Key: resilience.KeyFrom(r.Context()), Request: r}
-	p := h.i.plan(c, true)
+	p := h.i.plan(r.Context(), c, true)
 	if h.i.rec == nil {
 		_ = h.serve(w, r, c, &p)
 		return

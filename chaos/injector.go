@@ -13,6 +13,9 @@ import (
 // Config holds the optional settings of an [Injector]. The zero Config is
 // an enabled injector that records nothing and calls no hook.
 type Config struct {
+	// Name names the injector for telemetry (logs, metrics labels):
+	// Injector.Name returns it. Zero means "".
+	Name string
 	// Recorder, when not nil, records every call the injector sees, with
 	// or without a fault (see Recorder). It keeps every attempt in memory:
 	// use one in tests, not in a long-running process.
@@ -22,27 +25,29 @@ type Config struct {
 	// injection to production, dormant, for a game day.
 	Disabled bool
 	// OnInject, when not nil, is called for every fault injected, before
-	// it takes effect, with the kind (KindLatency for a delay) and the
-	// call. Use it to log or to export metrics. It is called from the
-	// goroutine of the call, with no lock held, and must be safe for
-	// concurrent use.
-	OnInject func(k Kind, c Call)
+	// it takes effect, with the call's context (the ctx given to Do, the
+	// request's context for Transport and Handler), the kind (KindLatency
+	// for a delay) and the call. Use it to log or to export metrics. It is
+	// called from the goroutine of the call, with no lock held, and must
+	// be safe for concurrent use.
+	OnInject func(ctx context.Context, k Kind, c Call)
 }
 
 // Injector injects faults into calls. It is a resilience.Policy (its Do
 // method), and it wraps HTTP clients ([Injector.Transport]) and servers
-// ([Injector.Handler]); the three share its faults, switch, counters and
-// recorder.
+// ([Injector.Handler]); the three share its faults, switch, counters
+// ([Injector.Metrics]) and recorder.
 //
 // Make one with [New] or [Policy]. An Injector is safe for concurrent use
 // by many goroutines; its faults are fixed at construction.
 type Injector struct {
+	name     string
 	faults   []Fault
 	rec      *Recorder
-	onInject func(Kind, Call)
+	onInject func(context.Context, Kind, Call)
 	disabled atomic.Bool
-	calls    atomic.Int64
-	counts   [numKinds]atomic.Int64
+	calls    atomic.Uint64
+	counts   [numKinds]atomic.Uint64
 }
 
 // New returns an Injector of faults with the settings in cfg. It panics
@@ -55,6 +60,7 @@ func New(cfg Config, faults ...Fault) *Injector {
 		}
 	}
 	i := &Injector{
+		name:     cfg.Name,
 		faults:   append([]Fault(nil), faults...),
 		rec:      cfg.Recorder,
 		onInject: cfg.OnInject,
@@ -89,26 +95,38 @@ func Handler(next http.Handler, faults ...Fault) http.Handler {
 // running service can start and stop an experiment without a restart.
 //
 // A disabled injector passes calls straight through, at the cost of one
-// atomic load (it does not count them, see Calls); with a Recorder it
-// still records them.
+// atomic load (it does not count them, see Metrics.Calls); with a Recorder
+// it still records them.
 func (i *Injector) SetEnabled(on bool) { i.disabled.Store(!on) }
 
 // Enabled reports whether fault injection is switched on.
 func (i *Injector) Enabled() bool { return !i.disabled.Load() }
 
-// Calls returns how many calls the injector has considered for faults,
-// with or without a fault applied: the calls made while it was enabled.
-func (i *Injector) Calls() int64 { return i.calls.Load() }
-
-// Injected returns how many faults of kind k the injector has injected.
-// A call slowed by a Delay and then failed counts once for KindLatency and
-// once for the failure's kind.
-func (i *Injector) Injected(k Kind) int64 {
-	if int(k) >= numKinds {
-		return 0
-	}
-	return i.counts[k].Load()
+// Metrics counts what an [Injector] has done since it was made (see
+// [Injector.Metrics]).
+type Metrics struct {
+	// Calls counts the calls the injector considered for faults, with or
+	// without a fault applied: the calls made while it was enabled.
+	Calls uint64
+	// Injected counts the faults injected, indexed by kind:
+	// Injected[KindStatus] is how many calls got a Status. A call slowed
+	// by a Delay and then failed counts once for KindLatency and once for
+	// the failure's kind. Injected[0] is always zero.
+	Injected [KindPanic + 1]uint64
 }
+
+// Metrics returns the counters of i. They are read one by one, not as one
+// atomic snapshot: under concurrent calls, two of them may be a call apart.
+func (i *Injector) Metrics() Metrics {
+	m := Metrics{Calls: i.calls.Load()}
+	for k := range m.Injected {
+		m.Injected[k] = i.counts[k].Load()
+	}
+	return m
+}
+
+// Name returns Config.Name: the name of i for telemetry.
+func (i *Injector) Name() string { return i.name }
 
 // Do runs op unless a fault applies: it waits the faults' delays, then
 // returns the error of the action that ends the call (see the actions for
@@ -125,7 +143,7 @@ func (i *Injector) Do(ctx context.Context, op func(context.Context) error) (err 
 		return op(ctx)
 	}
 	c := Call{Time: time.Now(), Key: resilience.KeyFrom(ctx)}
-	p := i.plan(c, false)
+	p := i.plan(ctx, c, false)
 	if i.rec == nil {
 		return i.do(ctx, c, &p, op)
 	}
@@ -179,7 +197,7 @@ func (i *Injector) passThrough() bool { return i.rec == nil && i.disabled.Load()
 
 // plan decides which faults apply to call c and counts them. Body faults
 // are considered only for HTTP calls.
-func (i *Injector) plan(c Call, isHTTP bool) plan {
+func (i *Injector) plan(ctx context.Context, c Call, isHTTP bool) plan {
 	var p plan
 	if i.disabled.Load() {
 		return p
@@ -196,7 +214,7 @@ func (i *Injector) plan(c Call, isHTTP bool) plan {
 		if f.Delay != nil {
 			if d := f.Delay(); d > 0 {
 				p.delay += d
-				i.inject(KindLatency, c, &p)
+				i.inject(ctx, KindLatency, c, &p)
 			}
 		}
 		switch a := &f.Action; {
@@ -204,23 +222,23 @@ func (i *Injector) plan(c Call, isHTTP bool) plan {
 		case a.body():
 			if isHTTP {
 				p.body = append(p.body, *a)
-				i.inject(a.kind, c, &p)
+				i.inject(ctx, a.kind, c, &p)
 			}
 		default:
 			p.end = a
-			i.inject(a.kind, c, &p)
+			i.inject(ctx, a.kind, c, &p)
 			return p
 		}
 	}
 	return p
 }
 
-func (i *Injector) inject(k Kind, c Call, p *plan) {
+func (i *Injector) inject(ctx context.Context, k Kind, c Call, p *plan) {
 	i.counts[k].Add(1)
 	if i.rec != nil {
 		p.kinds = append(p.kinds, k)
 	}
 	if i.onInject != nil {
-		i.onInject(k, c)
+		i.onInject(ctx, k, c)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -96,7 +97,7 @@ func TestContractPanicInOp(t *testing.T) {
 	assert.True(t, a[0].Panicked, "the panic is recorded as a failure")
 	// The injector still works (nothing to restore but counters).
 	require.NoError(t, inj.Do(context.Background(), func(context.Context) error { return nil }))
-	assert.Equal(t, int64(2), inj.Calls())
+	assert.Equal(t, uint64(2), inj.Metrics().Calls)
 }
 
 func TestComposesWithChain(t *testing.T) {
@@ -118,7 +119,7 @@ func TestComposesWithChain(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "ok", got)
 	assert.Equal(t, 3, retries)
-	assert.Equal(t, int64(3), inj.Injected(chaos.KindConnReset))
+	assert.Equal(t, uint64(3), inj.Metrics().Injected[chaos.KindConnReset])
 }
 
 func TestEnabledSwitch(t *testing.T) {
@@ -132,8 +133,8 @@ func TestEnabledSwitch(t *testing.T) {
 	require.ErrorIs(t, inj.Do(context.Background(), op), chaos.ErrInjected)
 	inj.SetEnabled(false)
 	require.NoError(t, inj.Do(context.Background(), op))
-	assert.Equal(t, int64(1), inj.Calls(), "calls are counted while enabled only")
-	assert.Equal(t, int64(1), inj.Injected(chaos.KindError))
+	assert.Equal(t, uint64(1), inj.Metrics().Calls, "calls are counted while enabled only")
+	assert.Equal(t, uint64(1), inj.Metrics().Injected[chaos.KindError])
 }
 
 // TestEnabledSwitchHammer flips the switch while many goroutines call
@@ -150,15 +151,15 @@ func TestEnabledSwitchHammer(t *testing.T) {
 }
 
 func hammer(t *testing.T, rec *chaos.Recorder) {
-	var hooked atomic.Int64
-	inj := chaos.New(chaos.Config{Recorder: rec, OnInject: func(chaos.Kind, chaos.Call) { hooked.Add(1) }},
+	var hooked atomic.Uint64
+	inj := chaos.New(chaos.Config{Recorder: rec, OnInject: func(context.Context, chaos.Kind, chaos.Call) { hooked.Add(1) }},
 		chaos.Fault{When: chaos.Rate(0.5, 11), Action: chaos.Error(chaos.ErrInjected)})
 	rt := inj.Transport(&tracker{})
 	h := inj.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 
 	const goroutines, each = 6, 300
 	target, _ := url.Parse("http://api.test/")
-	var failed atomic.Int64
+	var failed atomic.Uint64
 	stop := make(chan struct{})
 	var flips sync.WaitGroup
 	flips.Go(func() {
@@ -201,10 +202,10 @@ func hammer(t *testing.T, rec *chaos.Recorder) {
 	wg.Wait()
 	close(stop)
 	flips.Wait()
-	assert.Equal(t, failed.Load(), inj.Injected(chaos.KindError))
-	assert.Equal(t, hooked.Load(), inj.Injected(chaos.KindError))
-	assert.LessOrEqual(t, inj.Injected(chaos.KindError), inj.Calls())
-	assert.LessOrEqual(t, inj.Calls(), int64(goroutines*each))
+	assert.Equal(t, failed.Load(), inj.Metrics().Injected[chaos.KindError])
+	assert.Equal(t, hooked.Load(), inj.Metrics().Injected[chaos.KindError])
+	assert.LessOrEqual(t, inj.Metrics().Injected[chaos.KindError], inj.Metrics().Calls)
+	assert.LessOrEqual(t, inj.Metrics().Calls, uint64(goroutines*each))
 	if rec != nil {
 		assert.Equal(t, goroutines*each, rec.Len(), "a recorder sees every call, enabled or not")
 		injected := 0
@@ -213,7 +214,7 @@ func hammer(t *testing.T, rec *chaos.Recorder) {
 				injected++
 			}
 		}
-		assert.Equal(t, failed.Load(), int64(injected))
+		assert.Equal(t, failed.Load(), uint64(injected))
 	}
 }
 
@@ -235,7 +236,7 @@ func (w *headerRecorder) WriteHeader(code int)        { w.code = code }
 func TestOnInject(t *testing.T) {
 	t.Parallel()
 	var got []string
-	inj := chaos.New(chaos.Config{OnInject: func(k chaos.Kind, c chaos.Call) {
+	inj := chaos.New(chaos.Config{OnInject: func(_ context.Context, k chaos.Kind, c chaos.Call) {
 		got = append(got, k.String()+"@"+c.Key)
 	}},
 		chaos.Fault{Delay: chaos.Fixed(time.Nanosecond)},
@@ -247,6 +248,31 @@ func TestOnInject(t *testing.T) {
 		_ = inj.Do(ctx, func(context.Context) error { return nil })
 	}
 	assert.Equal(t, []string{"latency@svc", "latency@svc", "status@svc"}, got)
-	assert.Equal(t, int64(2), inj.Injected(chaos.KindLatency))
-	assert.Equal(t, int64(1), inj.Injected(chaos.KindStatus))
+	assert.Equal(t, uint64(2), inj.Metrics().Injected[chaos.KindLatency])
+	assert.Equal(t, uint64(1), inj.Metrics().Injected[chaos.KindStatus])
+}
+
+type traceKey struct{}
+
+// OnInject gets the call's context: the ctx of Do, the request's context
+// for Transport and Handler.
+func TestOnInjectGetsTheCallsContext(t *testing.T) {
+	t.Parallel()
+	var got []any
+	inj := chaos.New(chaos.Config{Name: "db", OnInject: func(ctx context.Context, _ chaos.Kind, _ chaos.Call) {
+		got = append(got, ctx.Value(traceKey{}))
+	}}, chaos.Fault{Action: chaos.Status(503)})
+	assert.Equal(t, "db", inj.Name())
+	ctx := context.WithValue(context.Background(), traceKey{}, "trace-1")
+	_ = inj.Do(ctx, func(context.Context) error { return nil })
+
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "http://orders.test/", nil)
+	resp, err := inj.Transport(http.DefaultTransport).RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	inj.Handler(http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), req)
+	assert.Equal(t, []any{"trace-1", "trace-1", "trace-1"}, got)
+	m := inj.Metrics()
+	assert.Equal(t, uint64(3), m.Calls)
+	assert.Equal(t, uint64(3), m.Injected[chaos.KindStatus])
 }

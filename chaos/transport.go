@@ -70,7 +70,7 @@ func (t *transport) RoundTrip(req *http.Request) (resp *http.Response, err error
 		key = req.URL.Host
 	}
 	c := Call{Time: time.Now(), Key: key, Request: req}
-	p := t.i.plan(c, true)
+	p := t.i.plan(ctx, c, true)
 	if t.i.rec == nil {
 		return t.roundTrip(ctx, c, &p)
 	}

@@ -87,7 +87,7 @@ func TestTransportActions(t *testing.T) {
 			} else {
 				checkNetError(t, tt.kind, err)
 			}
-			assert.Equal(t, int64(1), inj.Injected(tt.kind))
+			assert.Equal(t, uint64(1), inj.Metrics().Injected[tt.kind])
 		})
 	}
 }
@@ -163,7 +163,7 @@ func TestTransportPassThrough(t *testing.T) {
 	assert.Equal(t, int64(1), closed)
 	assert.Equal(t, int64(1), tr.calls.Load())
 	assert.Equal(t, tr.respOpened.Load(), tr.respClosed.Load())
-	assert.Zero(t, inj.Injected(chaos.KindEOF))
+	assert.Zero(t, inj.Metrics().Injected[chaos.KindEOF])
 
 	// A nil next is http.DefaultTransport: a fault that ends the call never
 	// reaches it.
@@ -321,7 +321,7 @@ func TestTransportCutBodies(t *testing.T) {
 			assert.Equal(t, int64(1), closed)
 			assert.Equal(t, int64(1), tr.calls.Load())
 			assert.Equal(t, int64(1), tr.respClosed.Load(), "the real body is closed")
-			assert.Equal(t, int64(1), inj.Injected(tt.action.Kind()))
+			assert.Equal(t, uint64(1), inj.Metrics().Injected[tt.action.Kind()])
 		})
 	}
 }
@@ -433,7 +433,7 @@ func TestTransportBodiesClosedUnderRetries(t *testing.T) {
 func TestTransportKey(t *testing.T) {
 	t.Parallel()
 	var keys []string
-	inj := chaos.New(chaos.Config{OnInject: func(_ chaos.Kind, c chaos.Call) { keys = append(keys, c.Key) }},
+	inj := chaos.New(chaos.Config{OnInject: func(_ context.Context, _ chaos.Kind, c chaos.Call) { keys = append(keys, c.Key) }},
 		chaos.Fault{Match: chaos.Key("api.test", "payments"), Action: chaos.Status(503)})
 	rt := inj.Transport(&tracker{})
 	resp, _, _, err := send(t, context.Background(), rt, "GET", "http://api.test/")
