@@ -20,6 +20,10 @@ import (
 // after the cancel of its caller's context is reported.
 const guard = time.Hour
 
+// settleTime is how long a check lets pass after a call, in virtual time,
+// for a call of op that a broken policy left to run later.
+const settleTime = time.Second
+
 // errTransient is what op returns when a check wants the policy to try
 // again (a retry) or count a failure (a breaker).
 var errTransient = errors.New("resiliencetest: transient failure of op")
@@ -119,8 +123,8 @@ func (tr *tracker) waitEntered(done <-chan result) (r result, returned, entered 
 // leave some behind), so that the check ends with nothing of its own left in
 // the bubble.
 func settle(trs ...*tracker) {
-	// A minute for a call of op that a broken policy scheduled for later.
-	time.Sleep(time.Minute)
+	// A moment for a call of op that a broken policy scheduled for later.
+	time.Sleep(settleTime)
 	synctest.Wait()
 	for range 2 * guard / time.Minute {
 		running := false

@@ -10,7 +10,10 @@
 // [Run] calls the factory once per check, so that each check starts from a
 // fresh policy, and runs each check as a subtest named after it, in virtual
 // time (testing/synctest): a policy that waits an hour costs no real time,
-// and "at once" means that no virtual time passes. The checks are:
+// and "at once" means that no virtual time passes. After each call a check
+// lets a second of virtual time pass, to see a call of op that a broken
+// policy left to run later; a policy that counts over a time window sees
+// its calls a second apart. The checks are:
 //
 //   - [CheckSequential] (rule 1): one Do never runs op concurrently with
 //     itself, even when op fails and is called again.
