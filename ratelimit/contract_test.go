@@ -11,7 +11,8 @@ import (
 )
 
 // The contract of resilience.Policy, checked by the kit on limiters that
-// refuse at once and that wait for a token, and on a keyed limiter. The
+// refuse at once and that wait for a token, on a keyed limiter and on the
+// client-side throttle. The
 // bursts are larger than the calls of the panic check: a call that
 // panicked has spent its token, as it should (it reached the dependency),
 // so a limiter of one token would refuse the call after it by design.
@@ -34,6 +35,26 @@ func TestContractKit(t *testing.T) {
 		"Keyed": {p: func() resilience.Policy {
 			return ratelimit.NewKeyed(1000, 100, ratelimit.KeyedConfig{MaxKeys: 4})
 		}, cfg: byKey},
+		// A panic is a request the backend did not accept (rule 4: it is
+		// recorded as a failure); in the empty window of a new throttle a
+		// few of them make it drop calls, as it should.
+		"Throttle": {p: func() resilience.Policy { return ratelimit.NewThrottle(ratelimit.ThrottleConfig{}) },
+			cfg: resiliencetest.Config{Skip: map[resiliencetest.Check]string{
+				resiliencetest.CheckPanic: "a panic counts as a request not accepted: a new throttle then drops calls by design",
+			}}},
+		// With traffic in its window, a few panics change nothing.
+		"Throttle with traffic": {p: func() resilience.Policy {
+			th := ratelimit.NewThrottle(ratelimit.ThrottleConfig{})
+			for range 100 {
+				_ = th.Do(context.Background(), func(context.Context) error { return nil })
+			}
+			return th
+		}},
+		"Throttle, eager": {p: func() resilience.Policy {
+			return ratelimit.NewThrottle(ratelimit.ThrottleConfig{K: 1.1, Window: time.Second, Buckets: 4})
+		}, cfg: resiliencetest.Config{Skip: map[resiliencetest.Check]string{
+			resiliencetest.CheckPanic: "a panic counts as a request not accepted: a new throttle then drops calls by design",
+		}}},
 		"Keyed that waits": {p: func() resilience.Policy {
 			return ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{Config: ratelimit.Config{MaxWait: resilience.Forever}})
 		}, cfg: byKey},
