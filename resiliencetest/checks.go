@@ -521,8 +521,11 @@ func checkDeferRelease(t tb, h *harness) {
 	t.Helper()
 	p := h.policy(t)
 	var calls atomic.Int32
+	var attempt atomic.Pointer[context.Context]
 	rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
 		calls.Add(1)
+		ctx := req.Context()
+		attempt.Store(&ctx)
 		return &http.Response{
 			Status: "200 OK", StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 			Header: http.Header{}, ContentLength: -1, Request: req,
@@ -549,6 +552,15 @@ func checkDeferRelease(t tb, h *harness) {
 		t.Errorf("the response body could not be read after RoundTrip returned (read %q, %v): the context of the attempt "+
 			"ended when op returned; a policy that derives a per-attempt context must hand its cancel to "+
 			"resilience.DeferRelease(ctx, cancel), and call it itself only when that returns false (rule 5 of resilience.Policy)", got, err)
+		return
+	}
+	// The caller's context cannot be cancelled; an attempt's context that
+	// can, and still lives once the body is closed, was derived by the
+	// policy, whose cancel nobody ran.
+	synctest.Wait()
+	if actx := *attempt.Load(); req.Context().Done() == nil && actx.Done() != nil && actx.Err() == nil {
+		t.Errorf("the context of the attempt was still live after the response body was closed: the policy derived it " +
+			"and neither cancelled it nor handed its cancel to resilience.DeferRelease (rule 5 of resilience.Policy)")
 	}
 }
 

@@ -33,7 +33,8 @@
 //   - [CheckDeferRelease] (rule 5): under [resilience.Transport], the body
 //     of a response stays readable after RoundTrip returned, which is what
 //     a policy that derives a per-attempt context gets by handing its
-//     cancel to [resilience.DeferRelease].
+//     cancel to [resilience.DeferRelease]; and once the body is closed, a
+//     context the policy derived for the attempt is done (its cancel ran).
 //   - [CheckHammer]: many concurrent callers with successes, errors,
 //     panics and cancelled contexts, checking rule 1 for every call; run it
 //     with -race.

@@ -348,6 +348,16 @@ func TestRunFailsBrokenPolicies(t *testing.T) {
 			says:  "resilience.DeferRelease",
 		},
 		{
+			name: "never cancels its per-attempt context",
+			policy: factory(resilience.PolicyFunc(func(ctx context.Context, op func(context.Context) error) error {
+				actx, cancel := context.WithTimeout(ctx, time.Minute)
+				_ = cancel // leaked until the timeout
+				return op(actx)
+			})),
+			fails: []Check{CheckDeferRelease},
+			says:  "still live after the response body was closed",
+		},
+		{
 			name: "rejects every call",
 			policy: factory(resilience.PolicyFunc(func(context.Context, func(context.Context) error) error {
 				return errors.New("rejected")
