@@ -46,7 +46,7 @@ func TestSuccessPathAllocatesNothing(t *testing.T) {
 		"Keyed.Do":           func() { _ = k.Do(ctx, nop) },
 		"Keyed.Allow":        func() { i++; k.Allow(keys[i%len(keys)]) },
 		"Keyed.Take":         func() { _, _ = k.Take(ctx, "key-2", 1) },
-		"Adaptive.Do":        func() { _ = a.Do(ctx, nop) },
+		"Throttle.Do":        func() { _ = a.Do(ctx, nop) },
 		"Limiter.Do cost":    func() { _ = costly.Do(ctx, nop) },
 		"Keyed.Do tier":      func() { _ = tiers.Do(ctx, nop) },
 		"Keyed.Do rate.Inf":  func() { _ = inf.Do(ctx, nop) },

@@ -106,8 +106,9 @@ type Config struct {
 	// writes none.
 	Headers HeaderMode
 
-	// Name names the limit in the RateLimit and RateLimit-Policy headers;
-	// "" means "default". For a [Keyed] limiter it is the name of the
+	// Name names the limit in the RateLimit and RateLimit-Policy headers
+	// ("" means "default" there) and for telemetry: the Name method of
+	// the limiter returns it. For a [Keyed] limiter it is the name of the
 	// default limit; tiers carry their own Quota.Name.
 	Name string
 
@@ -127,6 +128,7 @@ type settings struct {
 	dryRun    bool
 	headers   HeaderMode
 	onLimited func(context.Context, *LimitedError)
+	refused   *refusalCounter
 }
 
 func (c Config) resolve() settings {
@@ -139,6 +141,7 @@ func (c Config) resolve() settings {
 		dryRun:    c.DryRun,
 		headers:   c.Headers,
 		onLimited: c.OnLimited,
+		refused:   new(refusalCounter),
 	}
 }
 
@@ -151,6 +154,7 @@ func (s *settings) costOf(ctx context.Context) int {
 }
 
 func (s *settings) limited(ctx context.Context, e *LimitedError) {
+	s.refused.add(e.Reason)
 	if s.onLimited != nil {
 		s.onLimited(ctx, e)
 	}

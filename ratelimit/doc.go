@@ -115,6 +115,17 @@
 // Package bandwidth (readers, writers, an HTTP handler and transport)
 // limits bytes per second with a Limiter whose tokens are bytes.
 //
+// # Telemetry
+//
+// [Limiter], [Keyed] and [Throttle] have a Name (Config.Name, the name of
+// the limit in the RateLimit headers; ThrottleConfig.Name) and a Metrics
+// method that returns a [Metrics] snapshot: refusals by [Reason], admitted
+// calls where counting them costs nothing (Keyed, Throttle), tokens,
+// pauses, keys and waiting calls. Every hook gets the context of the call
+// first: [Config.OnLimited] and [ThrottleConfig.OnThrottled] (under
+// resilience.Handler, resilience.RequestFrom(ctx) is the request), so a
+// log line can carry the trace.
+//
 // # Distributed limits
 //
 // The nested module ratelimit/redis decides with GCRA in Redis, so that

@@ -95,17 +95,19 @@ type Keyed struct {
 	mask     uint64
 	shardCap int
 	waiters  atomic.Int64
-	pauses   atomic.Int64 // entries in the shards' pause maps; 0 lets the rate.Inf path skip them
+	pauses   atomic.Int64  // entries in the shards' pause maps; 0 lets the rate.Inf path skip them
+	waited   atomic.Uint64 // calls admitted after a wait
 }
 
 // shard is one part of the key space with its own lock.
 type shard struct {
-	mu      sync.Mutex
-	m       map[string]int64 // key → TAT, nanoseconds since epoch
-	pauses  map[string]int64 // key → end of its pause, nanoseconds since epoch; nil until one
-	sweepAt int              // size at which the next insertion sweeps
-	peak    int              // largest size since the map was last rebuilt
-	_       [24]byte         // keep shards on separate cache lines
+	mu       sync.Mutex
+	m        map[string]int64 // key → TAT, nanoseconds since epoch
+	pauses   map[string]int64 // key → end of its pause, nanoseconds since epoch; nil until one
+	sweepAt  int              // size at which the next insertion sweeps
+	peak     int              // largest size since the map was last rebuilt
+	admitted uint64           // calls admitted at once (finite quotas), under mu
+	_        [16]byte         // keep shards on separate cache lines
 }
 
 const minSweep = 64
@@ -294,6 +296,7 @@ func (k *Keyed) settle(ctx context.Context, key string, g gcra, n int, r *gcraRe
 	if r.reset != never {
 		r.reset = max(0, r.reset-r.wait)
 	}
+	k.waited.Add(1)
 	return nil
 }
 
@@ -418,6 +421,28 @@ func (k *Keyed) Len() int {
 // Waiting returns how many calls are waiting for tokens now.
 func (k *Keyed) Waiting() int { return int(k.waiters.Load()) }
 
+// Name returns [Config.Name], the name of the default limit ("" when
+// unset; the RateLimit headers call it "default").
+func (k *Keyed) Name() string { return k.def.Name }
+
+// Metrics returns the limiter's counters and state: the calls admitted
+// (under finite quotas), the refusals by Reason, the keys, the pauses and
+// the waiting calls (see [Metrics]). It takes the lock of each shard in
+// turn, as [Keyed.Len] does.
+func (k *Keyed) Metrics() Metrics {
+	m := Metrics{Refused: k.s.refused.snapshot(), Admitted: k.waited.Load()}
+	for i := range k.shards {
+		s := &k.shards[i]
+		s.mu.Lock()
+		m.Keys += len(s.m)
+		m.Admitted += s.admitted
+		s.mu.Unlock()
+	}
+	m.Pauses = int(k.pauses.Load())
+	m.Waiting = k.Waiting()
+	return m
+}
+
 func (k *Keyed) now() int64 { return int64(time.Since(k.epoch)) }
 
 func (k *Keyed) shard(key string) *shard {
@@ -466,6 +491,9 @@ func (k *Keyed) take(key string, g gcra, n int, maxWait time.Duration) gcraResul
 		if !r.ok && len(s.pauses) != 0 && k.pausedUntil(s, key, now) != 0 {
 			r.reason, r.remaining = ReasonPaused, 0
 		}
+	}
+	if r.ok && r.wait == 0 {
+		s.admitted++ // a call that waits is counted when its wait ends
 	}
 	if r.ok && n > 0 { // a free call only looks
 		if !found {

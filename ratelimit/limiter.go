@@ -258,6 +258,22 @@ func (l *Limiter) SetQuota(lim Quota) {
 	l.lim.SetBurstAt(now, lim.Burst)
 }
 
+// Name returns [Config.Name], the name of the limit ("" when unset; the
+// RateLimit headers call it "default").
+func (l *Limiter) Name() string { return l.name }
+
+// Metrics returns the limiter's counters and state: the refusals by
+// Reason, the tokens, the pause and the waiting calls (see [Metrics]; a
+// Limiter does not count admitted calls).
+func (l *Limiter) Metrics() Metrics {
+	return Metrics{
+		Refused: l.s.refused.snapshot(),
+		Waiting: l.Waiting(),
+		Tokens:  l.Tokens(),
+		Paused:  l.Paused(),
+	}
+}
+
 // Tokens returns how many tokens the bucket holds now (negative while
 // waiting calls have reserved more than there is).
 func (l *Limiter) Tokens() float64 { return l.lim.Tokens() }

@@ -8,13 +8,14 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/resiliencekit/resilience"
 )
 
-// ThrottleConfig holds the optional settings of an [Throttle] throttle. The
-// zero value is the default: K = 2 over a two-minute window.
+// ThrottleConfig holds the optional settings of a [Throttle]. The zero
+// value is the default: K = 2 over a two-minute window.
 type ThrottleConfig struct {
 	// K is how many requests the client sends per request the backend
 	// accepts before it starts dropping requests itself; 0 means 2. Lower
@@ -44,6 +45,10 @@ type ThrottleConfig struct {
 	// drops, with the call's context and the probability it used, with no
 	// lock held. It must be safe for concurrent use.
 	OnThrottled func(ctx context.Context, probability float64)
+
+	// Name names the throttle for telemetry (see [Throttle.Name]); "" by
+	// default.
+	Name string
 }
 
 // Throttle is client-side adaptive throttling as described in Google's
@@ -74,10 +79,13 @@ type Throttle struct {
 	onThrottled func(context.Context, float64)
 	rand        func() float64
 	epoch       time.Time
+	name        string
+	throttled   atomic.Uint64 // calls dropped
 
 	mu    sync.Mutex
 	slots []throttleSlot
 	total throttleSlot // sums of the live slots
+	calls uint64       // calls of Do since the throttle was made
 }
 
 type throttleSlot struct {
@@ -114,6 +122,7 @@ func NewThrottle(c ThrottleConfig) *Throttle {
 		onThrottled: c.OnThrottled,
 		rand:        rand.Float64,
 		epoch:       time.Now(),
+		name:        c.Name,
 		slots:       make([]throttleSlot, c.Buckets),
 	}
 	for i := range a.slots {
@@ -147,8 +156,10 @@ func (a *Throttle) Do(ctx context.Context, op func(context.Context) error) error
 	p := (a.total.requests - a.k*a.total.accepts) / (a.total.requests + 1)
 	cur.requests++
 	a.total.requests++
+	a.calls++
 	a.mu.Unlock()
 	if p > 0 && a.rand() < p {
+		a.throttled.Add(1)
 		if a.onThrottled != nil {
 			a.onThrottled(ctx, p)
 		}
@@ -171,6 +182,28 @@ func (a *Throttle) Probability() float64 {
 	defer a.mu.Unlock()
 	a.advance(time.Since(a.epoch))
 	return max(0, (a.total.requests-a.k*a.total.accepts)/(a.total.requests+1))
+}
+
+// Name returns [ThrottleConfig.Name].
+func (a *Throttle) Name() string { return a.name }
+
+// Metrics returns the throttle's counters and state: the calls let
+// through (Admitted) and dropped (Refused.Throttled) since it was made,
+// and the requests, accepts and drop probability of its window (see
+// [Metrics]).
+func (a *Throttle) Metrics() Metrics {
+	a.mu.Lock()
+	a.advance(time.Since(a.epoch))
+	m := Metrics{
+		Requests:    int(a.total.requests),
+		Accepts:     int(a.total.accepts),
+		Probability: max(0, (a.total.requests-a.k*a.total.accepts)/(a.total.requests+1)),
+	}
+	calls := a.calls
+	a.mu.Unlock()
+	m.Refused.Throttled = a.throttled.Load()
+	m.Admitted = calls - min(calls, m.Refused.Throttled)
+	return m
 }
 
 // Counts returns the requests and accepts counted over the window.

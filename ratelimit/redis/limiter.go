@@ -91,9 +91,11 @@ type Config struct {
 	RetryInterval time.Duration
 
 	// OnStateChange, if not nil, is called when Redis becomes unavailable
-	// (available false, with the error) and when it is back (true, nil).
-	// It is called with no lock held and must be safe for concurrent use.
-	OnStateChange func(available bool, err error)
+	// (available false, with the error) and when it is back (true, nil),
+	// with the context of the call that found out (for a refund or a
+	// pause after the call, that context without its cancellation). It is
+	// called with no lock held and must be safe for concurrent use.
+	OnStateChange func(ctx context.Context, available bool, err error)
 }
 
 // Limiter is a distributed rate limiter: one bucket per key, kept in Redis,
@@ -139,10 +141,13 @@ type Limiter struct {
 	local         *ratelimit.Keyed
 	pauses        *ratelimit.Keyed // the pauses of rate.Inf keys
 	retry         time.Duration
-	onStateChange func(bool, error)
+	onStateChange func(context.Context, bool, error)
 	epoch         time.Time
 	downUntil     atomic.Int64 // nanoseconds since epoch until which Redis is not asked; 0: available
 	waiters       atomic.Int64
+	admitted      atomic.Uint64
+	outages       atomic.Uint64
+	refused       [ratelimit.ReasonUnavailable + 1]atomic.Uint64
 }
 
 // New returns a Limiter that keeps its buckets in Redis through client (a
@@ -220,6 +225,48 @@ func (l *Limiter) QuotaFor(key string) ratelimit.Quota {
 	return l.def
 }
 
+// Name returns the Name of the Config, the name of the default limit (""
+// when unset; the RateLimit headers call it "default").
+func (l *Limiter) Name() string { return l.def.Name }
+
+// Metrics is a snapshot of the counters and the state of a [Limiter], for
+// telemetry. Counters count from the making of the limiter, in this
+// process.
+type Metrics struct {
+	// Admitted counts the calls admitted (by Do, DoKey, Wait, WaitN and
+	// Take; in dry-run, the calls Do would have admitted), the decisions
+	// made while Redis was unavailable included.
+	Admitted uint64
+	// Refused counts the refusals reported to OnLimited, by Reason
+	// (ratelimit.ReasonUnavailable: refused by FailClosed while Redis was
+	// unavailable).
+	Refused ratelimit.Refusals
+	// Waiting is how many calls of this process wait for their tokens now.
+	Waiting int
+	// Available is what [Limiter.Available] reports.
+	Available bool
+	// Outages counts the times Redis became unavailable.
+	Outages uint64
+}
+
+// Metrics returns the limiter's counters and state (see [Metrics]).
+func (l *Limiter) Metrics() Metrics {
+	return Metrics{
+		Admitted: l.admitted.Load(),
+		Refused: ratelimit.Refusals{
+			Rate:        l.refused[ratelimit.ReasonRate].Load(),
+			Paused:      l.refused[ratelimit.ReasonPaused].Load(),
+			QueueFull:   l.refused[ratelimit.ReasonQueueFull].Load(),
+			TooCostly:   l.refused[ratelimit.ReasonTooCostly].Load(),
+			Throttled:   l.refused[ratelimit.ReasonThrottled].Load(),
+			Unavailable: l.refused[ratelimit.ReasonUnavailable].Load(),
+		},
+		Waiting:   l.Waiting(),
+		Available: l.Available(),
+		Outages:   l.outages.Load(),
+	}
+}
+
 // Available reports whether the limiter asks Redis now: false after a
 // failure, until a retry succeeds.
 func (l *Limiter) Available() bool { return l.downUntil.Load() == 0 }
@@ -245,7 +292,10 @@ func (l *Limiter) DoKey(ctx context.Context, key string, op func(context.Context
 	}
 	lim := l.QuotaFor(key)
 	if l.dryRun {
-		if d, err := l.take(ctx, key, lim, n, l.budget(ctx), false); err == nil && !d.Allowed {
+		switch d, err := l.take(ctx, key, lim, n, l.budget(ctx), false); {
+		case err == nil && d.Allowed:
+			l.admitted.Add(1)
+		case err == nil:
 			l.reject(ctx, key, d.Reason, d.RetryAfter)
 		}
 		return l.run(ctx, key, op)
@@ -307,6 +357,7 @@ func (l *Limiter) wait(ctx context.Context, key string, lim ratelimit.Quota, n i
 	wait := d.RetryAfter // of an admitted take: the wait
 	d.RetryAfter = 0
 	if wait == 0 {
+		l.admitted.Add(1)
 		return d, nil
 	}
 	if w := l.waiters.Add(1); w > l.waits.MaxQueue {
@@ -325,6 +376,7 @@ func (l *Limiter) wait(ctx context.Context, key string, lim ratelimit.Quota, n i
 	case <-t.C:
 		l.waiters.Add(-1)
 		d.Reset = max(0, d.Reset-wait)
+		l.admitted.Add(1)
 		return d, nil
 	}
 }
@@ -337,7 +389,10 @@ func (l *Limiter) wait(ctx context.Context, key string, lim ratelimit.Quota, n i
 // locally. It also returns ctx's error when ctx ends first.
 func (l *Limiter) Take(ctx context.Context, key string, cost int) (ratelimit.Decision, error) {
 	d, err := l.take(ctx, key, l.QuotaFor(key), cost, 0, false)
-	if err == nil && !d.Allowed {
+	switch {
+	case err == nil && d.Allowed:
+		l.admitted.Add(1)
+	case err == nil:
 		l.limited(ctx, &ratelimit.LimitedError{Key: key, Reason: d.Reason, Wait: d.RetryAfter})
 	}
 	return d, err
@@ -367,7 +422,7 @@ func (l *Limiter) Pause(ctx context.Context, key string, d time.Duration) {
 	}
 	err := pauseScript.Run(ctx, l.client, []string{l.prefix + key}, p.interval, lim.Burst, d.Microseconds()).Err()
 	if err != nil && ctx.Err() == nil {
-		l.markDown(err)
+		l.markDown(ctx, err)
 	}
 }
 
@@ -420,10 +475,10 @@ func (l *Limiter) take(ctx context.Context, key string, lim ratelimit.Quota, n i
 		if cerr := ctx.Err(); cerr != nil {
 			return d, cerr
 		}
-		l.markDown(err)
+		l.markDown(ctx, err)
 		return l.fallback(ctx, key, n, wait, err)
 	}
-	l.markUp()
+	l.markUp(ctx)
 	d.Allowed = res[0] == 1
 	d.Remaining = int(res[1])
 	d.RetryAfter = time.Duration(res[2]) * time.Microsecond
@@ -470,7 +525,7 @@ func (l *Limiter) refund(ctx context.Context, key string, lim ratelimit.Quota, n
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
 	if err := refundScript.Run(ctx, l.client, []string{l.prefix + key}, p.interval, n).Err(); err != nil {
-		l.markDown(err)
+		l.markDown(ctx, err)
 	}
 }
 
@@ -489,16 +544,19 @@ func (l *Limiter) retryLeft() time.Duration {
 	return l.retry
 }
 
-func (l *Limiter) markDown(err error) {
+func (l *Limiter) markDown(ctx context.Context, err error) {
 	until := l.now() + int64(l.retry)
-	if was := l.downUntil.Swap(until); was == 0 && l.onStateChange != nil {
-		l.onStateChange(false, err)
+	if was := l.downUntil.Swap(until); was == 0 {
+		l.outages.Add(1)
+		if l.onStateChange != nil {
+			l.onStateChange(ctx, false, err)
+		}
 	}
 }
 
-func (l *Limiter) markUp() {
+func (l *Limiter) markUp(ctx context.Context) {
 	if u := l.downUntil.Load(); u != 0 && l.downUntil.CompareAndSwap(u, 0) && l.onStateChange != nil {
-		l.onStateChange(true, nil)
+		l.onStateChange(ctx, true, nil)
 	}
 }
 
@@ -509,6 +567,9 @@ func (l *Limiter) reject(ctx context.Context, key string, reason ratelimit.Reaso
 }
 
 func (l *Limiter) limited(ctx context.Context, e *ratelimit.LimitedError) {
+	if int(e.Reason) < len(l.refused) {
+		l.refused[e.Reason].Add(1)
+	}
 	if l.onLimited != nil {
 		l.onLimited(ctx, e)
 	}

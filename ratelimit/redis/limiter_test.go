@@ -229,7 +229,8 @@ func TestFailModes(t *testing.T) {
 				var changes []bool
 				var mu sync.Mutex
 				l := redis.New(down, 1, 2, redis.Config{OnFailure: tt.mode, RetryInterval: time.Second,
-					OnStateChange: func(up bool, err error) {
+					OnStateChange: func(ctx context.Context, up bool, err error) {
+						assert.Equal(t, "caller", ctx.Value(ctxKey{}), "the hook gets the caller's context")
 						mu.Lock()
 						changes = append(changes, up)
 						mu.Unlock()
@@ -237,7 +238,7 @@ func TestFailModes(t *testing.T) {
 							assert.ErrorIs(t, err, errDown)
 						}
 					}})
-				ctx := context.Background()
+				ctx := context.WithValue(context.Background(), ctxKey{}, "caller")
 				allowed := 0
 				for range 4 {
 					d, err := l.Take(ctx, "k", 1)
@@ -260,6 +261,15 @@ func TestFailModes(t *testing.T) {
 				assert.Equal(t, tt.allowed, allowed)
 				assert.Equal(t, int32(1), down.calls.Load(), "Redis is left alone for RetryInterval")
 				assert.False(t, l.Available())
+				m := l.Metrics()
+				assert.False(t, m.Available)
+				assert.Equal(t, uint64(1), m.Outages)
+				assert.Equal(t, uint64(tt.allowed), m.Admitted)
+				if tt.mode == redis.FailClosed {
+					assert.Equal(t, uint64(5), m.Refused.Unavailable)
+				} else {
+					assert.Equal(t, uint64(5-tt.allowed), m.Refused.Total())
+				}
 
 				w := &recorder{h: http.Header{}}
 				r, _ := http.NewRequest("GET", "/", nil)
@@ -293,7 +303,7 @@ func TestOutageAndRecovery(t *testing.T) {
 	defer c.Close()
 	var ups, downs atomic.Int32
 	l := redis.New(c, 1, 1000, redis.Config{OnFailure: redis.FailClosed, RetryInterval: 50 * time.Millisecond,
-		OnStateChange: func(up bool, _ error) {
+		OnStateChange: func(_ context.Context, up bool, _ error) {
 			if up {
 				ups.Add(1)
 			} else {
@@ -387,4 +397,20 @@ func TestAccuracy(t *testing.T) {
 	got := float64(admitted.Load())
 	t.Logf("admitted %v of %d asked; expected %.1f over %v (%+.2f %%)", got, asked.Load(), want, elapsed, 100*(got-want)/want)
 	assert.InDelta(t, want, got, 0.02*want)
+}
+
+type ctxKey struct{}
+
+func TestNameAndMetrics(t *testing.T) {
+	t.Parallel()
+	c := sharedRedis(t)
+	l := redis.New(c, 0.01, 2, redis.Config{Prefix: prefix(t), KeyedConfig: ratelimit.KeyedConfig{Config: ratelimit.Config{Name: "api"}}})
+	assert.Equal(t, "api", l.Name())
+	ctx := context.Background()
+	for range 3 {
+		_ = l.DoKey(ctx, "k", nop)
+	}
+	_, _ = l.Take(ctx, "k", 5)
+	m := l.Metrics()
+	assert.Equal(t, redis.Metrics{Admitted: 2, Refused: ratelimit.Refusals{Rate: 1, TooCostly: 1}, Available: true}, m)
 }

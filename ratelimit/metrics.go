@@ -1,0 +1,86 @@
+package ratelimit
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Metrics is a snapshot of the counters and the state of a [Limiter], a
+// [Keyed] limiter or a [Throttle] (their Metrics methods), for telemetry.
+// Counters count from the making of the limiter; each type fills the
+// fields that apply to it and leaves the others zero. Counting costs the
+// success path nothing: Refused is counted where a call is refused, and
+// Admitted only where the decision already holds a lock.
+type Metrics struct {
+	// Admitted counts the calls admitted: by a Keyed limiter, those of a
+	// finite quota (a rate.Inf quota takes no lock, and its calls are not
+	// counted unless they waited out a pause); by a Throttle, the calls it
+	// let through. A Limiter leaves it 0: its success path is the one lock
+	// of rate.Limiter, and a counter would be a second atomic operation.
+	Admitted uint64
+
+	// Refused counts the refusals by Reason: those reported to
+	// Config.OnLimited (of Do, Wait, WaitN and Take; in dry-run, the calls
+	// Do would have refused), and the calls a Throttle dropped. Allow and
+	// AllowN, which call no hook, are not counted.
+	Refused Refusals
+
+	// Waiting is how many calls wait for their tokens now.
+	Waiting int
+
+	// Tokens is how many tokens the bucket of a Limiter holds now
+	// (negative while waiting calls have reserved more than there is).
+	Tokens float64
+	// Paused is how long the pause of a Limiter lasts from now; 0 when
+	// it is not paused.
+	Paused time.Duration
+
+	// Keys is how many keys a Keyed limiter remembers (see [Keyed.Len]).
+	Keys int
+	// Pauses is how many keys of a Keyed limiter have a pause recorded
+	// (some may have ended and not yet been swept).
+	Pauses int
+
+	// Requests and Accepts are what a Throttle counts over its window:
+	// the calls of Do, and those the backend accepted.
+	Requests, Accepts int
+	// Probability is the probability with which a Throttle drops the next
+	// call.
+	Probability float64
+}
+
+// Refusals counts refused calls by [Reason].
+type Refusals struct {
+	Rate        uint64 // ReasonRate
+	Paused      uint64 // ReasonPaused
+	QueueFull   uint64 // ReasonQueueFull
+	TooCostly   uint64 // ReasonTooCostly
+	Throttled   uint64 // ReasonThrottled
+	Unavailable uint64 // ReasonUnavailable
+}
+
+// Total returns the sum of the counts.
+func (r Refusals) Total() uint64 {
+	return r.Rate + r.Paused + r.QueueFull + r.TooCostly + r.Throttled + r.Unavailable
+}
+
+// refusalCounter counts refusals by Reason; it is updated only on the
+// paths that refuse.
+type refusalCounter [ReasonUnavailable + 1]atomic.Uint64
+
+func (c *refusalCounter) add(r Reason) {
+	if int(r) < len(c) {
+		c[r].Add(1)
+	}
+}
+
+func (c *refusalCounter) snapshot() Refusals {
+	return Refusals{
+		Rate:        c[ReasonRate].Load(),
+		Paused:      c[ReasonPaused].Load(),
+		QueueFull:   c[ReasonQueueFull].Load(),
+		TooCostly:   c[ReasonTooCostly].Load(),
+		Throttled:   c[ReasonThrottled].Load(),
+		Unavailable: c[ReasonUnavailable].Load(),
+	}
+}
