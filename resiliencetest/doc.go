@@ -45,6 +45,11 @@
 // finds it was never called fails and says so, so that a policy does not
 // pass by rejecting everything unnoticed.
 //
+// Some failures cannot be reported as such: a policy that runs op on a
+// goroutine of its own and lets op's panic escape there crashes the test
+// binary, and one that blocks forever makes synctest report a deadlock.
+// Both still fail the test.
+//
 // When the policy returned by the factory has a Close() method, Run calls
 // it at the end of each check, inside the bubble, so that goroutines it
 // started end with the check.

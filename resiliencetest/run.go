@@ -15,14 +15,14 @@ type Check string
 // The checks of [Run], in the order they run. See the package doc for what
 // each one checks.
 const (
-	CheckSequential   Check = "Sequential"
-	CheckWaitsForOp   Check = "WaitsForOp"
-	CheckContext      Check = "Context"
-	CheckCancel       Check = "Cancel"
-	CheckErrors       Check = "Errors"
-	CheckPanic        Check = "Panic"
-	CheckDeferRelease Check = "DeferRelease"
-	CheckHammer       Check = "Hammer"
+	CheckSequential   Check = "Sequential"   // rule 1: op never runs concurrently within one Do
+	CheckWaitsForOp   Check = "WaitsForOp"   // rule 1: Do returns after the last op, never calls op after
+	CheckContext      Check = "Context"      // rule 2: op's context carries the caller's values and cancel
+	CheckCancel       Check = "Cancel"       // rule 2: a cancel makes Do return at once
+	CheckErrors       Check = "Errors"       // rule 3: op's error is found in Do's with errors.Is
+	CheckPanic        Check = "Panic"        // rule 4: a panic goes on unchanged, and no permit leaks
+	CheckDeferRelease Check = "DeferRelease" // rule 5: per-attempt contexts go to resilience.DeferRelease
+	CheckHammer       Check = "Hammer"       // rules 1 and 4 under concurrent callers, for -race
 )
 
 // Defaults for the zero fields of [Config].
