@@ -72,7 +72,7 @@ func TestBandwidthInf(t *testing.T) {
 	assert.PanicsWithValue(t, "bandwidth: NewWriter with a nil Limiter", func() { bandwidth.NewWriter(context.Background(), &dst, nil) })
 }
 
-func TestBandwidthHandler(t *testing.T) {
+func TestHandler(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		in, out := ratelimit.New(100, 100, ratelimit.Config{}), ratelimit.New(200, 100, ratelimit.Config{})
@@ -97,7 +97,7 @@ func TestBandwidthHandler(t *testing.T) {
 	})
 }
 
-func TestBandwidthTransport(t *testing.T) {
+func TestTransport(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var got []byte
@@ -132,10 +132,10 @@ func TestBandwidthTransport(t *testing.T) {
 	})
 }
 
-// TestBandwidthTransportClosesIdleConnections: http.Client's
-// CloseIdleConnections reaches the transport that BandwidthTransport wraps,
+// TestTransportClosesIdleConnections: http.Client's
+// CloseIdleConnections reaches the transport that Transport wraps,
 // so the next request opens a new connection.
-func TestBandwidthTransportClosesIdleConnections(t *testing.T) {
+func TestTransportClosesIdleConnections(t *testing.T) {
 	t.Parallel()
 	var conns atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -27,7 +27,7 @@ func TestInvalidConfigPanics(t *testing.T) {
 		"keyed NaN rate":       func() { ratelimit.NewKeyed(rate.Limit(math.NaN()), 1, ratelimit.KeyedConfig{}) },
 		"keyed +Inf rate":      func() { ratelimit.NewKeyed(rate.Limit(math.Inf(1)), 1, ratelimit.KeyedConfig{}) },
 		"limiter +Inf rate":    func() { ratelimit.New(rate.Limit(math.Inf(1)), 1, ratelimit.Config{}) },
-		"adaptive NaN K":       func() { ratelimit.NewThrottle(ratelimit.ThrottleConfig{K: math.NaN()}) },
+		"throttle NaN K":       func() { ratelimit.NewThrottle(ratelimit.ThrottleConfig{K: math.NaN()}) },
 		"queue without a wait": func() { ratelimit.New(1, 1, ratelimit.Config{MaxQueue: 8}) },
 	}
 	for name, fn := range tests {

@@ -8,13 +8,13 @@ import (
 )
 
 // ErrLimited is the sentinel that every rejection by a rate limiter of this
-// package matches with errors.Is: a [Limiter], a [Keyed] limiter, an
-// [Throttle] throttle, and the distributed limiter of package
+// package matches with errors.Is: a [Limiter], a [Keyed] limiter, a
+// [Throttle], and the distributed limiter of package
 // ratelimit/redis. The error returned is a [*LimitedError].
 var ErrLimited = errors.New("ratelimit: limited")
 
-// ErrThrottled is matched, besides [ErrLimited], by the rejections of an
-// [Throttle] throttle: the client dropped the call itself because the
+// ErrThrottled is matched, besides [ErrLimited], by the rejections of a
+// [Throttle]: the client dropped the call itself because the
 // backend has been rejecting most calls lately.
 var ErrThrottled = errors.New("ratelimit: throttled client-side")
 
@@ -34,7 +34,7 @@ const (
 	// ReasonTooCostly means the call asks for more tokens than the burst holds:
 	// it can never be admitted. Such errors are permanent.
 	ReasonTooCostly
-	// ReasonThrottled means an [Throttle] throttle dropped the call.
+	// ReasonThrottled means a [Throttle] dropped the call.
 	ReasonThrottled
 	// ReasonUnavailable means the limiter's store (Redis, say) could not decide
 	// and the limiter is configured to fail closed.
@@ -60,7 +60,7 @@ func (r Reason) String() string {
 
 // LimitedError is the error of a call that a rate limiter refused. It
 // matches [ErrLimited] with errors.Is (and [ErrThrottled] when Reason is
-// Throttled), tells when to come back through RetryAfter, is a local
+// ReasonThrottled), tells when to come back through RetryAfter, is a local
 // rejection (resilience.IsLocalRejection: the call never reached the
 // dependency), and a resilience.Handler answers it with 429 Too Many
 // Requests (503 for ReasonUnavailable) and a Retry-After header.
@@ -96,8 +96,8 @@ func (e *LimitedError) Error() string {
 	return s
 }
 
-// Is reports whether target is [ErrLimited], or [ErrThrottled] for an
-// adaptive rejection.
+// Is reports whether target is [ErrLimited], or [ErrThrottled] for a
+// rejection by a [Throttle].
 func (e *LimitedError) Is(target error) bool {
 	return target == ErrLimited || target == ErrThrottled && e.Reason == ReasonThrottled
 }

@@ -150,3 +150,15 @@ func ExampleNewThrottle() {
 	// Output:
 	// <nil> 0
 }
+
+func ExampleKeyed_Metrics() {
+	perClient := ratelimit.NewKeyed(1, 2, ratelimit.KeyedConfig{Config: ratelimit.Config{Name: "api"}})
+	for range 3 {
+		perClient.Allow("client-1")
+		_, _ = perClient.Take(context.Background(), "client-2", 3)
+	}
+	m := perClient.Metrics()
+	fmt.Println(perClient.Name(), m.Admitted, m.Refused[ratelimit.ReasonTooCostly], m.Keys)
+	// Output:
+	// api 2 3 1
+}

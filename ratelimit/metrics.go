@@ -19,11 +19,13 @@ type Metrics struct {
 	// of rate.Limiter, and a counter would be a second atomic operation.
 	Admitted uint64
 
-	// Refused counts the refusals by Reason: those reported to
-	// Config.OnLimited (of Do, Wait, WaitN and Take; in dry-run, the calls
-	// Do would have refused), and the calls a Throttle dropped. Allow and
-	// AllowN, which call no hook, are not counted.
-	Refused Refusals
+	// Refused counts the refusals, indexed by their Reason:
+	// Refused[ReasonRate], Refused[ReasonPaused] and so on. They are the
+	// refusals reported to Config.OnLimited (of Do, Wait, WaitN and Take;
+	// in dry-run, the calls Do would have refused), and the calls a
+	// Throttle dropped (Refused[ReasonThrottled]). Allow and AllowN, which
+	// call no hook, are not counted.
+	Refused [ReasonUnavailable + 1]uint64
 
 	// Waiting is how many calls wait for their tokens now.
 	Waiting int
@@ -49,21 +51,6 @@ type Metrics struct {
 	Probability float64
 }
 
-// Refusals counts refused calls by [Reason].
-type Refusals struct {
-	Rate        uint64 // ReasonRate
-	Paused      uint64 // ReasonPaused
-	QueueFull   uint64 // ReasonQueueFull
-	TooCostly   uint64 // ReasonTooCostly
-	Throttled   uint64 // ReasonThrottled
-	Unavailable uint64 // ReasonUnavailable
-}
-
-// Total returns the sum of the counts.
-func (r Refusals) Total() uint64 {
-	return r.Rate + r.Paused + r.QueueFull + r.TooCostly + r.Throttled + r.Unavailable
-}
-
 // refusalCounter counts refusals by Reason; it is updated only on the
 // paths that refuse.
 type refusalCounter [ReasonUnavailable + 1]atomic.Uint64
@@ -74,13 +61,9 @@ func (c *refusalCounter) add(r Reason) {
 	}
 }
 
-func (c *refusalCounter) snapshot() Refusals {
-	return Refusals{
-		Rate:        c[ReasonRate].Load(),
-		Paused:      c[ReasonPaused].Load(),
-		QueueFull:   c[ReasonQueueFull].Load(),
-		TooCostly:   c[ReasonTooCostly].Load(),
-		Throttled:   c[ReasonThrottled].Load(),
-		Unavailable: c[ReasonUnavailable].Load(),
+func (c *refusalCounter) snapshot() (r [ReasonUnavailable + 1]uint64) {
+	for i := range c {
+		r[i] = c[i].Load()
 	}
+	return r
 }

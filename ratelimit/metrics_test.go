@@ -38,8 +38,7 @@ func TestLimiterMetrics(t *testing.T) {
 	l.Pause(time.Hour)
 	_ = l.Wait(ctx)
 	m := l.Metrics()
-	assert.Equal(t, ratelimit.Refusals{Rate: 1, TooCostly: 1, Paused: 1}, m.Refused)
-	assert.Equal(t, uint64(3), m.Refused.Total())
+	assert.Equal(t, refused(ratelimit.ReasonRate, ratelimit.ReasonTooCostly, ratelimit.ReasonPaused), m.Refused)
 	assert.InDelta(t, 0, m.Tokens, 0.01)
 	assert.Greater(t, m.Paused, 59*time.Minute)
 	assert.Zero(t, m.Waiting)
@@ -62,7 +61,7 @@ func TestKeyedMetrics(t *testing.T) {
 	k.Pause("d", time.Hour)
 	m := k.Metrics()
 	assert.Equal(t, uint64(3), m.Admitted)
-	assert.Equal(t, ratelimit.Refusals{Rate: 1, TooCostly: 1}, m.Refused)
+	assert.Equal(t, refused(ratelimit.ReasonRate, ratelimit.ReasonTooCostly), m.Refused)
 	assert.Equal(t, 4, m.Keys)
 	assert.Equal(t, 1, m.Pauses)
 	assert.Zero(t, m.Waiting)
@@ -77,8 +76,8 @@ func TestThrottleMetrics(t *testing.T) {
 		_ = th.Do(ctx, func(context.Context) error { return rejected })
 	}
 	m := th.Metrics()
-	assert.Equal(t, uint64(20), m.Admitted+m.Refused.Throttled)
-	assert.Positive(t, m.Refused.Throttled, "the backend rejects everything")
+	assert.Equal(t, uint64(20), m.Admitted+m.Refused[ratelimit.ReasonThrottled])
+	assert.Positive(t, m.Refused[ratelimit.ReasonThrottled], "the backend rejects everything")
 	assert.Equal(t, 20, m.Requests)
 	assert.Zero(t, m.Accepts)
 	assert.Positive(t, m.Probability)
@@ -96,4 +95,12 @@ func TestMetricsOfUnlimited(t *testing.T) {
 	l := ratelimit.New(rate.Inf, 1, ratelimit.Config{})
 	_ = l.Do(context.Background(), func(context.Context) error { return nil })
 	assert.Equal(t, ratelimit.Metrics{Tokens: 1}, l.Metrics())
+}
+
+// refused returns the Refused counts of one refusal for each reason.
+func refused(reasons ...ratelimit.Reason) (r [ratelimit.ReasonUnavailable + 1]uint64) {
+	for _, reason := range reasons {
+		r[reason]++
+	}
+	return r
 }

@@ -188,7 +188,7 @@ func (a *Throttle) Probability() float64 {
 func (a *Throttle) Name() string { return a.name }
 
 // Metrics returns the throttle's counters and state: the calls let
-// through (Admitted) and dropped (Refused.Throttled) since it was made,
+// through (Admitted) and dropped (Refused[ReasonThrottled]) since it was made,
 // and the requests, accepts and drop probability of its window (see
 // [Metrics]).
 func (a *Throttle) Metrics() Metrics {
@@ -201,8 +201,8 @@ func (a *Throttle) Metrics() Metrics {
 	}
 	calls := a.calls
 	a.mu.Unlock()
-	m.Refused.Throttled = a.throttled.Load()
-	m.Admitted = calls - min(calls, m.Refused.Throttled)
+	m.Refused[ReasonThrottled] = a.throttled.Load()
+	m.Admitted = calls - min(calls, m.Refused[ReasonThrottled])
 	return m
 }
 

@@ -26,7 +26,7 @@ func TestThrottleConfigPanics(t *testing.T) {
 	}
 }
 
-func TestAdaptiveFormula(t *testing.T) {
+func TestThrottleFormula(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name              string
@@ -63,7 +63,7 @@ func TestAdaptiveFormula(t *testing.T) {
 	}
 }
 
-func TestAdaptiveDrops(t *testing.T) {
+func TestThrottleDrops(t *testing.T) {
 	t.Parallel()
 	var probs []float64
 	a := NewThrottle(ThrottleConfig{OnThrottled: func(_ context.Context, p float64) { probs = append(probs, p) }})
@@ -89,7 +89,7 @@ func TestAdaptiveDrops(t *testing.T) {
 	assert.False(t, errors.Is(&LimitedError{}, ErrThrottled))
 }
 
-func TestAdaptiveWindowExpires(t *testing.T) {
+func TestThrottleWindowExpires(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		a := NewThrottle(ThrottleConfig{Window: 10 * time.Second, Buckets: 10})
@@ -116,7 +116,7 @@ func TestAdaptiveWindowExpires(t *testing.T) {
 	})
 }
 
-func TestAdaptiveCustomRejected(t *testing.T) {
+func TestThrottleCustomRejected(t *testing.T) {
 	t.Parallel()
 	a := NewThrottle(ThrottleConfig{Rejected: func(err error) bool { return err != nil }})
 	a.rand = func() float64 { return 1 }
@@ -125,7 +125,7 @@ func TestAdaptiveCustomRejected(t *testing.T) {
 	assert.Zero(t, acc)
 }
 
-func TestAdaptivePanicCountsAsNotAccepted(t *testing.T) {
+func TestThrottlePanicCountsAsNotAccepted(t *testing.T) {
 	t.Parallel()
 	a := NewThrottle(ThrottleConfig{})
 	a.rand = func() float64 { return 1 }

@@ -237,10 +237,10 @@ type Metrics struct {
 	// Take; in dry-run, the calls Do would have admitted), the decisions
 	// made while Redis was unavailable included.
 	Admitted uint64
-	// Refused counts the refusals reported to OnLimited, by Reason
-	// (ratelimit.ReasonUnavailable: refused by FailClosed while Redis was
-	// unavailable).
-	Refused ratelimit.Refusals
+	// Refused counts the refusals reported to OnLimited, indexed by their
+	// Reason (Refused[ratelimit.ReasonUnavailable]: refused by FailClosed
+	// while Redis was unavailable).
+	Refused [ratelimit.ReasonUnavailable + 1]uint64
 	// Waiting is how many calls of this process wait for their tokens now.
 	Waiting int
 	// Available is what [Limiter.Available] reports.
@@ -251,20 +251,16 @@ type Metrics struct {
 
 // Metrics returns the limiter's counters and state (see [Metrics]).
 func (l *Limiter) Metrics() Metrics {
-	return Metrics{
-		Admitted: l.admitted.Load(),
-		Refused: ratelimit.Refusals{
-			Rate:        l.refused[ratelimit.ReasonRate].Load(),
-			Paused:      l.refused[ratelimit.ReasonPaused].Load(),
-			QueueFull:   l.refused[ratelimit.ReasonQueueFull].Load(),
-			TooCostly:   l.refused[ratelimit.ReasonTooCostly].Load(),
-			Throttled:   l.refused[ratelimit.ReasonThrottled].Load(),
-			Unavailable: l.refused[ratelimit.ReasonUnavailable].Load(),
-		},
+	m := Metrics{
+		Admitted:  l.admitted.Load(),
 		Waiting:   l.Waiting(),
 		Available: l.Available(),
 		Outages:   l.outages.Load(),
 	}
+	for i := range l.refused {
+		m.Refused[i] = l.refused[i].Load()
+	}
+	return m
 }
 
 // Available reports whether the limiter asks Redis now: false after a

@@ -266,9 +266,9 @@ func TestFailModes(t *testing.T) {
 				assert.Equal(t, uint64(1), m.Outages)
 				assert.Equal(t, uint64(tt.allowed), m.Admitted)
 				if tt.mode == redis.FailClosed {
-					assert.Equal(t, uint64(5), m.Refused.Unavailable)
+					assert.Equal(t, uint64(5), m.Refused[ratelimit.ReasonUnavailable])
 				} else {
-					assert.Equal(t, uint64(5-tt.allowed), m.Refused.Total())
+					assert.Equal(t, uint64(5-tt.allowed), m.Refused[ratelimit.ReasonRate]+m.Refused[ratelimit.ReasonUnavailable])
 				}
 
 				w := &recorder{h: http.Header{}}
@@ -412,5 +412,13 @@ func TestNameAndMetrics(t *testing.T) {
 	}
 	_, _ = l.Take(ctx, "k", 5)
 	m := l.Metrics()
-	assert.Equal(t, redis.Metrics{Admitted: 2, Refused: ratelimit.Refusals{Rate: 1, TooCostly: 1}, Available: true}, m)
+	assert.Equal(t, redis.Metrics{Admitted: 2, Refused: refused(ratelimit.ReasonRate, ratelimit.ReasonTooCostly), Available: true}, m)
+}
+
+// refused returns the Refused counts of one refusal for each reason.
+func refused(reasons ...ratelimit.Reason) (r [ratelimit.ReasonUnavailable + 1]uint64) {
+	for _, reason := range reasons {
+		r[reason]++
+	}
+	return r
 }
