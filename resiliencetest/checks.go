@@ -479,8 +479,12 @@ func checkPanic(t tb, h *harness) {
 			t.Errorf("Do panicked while op was still running (rule 1 of resilience.Policy)")
 			return
 		}
+		// A policy that queues callers would wait for a leaked permit
+		// forever: the guard turns that into an error.
 		tr = newTracker()
-		r = tr.do(p, ctx, tr.op(func(context.Context) error { return nil }))
+		gctx, cancel := context.WithTimeout(ctx, guard)
+		r = tr.do(p, gctx, tr.op(func(context.Context) error { return nil }))
+		cancel()
 		settle(tr)
 		switch {
 		case rethrown(t, r):
@@ -592,7 +596,8 @@ func checkHammer(t tb, h *harness) {
 				mu.Lock()
 				trackers = append(trackers, tr)
 				mu.Unlock()
-				parent, cancel := context.WithCancel(context.Background())
+				// The guard ends a call that waits for a permit a panic leaked.
+				parent, cancel := context.WithTimeout(context.Background(), guard)
 				ctx := h.ctx(parent)
 				v := &panicValue{n: g*h.cfg.Calls + i}
 				var body func(context.Context) error
@@ -616,8 +621,13 @@ func checkHammer(t tb, h *harness) {
 					cancel()
 					body = func(context.Context) error { return nil }
 				}
+				start := time.Now()
 				r := tr.do(p, ctx, tr.op(body))
 				cancel()
+				if d := r.at.Sub(start); d >= guard {
+					report("caller %d, call %d: Do took %v, though every op of the hammer returns within a millisecond "+
+						"(or of its caller's cancel): a permit leaked by a panic (rule 4), or op's context not derived from the caller's (rule 2)?", g, i, d)
+				}
 				if r.running > 0 {
 					report("caller %d, call %d: Do returned while op was still running (rule 1)", g, i)
 				}

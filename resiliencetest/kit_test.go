@@ -268,7 +268,7 @@ func TestRunFailsBrokenPolicies(t *testing.T) {
 			policy: factory(resilience.PolicyFunc(func(_ context.Context, op func(context.Context) error) error {
 				return op(context.Background())
 			})),
-			fails: []Check{CheckContext, CheckCancel},
+			fails: []Check{CheckContext, CheckCancel, CheckHammer},
 			says:  "lacks the values",
 		},
 		{
@@ -276,7 +276,7 @@ func TestRunFailsBrokenPolicies(t *testing.T) {
 			policy: factory(resilience.PolicyFunc(func(ctx context.Context, op func(context.Context) error) error {
 				return op(context.WithoutCancel(ctx))
 			})),
-			fails: []Check{CheckContext, CheckCancel},
+			fails: []Check{CheckContext, CheckCancel, CheckHammer},
 			says:  "was not cancelled when the caller's context was",
 		},
 		{
@@ -336,6 +336,24 @@ func TestRunFailsBrokenPolicies(t *testing.T) {
 			policy: semaphore(4, true),
 			fails:  []Check{CheckPanic},
 			says:   "after 4 panics",
+		},
+		{
+			name: "leaks a permit after a panic, and queues for one",
+			policy: func() resilience.Policy {
+				sem := make(chan struct{}, 1)
+				return resilience.PolicyFunc(func(ctx context.Context, op func(context.Context) error) error {
+					select {
+					case sem <- struct{}{}:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+					err := op(ctx)
+					<-sem
+					return err
+				})
+			},
+			fails: []Check{CheckPanic, CheckHammer},
+			says:  "a permit leaked",
 		},
 		{
 			name: "cancels its per-attempt context when op returns",
