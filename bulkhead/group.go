@@ -176,7 +176,7 @@ func (b *Bulkhead) evict() bool {
 	if b.evicted.Load() || b.waiting.Load() != 0 {
 		return false
 	}
-	// Set first: a call that finds the shards sealed then knows why.
+	// Set first: a call that finds the count sealed then knows why.
 	b.evicted.Store(true)
 	if !b.seal() {
 		b.evicted.Store(false)
