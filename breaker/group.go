@@ -137,6 +137,17 @@ func (g *Group) Lookup(key string) (*Breaker, bool) {
 	return nil, false
 }
 
+// Metrics returns the metrics of the breaker of key, and false if the
+// group holds none for it, as bulkhead.Group.Metrics does. Like Lookup, it
+// makes no breaker and counts no use.
+func (g *Group) Metrics(key string) (Metrics, bool) {
+	b, ok := g.Lookup(key)
+	if !ok {
+		return Metrics{}, false
+	}
+	return b.Metrics(), true
+}
+
 // Len returns how many breakers the group holds.
 func (g *Group) Len() int {
 	g.mu.Lock()

@@ -273,3 +273,16 @@ func TestGroupConcurrent(t *testing.T) {
 	wg.Wait()
 	require.LessOrEqual(t, g.Len(), 16)
 }
+
+func TestGroupMetrics(t *testing.T) {
+	t.Parallel()
+	g := breaker.NewGroup(breaker.GroupConfig{})
+	_, ok := g.Metrics("a")
+	assert.False(t, ok)
+	assert.Zero(t, g.Len(), "Metrics makes no breaker")
+	ctx := resilience.WithKey(t.Context(), "a")
+	require.NoError(t, g.Do(ctx, func(context.Context) error { return nil }))
+	m, ok := g.Metrics("a")
+	assert.True(t, ok)
+	assert.Equal(t, uint64(1), m.Calls)
+}

@@ -28,6 +28,11 @@ const golden = 0x9E3779B97F4A7C15
 // (many short-lived goroutines, as in a server), the stripes are picked per
 // P instead, through a sync.Pool whose per-P caches hand each P its own
 // token: a few nanoseconds more per add, paid only by contended counters.
+//
+// Measured against one atomic counter (BenchmarkCounter, and the whole Do
+// in bench/: bench/README.md, "Clever code, measured"), stripes cost 3 to
+// 7 ns more per serial call and make a call from every CPU at once about
+// 30 % cheaper, on 2 CPUs already: they stay for the parallel case.
 type stripes struct {
 	c      []atomic.Int64
 	stride int           // counters per stripe, a multiple of a cache line

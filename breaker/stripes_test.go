@@ -2,6 +2,7 @@ package breaker
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"unsafe"
 
@@ -61,4 +62,38 @@ func TestStripesContention(t *testing.T) {
 	s.add(0)
 	s.add(0)
 	require.Equal(t, int64(maxShakes+3), s.sum(0))
+}
+
+// BenchmarkCounter compares the striped counter of the success path with
+// the simple version it must beat to keep its place: one atomic counter.
+// bench/README.md ("Clever code, measured") records the figures of the
+// whole Do with each.
+func BenchmarkCounter(b *testing.B) {
+	var s stripes
+	s.init(1)
+	var one atomic.Int64
+	b.Run("striped", func(b *testing.B) {
+		for b.Loop() {
+			s.add(0)
+		}
+	})
+	b.Run("striped/parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				s.add(0)
+			}
+		})
+	})
+	b.Run("atomic", func(b *testing.B) {
+		for b.Loop() {
+			one.Add(1)
+		}
+	})
+	b.Run("atomic/parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				one.Add(1)
+			}
+		})
+	})
 }
