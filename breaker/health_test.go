@@ -2,6 +2,8 @@ package breaker_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -10,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/breaker"
 )
 
@@ -196,4 +199,37 @@ func TestCloseWithoutHealthCheck(t *testing.T) {
 	b.Close()
 	b.Close()
 	require.NoError(t, call(b, ok))
+}
+
+// The changes made by the health check reach OnStateChange with the
+// health-check goroutine's context, which carries the Group key.
+func TestHealthCheckChangesGetItsContext(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var keys []string
+		g := breaker.NewGroup(breaker.GroupConfig{
+			Config: breaker.Config{
+				ConsecutiveFailures: 1,
+				OpenDuration:        time.Second,
+				HealthCheck:         func(context.Context) error { return nil },
+			},
+			OnStateChange: func(ctx context.Context, key string, from, to breaker.State) {
+				mu.Lock()
+				defer mu.Unlock()
+				keys = append(keys, fmt.Sprintf("%s %s->%s ctx key %q", key, from, to, resilience.KeyFrom(ctx)))
+			},
+		})
+		defer g.Close()
+		_ = g.Do(resilience.WithKey(t.Context(), "db"), fail)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Equal(t, []string{
+			`db closed->open ctx key "db"`,
+			`db open->half-open ctx key "db"`,
+			`db half-open->closed ctx key "db"`,
+		}, keys)
+	})
 }
