@@ -111,5 +111,7 @@
 // # Metrics
 //
 // [Cache.Metrics] counts hits, misses, stale answers, loads, load errors,
-// evictions and the loads in flight.
+// evictions and the loads in flight. [Config.Name] names the cache for
+// telemetry ([Cache.Name]); [Config.OnPanic] gets the load's context, which
+// keeps the values (the trace) of the Get that started the load.
 package cache

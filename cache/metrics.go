@@ -44,7 +44,11 @@ type Metrics struct {
 // the same time mostly write different ones. Picking costs about a
 // nanosecond, less than a sync.Pool of per-processor tokens (two pins per
 // increment) or a random stripe (which bounces lines between cores), and
-// far less, on many cores, than one shared atomic.
+// far less, on many cores, than one shared atomic: measured against one
+// atomic on a cache line of its own (BenchmarkCounter and the A/B of
+// BenchmarkGetHit in bench/README.md, "Clever code, measured"), parallel
+// cache hits take 30 ns with it and 68 ns without on 2 cores, serial hits
+// the same.
 type counter struct {
 	stripes []stripe
 	mask    uint32

@@ -93,6 +93,16 @@
 // of recent requests. A call whose budget is spent still makes its first
 // attempt; it only gets no retries.
 //
+// # Observing
+//
+// [Retry.Metrics] counts the retries made, the calls given up by [Reason]
+// (GaveUp[ReasonBudget] is the retries the budget refused) and the local
+// rejections met. Only the slow path counts: a call whose first attempt
+// succeeds still allocates nothing and costs what it did. [Config.OnRetry]
+// is told of each retry with the call's context first, so a log line
+// carries the call's trace, and [Config.Name] names the Retry for
+// telemetry ([Retry.Name]).
+//
 // # Zero values
 //
 // Every zero field of [Config] and [RatioConfig] means its documented

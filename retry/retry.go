@@ -18,7 +18,6 @@ import (
 // per-call state between calls: one Retry serves every call to a
 // downstream.
 type Retry struct {
-	name         string
 	maxRetries   int
 	newBackoff   func() backoff.BackOff
 	initialDelay time.Duration
@@ -36,6 +35,8 @@ type Retry struct {
 
 	mu  sync.Mutex // guards rnd
 	rnd *rand.Rand
+
+	name string // after the fields Do reads, to leave their layout as it was
 }
 
 // New returns a Retry configured by c, whose zero fields take their
