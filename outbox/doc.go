@@ -34,13 +34,14 @@
 // A relay claims a batch of due messages, hands it to the publisher and
 // records what became of each message: published ones are deleted (or kept
 // for RelayConfig.Retention); one that failed is retried after the delay
-// RelayConfig.Backoff (a retry.Retry: exponential from 1 s to 5 min with
-// equal jitter by default) gives for its count of failures, its key
-// waiting with it; after RelayConfig.MaxAttempts failures, or at
+// RelayConfig.Backoff (a delay function such as a retry.Retry's Delay:
+// exponential from 1 s to 5 min with equal jitter by default) gives for
+// its count of failures, its key waiting with it; after RelayConfig.MaxAttempts failures, or at
 // once for a permanent error (resilience.Permanent), it moves to the
 // dead-letter table, as does a message whose ExpiresAt passed (reason
 // "expired"). Outbox.DeadLetters lists them and Outbox.Redrive moves them
-// back. The publisher sits behind a breaker.Breaker, so a broker that is
+// back. The publisher sits behind a breaker (RelayConfig.Breaker, any
+// resilience.Policy; a breaker.Breaker by default), so a broker that is
 // down is probed, not hammered. A failure that only says the broker could
 // not be reached (an error matching ErrUnavailable, as the publishers'
 // connection and timeout errors do) is not the message's fault: it counts

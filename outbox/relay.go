@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync/atomic"
 	"time"
 
@@ -65,37 +66,53 @@ type RelayConfig struct {
 	MaxAttempts int
 	// Backoff, when not nil, says how long a message waits after a failed
 	// attempt to publish it (its key waits with it): after its n-th
-	// failure, Backoff.Delay(n), that is the backoff, MaxDelay and jitter
-	// of the retry.Config it was made from. Its other settings play no
-	// part: MaxAttempts bounds the attempts, and each wait is a timestamp
-	// in the message's row, so that it holds across relay restarts. A
-	// backoff.BackOff (retry.Config.Backoff) that says stop before retry n
-	// dead-letters the message as MaxAttempts does. It may be shared with
-	// other relays.
+	// failure (n from 1), Backoff(n). When ok is false the message is
+	// dead-lettered, as MaxAttempts does. MaxAttempts bounds the attempts,
+	// and each wait is a timestamp in the message's row, so that it holds
+	// across relay restarts. Backoff is called on the relay's goroutine; a
+	// function shared by several relays must be safe for concurrent use.
+	//
+	// The Delay method of a *retry.Retry has this shape, so a retry.Config
+	// says the backoff, MaxDelay and jitter (its other settings play no
+	// part; a backoff.BackOff in retry.Config.Backoff that says stop
+	// before retry n dead-letters the message):
+	//
+	//	Backoff: retry.New(retry.Config{
+	//		InitialDelay: 100 * time.Millisecond,
+	//		MaxDelay:     5 * time.Second,
+	//		Jitter:       retry.JitterEqual,
+	//	}).Delay,
 	//
 	// Nil means an exponential backoff from DefaultInitialBackoff,
 	// doubling up to DefaultMaxBackoff, with equal jitter (1 s, 2 s, 4 s,
 	// … up to 5 min, each spread between half of it and all of it), as
+	// the Delay of
 	//
 	//	retry.New(retry.Config{
 	//		InitialDelay: outbox.DefaultInitialBackoff,
 	//		MaxDelay:     outbox.DefaultMaxBackoff,
 	//		Jitter:       retry.JitterEqual,
 	//	})
-	Backoff *retry.Retry
+	Backoff func(attempt int) (delay time.Duration, ok bool)
 
 	// Breaker, when not nil, guards the publisher: each Publish call is
-	// one call of the breaker, a failure when every message of the call
-	// failed (permanent rejections aside). While it is open the relay
-	// claims nothing and waits for its RetryAfter. It alone paces the
-	// relay while the broker is unavailable (failures matching
-	// ErrUnavailable), as those failures do not delay the messages: once
-	// it closes again the backlog flows at once. Nil means a breaker of
-	// the relay's own that opens after 5 failed calls in a row, for 1 s
-	// doubling up to 5 s (with up to 20 % of jitter): a probe, one claim
-	// and one Publish call, every 5 s costs little against a broker that
-	// is down, and the backlog starts flowing within 5 s of its return.
-	Breaker *breaker.Breaker
+	// one call of its Do, a failure (op's error) when every message of the
+	// call failed (permanent rejections aside). Any resilience.Policy
+	// fits, typically a *breaker.Breaker, or a resilience.Chain of one
+	// with a rate limit. When Do returns without calling op (it refused
+	// the call), the relay releases the batch it claimed and waits for
+	// the error's resilience.RetryAfter (at least 10 ms) before it claims
+	// again. It
+	// alone paces the relay while the broker is unavailable (failures
+	// matching ErrUnavailable), as those failures do not delay the
+	// messages: once it lets calls through again the backlog flows at
+	// once. It must not retry op: a retry would publish the batch again.
+	// Nil means a breaker of the relay's own that opens after 5 failed
+	// calls in a row, for 1 s doubling up to 5 s (with up to 20 % of
+	// jitter): a probe, one claim and one Publish call, every 5 s costs
+	// little against a broker that is down, and the backlog starts
+	// flowing within 5 s of its return.
+	Breaker resilience.Policy
 
 	// Retention, when positive, keeps published rows (with published_at
 	// set) for that long instead of deleting them at once; the relay
@@ -124,7 +141,7 @@ type Relay struct {
 	st      store
 	pub     Publisher
 	c       RelayConfig
-	br      *breaker.Breaker
+	br      resilience.Policy
 	claimR  *retry.Retry
 	ackR    *retry.Retry
 	running atomic.Bool
@@ -155,6 +172,8 @@ func newRelay(st store, pub Publisher, c RelayConfig) *Relay {
 		panic(fmt.Sprintf("outbox: RelayConfig.ID longer than %d bytes", MaxIDLen))
 	case c.LeaseTTL != 0 && c.LeaseTTL < 100*time.Millisecond:
 		panic("outbox: RelayConfig.LeaseTTL below 100 ms")
+	case c.Breaker != nil && typedNil(c.Breaker):
+		panic(fmt.Sprintf("outbox: RelayConfig.Breaker is a nil %T", c.Breaker))
 	}
 	if c.ID == "" {
 		c.ID = NewID()
@@ -180,7 +199,7 @@ func newRelay(st store, pub Publisher, c RelayConfig) *Relay {
 			InitialDelay: DefaultInitialBackoff,
 			MaxDelay:     DefaultMaxBackoff,
 			Jitter:       retry.JitterEqual,
-		})
+		}).Delay
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
@@ -204,6 +223,16 @@ func newRelay(st store, pub Publisher, c RelayConfig) *Relay {
 	r.ackR = retry.New(retry.Config{MaxRetries: 1 << 30, InitialDelay: 20 * time.Millisecond,
 		MaxDelay: time.Second, MaxElapsed: c.LeaseTTL, OnRetry: onRetry})
 	return r
+}
+
+// typedNil reports whether p holds a nil pointer, func, map, slice or
+// chan, which would fail at its first call.
+func typedNil(p resilience.Policy) bool {
+	switch v := reflect.ValueOf(p); v.Kind() {
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Slice, reflect.Chan:
+		return v.IsNil()
+	}
+	return false
 }
 
 // ID returns the relay's name in the lease table.
@@ -385,7 +414,7 @@ func (r *Relay) classify(o *outcome, c *claimed, err error, pubCtx context.Conte
 		return false
 	}
 	if o.attempts < r.c.MaxAttempts {
-		if d, ok := r.c.Backoff.Delay(o.attempts); ok {
+		if d, ok := r.c.Backoff(o.attempts); ok {
 			o.kind, o.delay = failed, d
 			return false
 		}

@@ -48,8 +48,8 @@ func payloadsOf(ms []Message) []string {
 }
 
 // fixedBackoff returns a backoff that waits d after every failure.
-func fixedBackoff(d time.Duration) *retry.Retry {
-	return retry.New(retry.Config{InitialDelay: d, Multiplier: 1, MaxDelay: d, Jitter: retry.JitterNone})
+func fixedBackoff(d time.Duration) func(int) (time.Duration, bool) {
+	return retry.New(retry.Config{InitialDelay: d, Multiplier: 1, MaxDelay: d, Jitter: retry.JitterNone}).Delay
 }
 
 func TestRelayPublishesBatchesInOrder(t *testing.T) {
@@ -186,6 +186,46 @@ func TestRelayBreaker(t *testing.T) {
 		assert.EqualValues(t, 3, pub.calls.Load(), "one probe after the open duration")
 		require.NoError(t, stop())
 		assert.EqualValues(t, 2, st.waiting(), "nothing lost")
+	})
+}
+
+// refusal is what a policy of the test returns when it refuses a call.
+type refusal struct{ after time.Duration }
+
+func (e refusal) Error() string             { return "refused" }
+func (e refusal) RetryAfter() time.Duration { return e.after }
+
+// TestRelayBreakerAnyPolicy: RelayConfig.Breaker takes any
+// resilience.Policy; while it refuses, the relay claims nothing and waits
+// for the refusal's RetryAfter.
+func TestRelayBreakerAnyPolicy(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		st := newFakeStore()
+		st.add(keyed("a", 3)...)
+		pub := NewMemoryPublisher()
+		var refuse atomic.Bool
+		refuse.Store(true)
+		var asked atomic.Int64
+		p := resilience.PolicyFunc(func(ctx context.Context, op func(context.Context) error) error {
+			asked.Add(1)
+			if refuse.Load() {
+				return refusal{after: 2 * time.Second}
+			}
+			return op(ctx)
+		})
+		r := newRelay(st, pub, RelayConfig{Breaker: p, PollInterval: 50 * time.Millisecond})
+		stop := start(r)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		assert.EqualValues(t, 3, asked.Load(), "asked at 0 s, 2 s and 4 s: the refusal's RetryAfter paces the relay")
+		assert.Empty(t, pub.Messages())
+		refuse.Store(false)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		require.NoError(t, stop())
+		assert.Equal(t, []string{"a/0", "a/1", "a/2"}, payloadsOf(pub.Messages()))
+		assert.EqualValues(t, 0, r.Metrics().Failed, "a refused call is no attempt")
 	})
 }
 
@@ -471,6 +511,9 @@ func TestNewRelayPanics(t *testing.T) {
 			assert.PanicsWithValue(t, "outbox: RelayConfig"+panicTail(tc.want), func() { newRelay(newFakeStore(), pub, tc.c) })
 		})
 	}
+	assert.PanicsWithValue(t, "outbox: RelayConfig.Breaker is a nil *breaker.Breaker", func() {
+		newRelay(newFakeStore(), pub, RelayConfig{Breaker: (*breaker.Breaker)(nil)})
+	})
 	assert.PanicsWithValue(t, "outbox: NewRelay with a nil *Outbox", func() { NewRelay(nil, pub, RelayConfig{}) })
 	assert.PanicsWithValue(t, "outbox: NewRelay with a nil Publisher", func() { newRelay(newFakeStore(), nil, RelayConfig{}) })
 }
@@ -499,7 +542,7 @@ func TestDefaultBackoff(t *testing.T) {
 		base     time.Duration
 	}{{1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second}, {9, 256 * time.Second}, {10, 5 * time.Minute}, {100, 5 * time.Minute}} {
 		for range 20 {
-			d, ok := r.c.Backoff.Delay(tc.attempts)
+			d, ok := r.c.Backoff(tc.attempts)
 			require.True(t, ok)
 			assert.GreaterOrEqual(t, d, tc.base/2, "attempt %d", tc.attempts)
 			assert.LessOrEqual(t, d, tc.base, "attempt %d", tc.attempts)
@@ -531,7 +574,7 @@ func TestRelayBackoffSchedule(t *testing.T) {
 			return nil
 		})
 		bo := retry.New(retry.Config{InitialDelay: time.Second, Multiplier: 3, MaxDelay: 10 * time.Second, Jitter: retry.JitterNone})
-		r := newRelay(st, pub, RelayConfig{Backoff: bo, PollInterval: 100 * time.Millisecond})
+		r := newRelay(st, pub, RelayConfig{Backoff: bo.Delay, PollInterval: 100 * time.Millisecond})
 		stop := start(r)
 		time.Sleep(time.Minute)
 		synctest.Wait()
@@ -561,7 +604,7 @@ func TestRelayBackoffStops(t *testing.T) {
 		bo := retry.New(retry.Config{Jitter: retry.JitterNone, Backoff: func() backoff.BackOff {
 			return backoff.WithMaxRetries(backoff.NewConstantBackOff(time.Second), 1)
 		}})
-		r := newRelay(st, pub, RelayConfig{Backoff: bo, MaxAttempts: 10, PollInterval: 100 * time.Millisecond})
+		r := newRelay(st, pub, RelayConfig{Backoff: bo.Delay, MaxAttempts: 10, PollInterval: 100 * time.Millisecond})
 		stop := start(r)
 		time.Sleep(10 * time.Second)
 		synctest.Wait()

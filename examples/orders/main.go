@@ -108,8 +108,8 @@ func run(w io.Writer) (err error) {
 	}
 
 	// The relay: from the outbox table to JetStream. A failed publication
-	// is tried again after the delay of a retry.Retry for its count of
-	// failures: 100 ms, 200 ms, 400 ms, … up to 5 s, with equal jitter
+	// is tried again after the delay a retry.Retry's Delay gives for its
+	// count of failures: 100 ms, 200 ms, 400 ms, … up to 5 s, with equal jitter
 	// (in production the default, 1 s to 5 min, suits better).
 	pub := nats.New(nc, nats.Config{Stream: "ORDERS"})
 	defer pub.Close()
@@ -121,7 +121,7 @@ func run(w io.Writer) (err error) {
 			InitialDelay: 100 * time.Millisecond,
 			MaxDelay:     5 * time.Second,
 			Jitter:       retry.JitterEqual,
-		}),
+		}).Delay,
 	})
 	relayCtx, stopRelay := context.WithCancel(ctx)
 	relayDone := make(chan error, 1)

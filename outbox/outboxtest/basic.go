@@ -474,6 +474,6 @@ func testShutdown(t *testing.T, s Suite) {
 }
 
 // constantBackoff returns a relay backoff that waits d after every failure.
-func constantBackoff(d time.Duration) *retry.Retry {
-	return retry.New(retry.Config{InitialDelay: d, Multiplier: 1, MaxDelay: d, Jitter: retry.JitterNone})
+func constantBackoff(d time.Duration) func(int) (time.Duration, bool) {
+	return retry.New(retry.Config{InitialDelay: d, Multiplier: 1, MaxDelay: d, Jitter: retry.JitterNone}).Delay
 }
