@@ -93,10 +93,22 @@ func (o *Outbox) Table() string { return o.table }
 // DB returns the database the Outbox was made with.
 func (o *Outbox) DB() *sql.DB { return o.db }
 
-// Add writes msgs into the outbox within tx, the caller's transaction:
-// they are published if and only if tx commits. All of msgs go in one
-// INSERT statement (one per thousand messages), in the order given, which
-// is their order within their keys.
+// Execer is what Add writes with: a *sql.Tx, the usual case, or a *sql.DB
+// or *sql.Conn, all of which satisfy it, as do the transaction types of
+// libraries that wrap database/sql.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Add writes msgs into the outbox with tx, normally the caller's
+// transaction (a *sql.Tx): they are published if and only if tx commits.
+// All of msgs go in one INSERT statement (one per thousand messages), in
+// the order given, which is their order within their keys.
+//
+// Given a *sql.DB, or a *sql.Conn outside a transaction, each statement
+// commits on its own: the messages are published whatever else the caller
+// writes, more than a thousand of them are not written atomically, and the
+// locks of Config.LockKeys last only for their statement.
 //
 // Add sets the ID of every message whose ID is empty to a NewID, in msgs
 // itself, so a caller that passed a slice (Add(ctx, tx, batch...)) learns
@@ -107,12 +119,12 @@ func (o *Outbox) DB() *sql.DB { return o.db }
 // ignored: the database's clock sets CreatedAt.
 //
 // Add is safe for concurrent use, on different transactions.
-func (o *Outbox) Add(ctx context.Context, tx *sql.Tx, msgs ...Message) error {
+func (o *Outbox) Add(ctx context.Context, tx Execer, msgs ...Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	if tx == nil {
-		return fmt.Errorf("%w: Add needs a transaction", ErrInvalidMessage)
+	if tx == nil || typedNil(tx) {
+		return fmt.Errorf("%w: Add needs a transaction (or a *sql.DB or *sql.Conn), not a nil %T", ErrInvalidMessage, tx)
 	}
 	for i := range msgs {
 		if err := check(&msgs[i]); err != nil {
@@ -163,7 +175,7 @@ func check(m *Message) error {
 
 // lockKeys takes the per-key locks of LockKeys, in one order for every
 // transaction (sorted hashes) so that two Adds cannot deadlock each other.
-func (o *Outbox) lockKeys(ctx context.Context, tx *sql.Tx, msgs []Message) error {
+func (o *Outbox) lockKeys(ctx context.Context, tx Execer, msgs []Message) error {
 	var ids []int64
 	switch o.d {
 	case Postgres:

@@ -157,6 +157,7 @@ func TestAddChecksMessages(t *testing.T) {
 	}
 	require.NoError(t, ob.Add(ctx, nil), "no messages, nothing to do")
 	require.ErrorIs(t, ob.Add(ctx, nil, Message{Topic: "t"}), ErrInvalidMessage)
+	require.ErrorIs(t, ob.Add(ctx, (*sql.Tx)(nil), Message{Topic: "t"}), ErrInvalidMessage, "a typed nil is refused, not dereferenced")
 }
 
 func TestSchemaQuotesNames(t *testing.T) {

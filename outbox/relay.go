@@ -227,7 +227,7 @@ func newRelay(st store, pub Publisher, c RelayConfig) *Relay {
 
 // typedNil reports whether p holds a nil pointer, func, map, slice or
 // chan, which would fail at its first call.
-func typedNil(p resilience.Policy) bool {
+func typedNil(p any) bool {
 	switch v := reflect.ValueOf(p); v.Kind() {
 	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Slice, reflect.Chan:
 		return v.IsNil()

@@ -2,6 +2,7 @@ package outboxtest
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -86,6 +87,45 @@ func testLargeAdd(t *testing.T, s Suite) {
 		ids[m.ID] = true
 	}
 	assert.Len(t, ids, 2500)
+}
+
+// testAddWith: Add writes with a *sql.Tx, a *sql.DB, a *sql.Conn and a
+// transaction begun on a *sql.Conn; a rolled-back Conn transaction writes
+// nothing.
+func testAddWith(t *testing.T, s Suite) {
+	e := newEnv(t, s, outbox.Config{LockKeys: true})
+	ctx := context.Background()
+
+	tx, err := e.db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	require.NoError(t, e.ob.Add(ctx, tx, msgs("tx", 0, 2)...))
+	require.NoError(t, tx.Commit())
+
+	require.NoError(t, e.ob.Add(ctx, e.db, msgs("db", 0, 2)...))
+
+	conn, err := e.db.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, e.ob.Add(ctx, conn, msgs("conn", 0, 2)...))
+	rolled, err := conn.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	require.NoError(t, e.ob.Add(ctx, rolled, msgs("rolled-back", 0, 2)...))
+	require.NoError(t, rolled.Rollback())
+	ctTx, err := conn.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	require.NoError(t, e.ob.Add(ctx, ctTx, msgs("conntx", 0, 2)...))
+	require.NoError(t, ctTx.Commit())
+	require.NoError(t, conn.Close())
+
+	var nilTx *sql.Tx
+	require.ErrorIs(t, e.ob.Add(ctx, nilTx, msgs("nil", 0, 1)...), outbox.ErrInvalidMessage)
+
+	assert.EqualValues(t, 8, e.backlog(t))
+	pub := outbox.NewMemoryPublisher()
+	e.run(t, pub, outbox.RelayConfig{})
+	got, err := pub.Wait(waitCtx(t, 20*time.Second), 8)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"tx/0", "tx/1", "db/0", "db/1", "conn/0", "conn/1", "conntx/0", "conntx/1"}, payloads(got))
 }
 
 func testRollback(t *testing.T, s Suite) {

@@ -59,6 +59,7 @@ func Run(t *testing.T, s Suite) {
 		{"Migrate", testMigrate},
 		{"AddAndPublish", testAddAndPublish},
 		{"LargeAdd", testLargeAdd},
+		{"AddWith", testAddWith},
 		{"Rollback", testRollback},
 		{"LateCommitNotSkipped", testLateCommit},
 		{"LateCommitDoesNotOvertake", testNoOvertake},
