@@ -3,7 +3,6 @@ package outbox
 import (
 	"context"
 	"errors"
-	"fmt"
 )
 
 // Publisher delivers messages to a broker. Implementations live in nested
@@ -35,9 +34,7 @@ import (
 // (the broker refused it: too large, no such topic, a negative
 // acknowledgement) must not match ErrUnavailable, so that it counts and, in
 // the end, dead-letters the message; an error that matches both
-// ErrUnavailable and resilience.Permanent is treated as permanent. The
-// publishers of this repository declare their kinds of failure with
-// PublishKind, whose Match gives their errors both behaviours.
+// ErrUnavailable and resilience.Permanent is treated as permanent.
 //
 // Publish is called by one goroutine of a relay at a time, but several
 // relays may share a Publisher; it must be safe for concurrent use.
@@ -56,61 +53,3 @@ var ErrNotSent = errors.New("outbox: not sent, an earlier message of its key fai
 // its breaker lets it, without counting an attempt against it, so that an
 // outage of any length dead-letters nothing; see Publisher.
 var ErrUnavailable = errors.New("outbox: broker unavailable")
-
-// PublishKind is one kind of publish failure, such as "rejected by the
-// broker" or "no acknowledgement in time". A publisher declares each of its
-// kinds once, as a package-level sentinel made with NewPublishKind, and
-// records the kind in the error it returns for a failed message; that
-// error's Is method calls Match, so that errors.Is matches the sentinel,
-// and ErrUnavailable as well for a kind made unavailable (the broker could
-// not be reached or did not answer, which says nothing about the message;
-// see Publisher). A nil *PublishKind stands for no kind, such as a
-// cancelled context: it matches nothing. A *PublishKind is immutable and
-// safe for concurrent use; the zero value is not useful.
-type PublishKind struct {
-	prefix, what string
-	unavailable  bool
-}
-
-// NewPublishKind returns a kind of failure of the publisher whose errors
-// start with prefix (such as "outbox/nats"); its Error is "prefix: what".
-// When unavailable is true, errors of this kind match ErrUnavailable. It
-// panics when prefix or what is empty.
-func NewPublishKind(prefix, what string, unavailable bool) *PublishKind {
-	if prefix == "" || what == "" {
-		panic("outbox: NewPublishKind needs a prefix and a description")
-	}
-	return &PublishKind{prefix: prefix, what: what, unavailable: unavailable}
-}
-
-// Error returns "prefix: what".
-func (k *PublishKind) Error() string { return k.prefix + ": " + k.what }
-
-// Unavailable reports whether errors of kind k match ErrUnavailable. It is
-// false for a nil k.
-func (k *PublishKind) Unavailable() bool { return k != nil && k.unavailable }
-
-// Match reports whether an error of kind k matches target: target is k
-// itself, or ErrUnavailable when k is Unavailable. A nil k or target
-// matches nothing. A publisher's error implements its Is method with it.
-func (k *PublishKind) Match(target error) bool {
-	switch {
-	case k == nil || target == nil:
-		return false
-	case target == ErrUnavailable:
-		return k.unavailable
-	}
-	return target == error(k)
-}
-
-// PublishErrorText returns the text of a publisher's error for message id
-// sent to dest (a subject, topic or routing key):
-// "prefix: message id to dest: what: cause", where what describes k, or is
-// "publish failed" for a nil k.
-func PublishErrorText(prefix, id, dest string, k *PublishKind, cause error) string {
-	what := "publish failed"
-	if k != nil {
-		what = k.what
-	}
-	return prefix + ": message " + id + " to " + dest + ": " + what + ": " + fmt.Sprint(cause)
-}

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/resiliencekit/resilience/outbox"
+	"github.com/resiliencekit/resilience/outbox/internal/publish"
 )
 
 const prefix = "outbox/kafka"
@@ -20,18 +21,18 @@ var (
 	// error (message too large, unknown topic, authorization, invalid
 	// record). Republishing it is likely to fail the same way. It counts
 	// as an attempt.
-	ErrRejected = outbox.NewPublishKind(prefix, "rejected by the broker", false)
+	ErrRejected = publish.NewKind(prefix, "rejected by the broker", false)
 	// ErrTimeout: the record was not acknowledged within the client's
 	// RecordDeliveryTimeout. It may or may not have been written. It
 	// matches [outbox.ErrUnavailable] too: brokers that do not answer in
 	// time say nothing about the record, so the relay does not count it
 	// as an attempt.
-	ErrTimeout = outbox.NewPublishKind(prefix, "no acknowledgement in time", true)
+	ErrTimeout = publish.NewKind(prefix, "no acknowledgement in time", true)
 	// ErrUnavailable: the client gave up on the record after retrying
 	// (RecordRetries, or a retriable broker error such as no leader for
 	// the partition), its buffer was full, or it was closed. It matches
 	// [outbox.ErrUnavailable] too.
-	ErrUnavailable = outbox.NewPublishKind(prefix, "broker unavailable", true)
+	ErrUnavailable = publish.NewKind(prefix, "broker unavailable", true)
 )
 
 // Error is the outcome of one message that failed. It matches its kind
@@ -41,12 +42,12 @@ type Error struct {
 	ID    string // outbox.Message.ID
 	Topic string // Kafka topic
 	Err   error  // cause, from the client or the context
-	kind  *outbox.PublishKind
+	kind  *publish.Kind
 }
 
 // Error returns "outbox/kafka: message <ID> to <Topic>: <kind>: <cause>".
 func (e *Error) Error() string {
-	return outbox.PublishErrorText(prefix, e.ID, e.Topic, e.kind, e.Err)
+	return publish.ErrorText(prefix, e.ID, e.Topic, e.kind, e.Err)
 }
 
 // Is reports whether target is the kind of e, or [outbox.ErrUnavailable]
@@ -59,7 +60,7 @@ func (e *Error) Is(target error) bool { return e.kind.Match(target) }
 func (e *Error) Unwrap() error { return e.Err }
 
 // kindOf classifies an error of the client.
-func kindOf(err error) *outbox.PublishKind {
+func kindOf(err error) *publish.Kind {
 	var kafkaErr *kerr.Error
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -6,7 +6,7 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/resiliencekit/resilience/outbox"
+	"github.com/resiliencekit/resilience/outbox/internal/publish"
 )
 
 const prefix = "outbox/nats"
@@ -24,7 +24,7 @@ var (
 	// message's subject, and a message no stream will ever take must end
 	// in the dead letters rather than stall its key; while the server is
 	// down the client reports the connection instead ([ErrUnavailable]).
-	ErrRejected = outbox.NewPublishKind(prefix, "rejected by the broker", false)
+	ErrRejected = publish.NewKind(prefix, "rejected by the broker", false)
 	// ErrTimeout: no PubAck arrived within Config.AckTimeout. The stream
 	// may or may not have stored the message; Nats-Msg-Id makes a
 	// republish safe within the duplicate window. It matches
@@ -32,11 +32,11 @@ var (
 	// is unavailable (down, restarting, overloaded, or the client is
 	// still buffering while it reconnects), which says nothing about the
 	// message, so the relay does not count it as an attempt.
-	ErrTimeout = outbox.NewPublishKind(prefix, "no acknowledgement in time", true)
+	ErrTimeout = publish.NewKind(prefix, "no acknowledgement in time", true)
 	// ErrUnavailable: the connection was not connected, was closed, or was
 	// lost before the PubAck arrived. It matches [outbox.ErrUnavailable]
 	// too.
-	ErrUnavailable = outbox.NewPublishKind(prefix, "broker unavailable", true)
+	ErrUnavailable = publish.NewKind(prefix, "broker unavailable", true)
 	// ErrClosed: Publish was called after Close.
 	ErrClosed = errors.New(prefix + ": publisher closed")
 )
@@ -48,12 +48,12 @@ type Error struct {
 	ID      string // outbox.Message.ID
 	Subject string // subject the message was published to
 	Err     error  // cause, from the NATS client or the context
-	kind    *outbox.PublishKind
+	kind    *publish.Kind
 }
 
 // Error returns "outbox/nats: message <ID> to <Subject>: <kind>: <cause>".
 func (e *Error) Error() string {
-	return outbox.PublishErrorText(prefix, e.ID, e.Subject, e.kind, e.Err)
+	return publish.ErrorText(prefix, e.ID, e.Subject, e.kind, e.Err)
 }
 
 // Is reports whether target is the kind of e, or [outbox.ErrUnavailable]
@@ -66,7 +66,7 @@ func (e *Error) Is(target error) bool { return e.kind.Match(target) }
 func (e *Error) Unwrap() error { return e.Err }
 
 // kindOf classifies an error of the NATS client.
-func kindOf(err error) *outbox.PublishKind {
+func kindOf(err error) *publish.Kind {
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.Is(err, jetstream.ErrAsyncPublishTimeout):
@@ -83,15 +83,3 @@ func kindOf(err error) *outbox.PublishKind {
 	}
 	return nil
 }
-
-// notSent is the outcome of a message that was never sent because the call
-// ended first (context, Close): it matches outbox.ErrNotSent and its cause.
-type notSent struct{ cause error }
-
-func (e notSent) Error() string {
-	return prefix + ": not sent: " + e.cause.Error()
-}
-
-func (e notSent) Is(target error) bool { return target == outbox.ErrNotSent }
-
-func (e notSent) Unwrap() error { return e.cause }

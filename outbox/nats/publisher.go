@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/resiliencekit/resilience/outbox"
+	"github.com/resiliencekit/resilience/outbox/internal/publish"
 )
 
 // Config configures a [Publisher]. The zero value is ready to use.
@@ -131,13 +132,6 @@ func (p *Publisher) Close() error {
 	return nil
 }
 
-// States of a message in a call.
-const (
-	unsent uint8 = iota
-	inFlight
-	acked
-)
-
 // tracked is what Publish needs to give up on a message in flight by itself:
 // the client's handlers are not called for messages in flight when the
 // connection drops (nats.go defers those calls until the connection
@@ -150,15 +144,10 @@ type tracked struct {
 
 // call is the state of one Publish.
 type call struct {
-	msgs    []outbox.Message
-	errs    []error
+	*publish.Call
 	out     []natsgo.Msg
-	state   []uint8 // unsent, inFlight or acked
 	track   []tracked
-	order   *outbox.KeyOrder
 	results chan result
-	done    int // messages with an outcome
-	flight  int // messages sent and waiting for their outcome
 }
 
 // Publish implements [outbox.Publisher]: it publishes msgs and writes the
@@ -174,68 +163,26 @@ func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message, errs []e
 	}
 	if p.closed.Load() {
 		for i := range errs {
-			errs[i] = notSent{ErrClosed}
+			errs[i] = publish.NotSent{Prefix: prefix, Cause: ErrClosed}
 		}
 		return
 	}
-	clear(errs)
 	c := &call{
-		msgs:    msgs,
-		errs:    errs,
+		Call:    publish.NewCall(msgs, errs),
 		out:     make([]natsgo.Msg, len(msgs)),
-		state:   make([]uint8, len(msgs)),
 		track:   make([]tracked, len(msgs)),
-		order:   outbox.NewKeyOrder(msgs),
 		results: make(chan result, len(msgs)),
 	}
-	var tick *time.Ticker
-	for c.done < len(msgs) {
-		if err := ctx.Err(); err != nil {
-			p.abort(c, err)
-			return
-		}
-		// Send what is ready while there are free slots.
-		for c.order.Ready() > 0 {
-			select {
-			case p.slots <- struct{}{}:
-				p.send(c, int32(c.order.Pop()))
-				continue
-			default:
-			}
-			break
-		}
-		if c.done == len(msgs) {
-			return
-		}
-		var slots chan struct{}
-		if c.order.Ready() > 0 {
-			slots = p.slots
-		}
-		if tick == nil {
-			tick = time.NewTicker(p.tick)
-			defer tick.Stop()
-		}
-		select {
-		case r := <-c.results:
-			p.outcome(c, r)
-		case <-tick.C:
-			p.check(c)
-		case slots <- struct{}{}:
-			if ctx.Err() != nil {
-				<-p.slots
-				continue // abort at the top of the loop
-			}
-			p.send(c, int32(c.order.Pop()))
-		case <-ctx.Done():
-			p.abort(c, ctx.Err())
-			return
-		}
-	}
+	publish.Pipeline(ctx, c.Call, p.slots, p.tick, c.results,
+		func(i int) { p.send(c, int32(i)) },
+		func(r result) { p.outcome(c, r) },
+		func() { p.check(c) },
+		func(cause error) { p.abort(c, cause) })
 }
 
 // send publishes message i; the caller holds a slot for it.
 func (p *Publisher) send(c *call, i int32) {
-	msg := &c.msgs[i]
+	msg := &c.Msgs[i]
 	m := &c.out[i]
 	if p.cfg.Subject != nil {
 		m.Subject = p.cfg.Subject(msg)
@@ -266,7 +213,7 @@ func (p *Publisher) send(c *call, i int32) {
 		if p.nc.IsClosed() {
 			cause = natsgo.ErrConnectionClosed
 		}
-		p.fail(c, i, &Error{ID: msg.ID, Subject: m.Subject, Err: cause, kind: ErrUnavailable})
+		c.Fail(int(i), &Error{ID: msg.ID, Subject: m.Subject, Err: cause, kind: ErrUnavailable})
 		return
 	}
 	c.track[i] = tracked{
@@ -277,8 +224,7 @@ func (p *Publisher) send(c *call, i int32) {
 	p.mu.Lock()
 	p.pending[m] = waiter{results: c.results, idx: i}
 	p.mu.Unlock()
-	c.state[i] = inFlight
-	c.flight++
+	c.Sent(int(i))
 	if _, err := p.js.PublishMsgAsync(m); err != nil {
 		p.giveUp(c, i, err)
 	}
@@ -305,7 +251,7 @@ func (p *Publisher) check(c *call) {
 	reconnects := p.nc.Stats().Reconnects
 	connected := p.nc.IsConnected()
 	for i := range c.track {
-		if c.state[i] != inFlight || c.errs[i] != nil {
+		if !c.InFlight(i) {
 			continue
 		}
 		tr := &c.track[i]
@@ -320,56 +266,26 @@ func (p *Publisher) check(c *call) {
 
 // outcome records the outcome of a message that was in flight.
 func (p *Publisher) outcome(c *call, r result) {
-	c.flight--
 	if r.err == nil {
-		c.state[r.idx] = acked
-		c.done++
-		c.order.Acked(int(r.idx))
+		c.Acked(int(r.idx))
 		return
 	}
-	msg := &c.msgs[r.idx]
-	p.fail(c, r.idx, &Error{ID: msg.ID, Subject: c.out[r.idx].Subject, Err: r.err, kind: kindOf(r.err)})
-}
-
-// fail records err for message i and ErrNotSent for the later messages of
-// its key.
-func (p *Publisher) fail(c *call, i int32, err error) {
-	c.errs[i] = err
-	c.done++
-	c.order.Failed(int(i), func(j int) {
-		c.errs[j] = outbox.ErrNotSent
-		c.done++
-	})
+	msg := &c.Msgs[r.idx]
+	c.Fail(int(r.idx), &Error{ID: msg.ID, Subject: c.out[r.idx].Subject, Err: r.err, kind: kindOf(r.err)})
 }
 
 // abort gives every message without an outcome the context's error.
 func (p *Publisher) abort(c *call, cause error) {
-	// Outcomes that already arrived are kept.
-	for {
-		select {
-		case r := <-c.results:
-			p.outcome(c, r)
-			continue
-		default:
+	c.Abort(prefix, cause, func(i int) error {
+		// Abandoned: free its slot now (the client may never call back for
+		// it), a late PubAck is ignored.
+		p.mu.Lock()
+		_, ok := p.pending[&c.out[i]]
+		delete(p.pending, &c.out[i])
+		p.mu.Unlock()
+		if ok {
+			<-p.slots
 		}
-		break
-	}
-	for i := range c.msgs {
-		switch {
-		case c.errs[i] != nil, c.state[i] == acked:
-		case c.state[i] == inFlight:
-			// Abandoned: free its slot now (the client may never call back
-			// for it), a late PubAck is ignored.
-			p.mu.Lock()
-			_, ok := p.pending[&c.out[i]]
-			delete(p.pending, &c.out[i])
-			p.mu.Unlock()
-			if ok {
-				<-p.slots
-			}
-			c.errs[i] = &Error{ID: c.msgs[i].ID, Subject: c.out[i].Subject, Err: cause}
-		default:
-			c.errs[i] = notSent{cause}
-		}
-	}
+		return &Error{ID: c.Msgs[i].ID, Subject: c.out[i].Subject, Err: cause}
+	})
 }

@@ -6,7 +6,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/resiliencekit/resilience/outbox"
+	"github.com/resiliencekit/resilience/outbox/internal/publish"
 )
 
 // pubChannel is one AMQP channel in confirm mode and the messages waiting
@@ -35,7 +35,7 @@ type waiter struct {
 
 type result struct {
 	idx   int32
-	kind  *outbox.PublishKind
+	kind  *publish.Kind
 	cause error
 }
 

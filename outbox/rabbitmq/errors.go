@@ -3,7 +3,7 @@ package rabbitmq
 import (
 	"errors"
 
-	"github.com/resiliencekit/resilience/outbox"
+	"github.com/resiliencekit/resilience/outbox/internal/publish"
 )
 
 const prefix = "outbox/rabbitmq"
@@ -15,20 +15,20 @@ var (
 	// ErrRejected: the broker nacked the message (basic.nack), e.g. a
 	// queue at its length limit with x-overflow=reject-publish. It counts
 	// as an attempt, as does [ErrUnroutable].
-	ErrRejected = outbox.NewPublishKind(prefix, "rejected by the broker", false)
+	ErrRejected = publish.NewKind(prefix, "rejected by the broker", false)
 	// ErrUnroutable: the broker returned the message: no queue is bound
 	// for its routing key on the exchange.
-	ErrUnroutable = outbox.NewPublishKind(prefix, "unroutable", false)
+	ErrUnroutable = publish.NewKind(prefix, "unroutable", false)
 	// ErrTimeout: no confirm arrived within Config.AckTimeout. The message
 	// may or may not have been enqueued. It matches
 	// [outbox.ErrUnavailable] too: a broker that does not answer in time
 	// says nothing about the message, so the relay does not count it as
 	// an attempt.
-	ErrTimeout = outbox.NewPublishKind(prefix, "no confirm in time", true)
+	ErrTimeout = publish.NewKind(prefix, "no confirm in time", true)
 	// ErrUnavailable: the channel or the connection was closed, or could
 	// not be opened, before the confirm. It matches
 	// [outbox.ErrUnavailable] too.
-	ErrUnavailable = outbox.NewPublishKind(prefix, "broker unavailable", true)
+	ErrUnavailable = publish.NewKind(prefix, "broker unavailable", true)
 	// ErrClosed: Publish was called after Close.
 	ErrClosed = errors.New(prefix + ": publisher closed")
 )
@@ -40,12 +40,12 @@ type Error struct {
 	ID         string // outbox.Message.ID
 	RoutingKey string // routing key the message was published with
 	Err        error  // cause
-	kind       *outbox.PublishKind
+	kind       *publish.Kind
 }
 
 // Error returns "outbox/rabbitmq: message <ID> to <RoutingKey>: <kind>: <cause>".
 func (e *Error) Error() string {
-	return outbox.PublishErrorText(prefix, e.ID, e.RoutingKey, e.kind, e.Err)
+	return publish.ErrorText(prefix, e.ID, e.RoutingKey, e.kind, e.Err)
 }
 
 // Is reports whether target is the kind of e, or [outbox.ErrUnavailable]
@@ -64,13 +64,3 @@ var (
 	errChannelGone  = errors.New("channel closed before the confirm")
 	errReturnedCode = "basic.return %d %s"
 )
-
-// notSent is the outcome of a message that was never sent because the call
-// ended first (context, Close): it matches outbox.ErrNotSent and its cause.
-type notSent struct{ cause error }
-
-func (e notSent) Error() string { return prefix + ": not sent: " + e.cause.Error() }
-
-func (e notSent) Is(target error) bool { return target == outbox.ErrNotSent }
-
-func (e notSent) Unwrap() error { return e.cause }

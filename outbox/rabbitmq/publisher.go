@@ -10,6 +10,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/resiliencekit/resilience/outbox"
+	"github.com/resiliencekit/resilience/outbox/internal/publish"
 )
 
 // Config configures a [Publisher]. The zero value is ready to use.
@@ -134,25 +135,14 @@ func (p *Publisher) channel(ctx context.Context) (*pubChannel, error) {
 	return pc, nil
 }
 
-// States of a message in a call.
-const (
-	unsent uint8 = iota
-	inFlight
-	acked
-)
-
 // call is the state of one Publish.
 type call struct {
-	msgs     []outbox.Message
-	errs     []error
-	keys     []string // routing keys
-	state    []uint8
+	*publish.Call
+	keys     []string    // routing keys
 	deadline []time.Time // of the confirm, for messages in flight
 	sentOn   []*pubChannel
 	tags     []uint64
-	order    *outbox.KeyOrder
 	results  chan result
-	done     int
 }
 
 // Publish implements [outbox.Publisher]: it publishes msgs and writes the
@@ -167,16 +157,12 @@ func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message, errs []e
 	if n == 0 {
 		return
 	}
-	clear(errs)
 	c := &call{
-		msgs:     msgs,
-		errs:     errs,
+		Call:     publish.NewCall(msgs, errs),
 		keys:     make([]string, n),
-		state:    make([]uint8, n),
 		deadline: make([]time.Time, n),
 		sentOn:   make([]*pubChannel, n),
 		tags:     make([]uint64, n),
-		order:    outbox.NewKeyOrder(msgs),
 		results:  make(chan result, n),
 	}
 	for i := range msgs {
@@ -186,63 +172,24 @@ func (p *Publisher) Publish(ctx context.Context, msgs []outbox.Message, errs []e
 			c.keys[i] = msgs[i].Topic
 		}
 	}
-	var tick *time.Ticker
-	for c.done < n {
-		if err := ctx.Err(); err != nil {
-			p.abort(c, err)
-			return
-		}
-		for c.order.Ready() > 0 {
-			select {
-			case p.slots <- struct{}{}:
-				p.send(ctx, c, int32(c.order.Pop()))
-				continue
-			default:
-			}
-			break
-		}
-		if c.done == n {
-			return
-		}
-		var slots chan struct{}
-		if c.order.Ready() > 0 {
-			slots = p.slots
-		}
-		if tick == nil {
-			tick = time.NewTicker(p.tick)
-			defer tick.Stop()
-		}
-		select {
-		case r := <-c.results:
-			p.outcome(c, r)
-		case <-tick.C:
-			p.expire(c)
-		case slots <- struct{}{}:
-			if ctx.Err() != nil {
-				<-p.slots
-				continue
-			}
-			p.send(ctx, c, int32(c.order.Pop()))
-		case <-ctx.Done():
-			p.abort(c, ctx.Err())
-			return
-		}
-	}
+	publish.Pipeline(ctx, c.Call, p.slots, p.tick, c.results,
+		func(i int) { p.send(ctx, c, int32(i)) },
+		func(r result) { p.outcome(c, r) },
+		func() { p.expire(c) },
+		func(cause error) { p.abort(c, cause) })
 }
 
 // send publishes message i; the caller holds a slot for it.
 func (p *Publisher) send(ctx context.Context, c *call, i int32) {
-	msg := &c.msgs[i]
+	msg := &c.Msgs[i]
 	pc, err := p.channel(ctx)
 	if err != nil {
 		<-p.slots
 		if errors.Is(err, ErrClosed) {
-			c.errs[i] = notSent{ErrClosed}
-			c.done++
-			c.order.Failed(int(i), func(j int) { c.errs[j] = notSent{ErrClosed}; c.done++ })
+			c.FailKey(int(i), publish.NotSent{Prefix: prefix, Cause: ErrClosed})
 			return
 		}
-		p.fail(c, i, &Error{ID: msg.ID, RoutingKey: c.keys[i], Err: err, kind: ErrUnavailable})
+		c.Fail(int(i), &Error{ID: msg.ID, RoutingKey: c.keys[i], Err: err, kind: ErrUnavailable})
 		return
 	}
 	pub := amqp.Publishing{
@@ -268,10 +215,11 @@ func (p *Publisher) send(ctx context.Context, c *call, i int32) {
 	if !pc.register(tag, waiter{results: c.results, idx: i, id: msg.ID}) {
 		pc.pubMu.Unlock()
 		<-p.slots
-		p.fail(c, i, &Error{ID: msg.ID, RoutingKey: c.keys[i], Err: errChannelGone, kind: ErrUnavailable})
+		c.Fail(int(i), &Error{ID: msg.ID, RoutingKey: c.keys[i], Err: errChannelGone, kind: ErrUnavailable})
 		return
 	}
-	c.state[i], c.sentOn[i], c.tags[i] = inFlight, pc, tag
+	c.Sent(int(i))
+	c.sentOn[i], c.tags[i] = pc, tag
 	c.deadline[i] = time.Now().Add(p.cfg.AckTimeout)
 	err = pc.ch.Publish(p.cfg.Exchange, c.keys[i], !p.cfg.AllowUnroutable, false, pub)
 	pc.pubMu.Unlock()
@@ -284,8 +232,8 @@ func (p *Publisher) send(ctx context.Context, c *call, i int32) {
 // expire fails the messages in flight past their AckTimeout.
 func (p *Publisher) expire(c *call) {
 	now := time.Now()
-	for i := range c.msgs {
-		if c.state[i] == inFlight && c.errs[i] == nil && !now.Before(c.deadline[i]) {
+	for i := range c.Msgs {
+		if c.InFlight(i) && !now.Before(c.deadline[i]) {
 			if c.sentOn[i].forget(c.tags[i]) {
 				<-p.slots
 				c.results <- result{idx: int32(i), kind: ErrTimeout, cause: errNoConfirm}
@@ -297,47 +245,19 @@ func (p *Publisher) expire(c *call) {
 // outcome records the outcome of a message that was in flight.
 func (p *Publisher) outcome(c *call, r result) {
 	if r.kind == nil && r.cause == nil {
-		c.state[r.idx] = acked
-		c.done++
-		c.order.Acked(int(r.idx))
+		c.Acked(int(r.idx))
 		return
 	}
-	p.fail(c, r.idx, &Error{ID: c.msgs[r.idx].ID, RoutingKey: c.keys[r.idx], Err: r.cause, kind: r.kind})
-}
-
-// fail records err for message i and ErrNotSent for the later messages of
-// its key.
-func (p *Publisher) fail(c *call, i int32, err error) {
-	c.errs[i] = err
-	c.done++
-	c.order.Failed(int(i), func(j int) {
-		c.errs[j] = outbox.ErrNotSent
-		c.done++
-	})
+	c.Fail(int(r.idx), &Error{ID: c.Msgs[r.idx].ID, RoutingKey: c.keys[r.idx], Err: r.cause, kind: r.kind})
 }
 
 // abort gives every message without an outcome the context's error.
 func (p *Publisher) abort(c *call, cause error) {
-	for {
-		select {
-		case r := <-c.results:
-			p.outcome(c, r)
-			continue
-		default:
+	c.Abort(prefix, cause, func(i int) error {
+		// Abandoned: free its slot now, a late confirm is ignored.
+		if c.sentOn[i].forget(c.tags[i]) {
+			<-p.slots
 		}
-		break
-	}
-	for i := range c.msgs {
-		switch {
-		case c.errs[i] != nil, c.state[i] == acked:
-		case c.state[i] == inFlight:
-			// Abandoned: free its slot now, a late confirm is ignored.
-			if c.sentOn[i].forget(c.tags[i]) {
-				<-p.slots
-			}
-			c.errs[i] = &Error{ID: c.msgs[i].ID, RoutingKey: c.keys[i], Err: cause}
-		default:
-			c.errs[i] = notSent{cause}
-		}
-	}
+		return &Error{ID: c.Msgs[i].ID, RoutingKey: c.keys[i], Err: cause}
+	})
 }

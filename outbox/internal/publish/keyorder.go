@@ -1,11 +1,13 @@
-package outbox
+package publish
+
+import "github.com/resiliencekit/resilience/outbox"
 
 // KeyOrder schedules the messages of one Publish call for a publisher that
 // pipelines: it keeps the Publisher contract's ordering rule — a message is
 // sent only after the previous message of its key was acknowledged, and
 // none after one of its key failed — while messages of different keys go
-// out together. Broker packages (outbox/nats, outbox/rabbitmq) use it; a
-// publisher of your own can too.
+// out together. Call and Pipeline use it for outbox/nats and
+// outbox/rabbitmq.
 //
 // A KeyOrder is used by one goroutine; it is not safe for concurrent use.
 type KeyOrder struct {
@@ -15,7 +17,7 @@ type KeyOrder struct {
 
 // NewKeyOrder returns the schedule of msgs: at first, the first message of
 // every key is ready.
-func NewKeyOrder(msgs []Message) *KeyOrder {
+func NewKeyOrder(msgs []outbox.Message) *KeyOrder {
 	o := &KeyOrder{next: make([]int32, len(msgs)), ready: make([]int32, 0, len(msgs))}
 	last := make(map[string]int32, len(msgs))
 	for i := range msgs {
@@ -52,7 +54,7 @@ func (o *KeyOrder) Acked(i int) {
 
 // Failed records that message i failed: it calls notSent with the index of
 // every later message of its key, none of which may be sent in this call
-// (report them with ErrNotSent).
+// (report them with outbox.ErrNotSent).
 func (o *KeyOrder) Failed(i int, notSent func(j int)) {
 	for j := o.next[i]; j >= 0; j = o.next[j] {
 		notSent(int(j))

@@ -1,4 +1,4 @@
-package outbox_test
+package publish_test
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resiliencekit/resilience/outbox"
+	"github.com/resiliencekit/resilience/outbox/internal/publish"
 )
 
 // testError is a publisher's error as the publishers of this repository
@@ -16,11 +17,11 @@ import (
 type testError struct {
 	id, dest string
 	err      error
-	kind     *outbox.PublishKind
+	kind     *publish.Kind
 }
 
 func (e *testError) Error() string {
-	return outbox.PublishErrorText("outbox/test", e.id, e.dest, e.kind, e.err)
+	return publish.ErrorText("outbox/test", e.id, e.dest, e.kind, e.err)
 }
 
 func (e *testError) Is(target error) bool { return e.kind.Match(target) }
@@ -28,18 +29,18 @@ func (e *testError) Is(target error) bool { return e.kind.Match(target) }
 func (e *testError) Unwrap() error { return e.err }
 
 var (
-	errTestRejected    = outbox.NewPublishKind("outbox/test", "rejected by the broker", false)
-	errTestUnavailable = outbox.NewPublishKind("outbox/test", "broker unavailable", true)
-	errTestTimeout     = outbox.NewPublishKind("outbox/test", "no acknowledgement in time", true)
+	errTestRejected    = publish.NewKind("outbox/test", "rejected by the broker", false)
+	errTestUnavailable = publish.NewKind("outbox/test", "broker unavailable", true)
+	errTestTimeout     = publish.NewKind("outbox/test", "no acknowledgement in time", true)
 )
 
-func TestPublishKind(t *testing.T) {
+func TestKind(t *testing.T) {
 	t.Parallel()
 	cause := errors.New("boom")
-	kinds := []*outbox.PublishKind{errTestRejected, errTestUnavailable, errTestTimeout}
+	kinds := []*publish.Kind{errTestRejected, errTestUnavailable, errTestTimeout}
 	tests := []struct {
 		name        string
-		kind        *outbox.PublishKind
+		kind        *publish.Kind
 		unavailable bool
 		text        string
 	}{
@@ -67,32 +68,30 @@ func TestPublishKind(t *testing.T) {
 	}
 }
 
-func TestPublishKindError(t *testing.T) {
+func TestKindError(t *testing.T) {
 	t.Parallel()
 	assert.Equal(t, "outbox/test: rejected by the broker", errTestRejected.Error())
 	assert.NotErrorIs(t, errTestTimeout, outbox.ErrUnavailable, "the sentinel is a kind, not a failure")
-	other := outbox.NewPublishKind("outbox/test", "rejected by the broker", false)
+	other := publish.NewKind("outbox/test", "rejected by the broker", false)
 	assert.NotErrorIs(t, &testError{kind: other}, errTestRejected, "kinds are matched by identity")
 }
 
-func TestNewPublishKindPanics(t *testing.T) {
+func TestNewKindPanics(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct{ prefix, what string }{{"", "x"}, {"outbox/test", ""}} {
-		require.PanicsWithValue(t, "outbox: NewPublishKind needs a prefix and a description", func() {
-			outbox.NewPublishKind(tt.prefix, tt.what, false)
+		require.PanicsWithValue(t, "outbox/internal/publish: NewKind needs a prefix and a description", func() {
+			publish.NewKind(tt.prefix, tt.what, false)
 		})
 	}
 }
 
-func ExampleNewPublishKind() {
-	errRejected := outbox.NewPublishKind("outbox/mybroker", "rejected by the broker", false)
-	errDown := outbox.NewPublishKind("outbox/mybroker", "broker unavailable", true)
-	for _, k := range []*outbox.PublishKind{errRejected, errDown} {
-		fmt.Printf("%v: matches ErrUnavailable: %t\n", k, k.Unavailable())
-	}
-	fmt.Println(outbox.PublishErrorText("outbox/mybroker", "m1", "orders", errDown, errors.New("connection refused")))
-	// Output:
-	// outbox/mybroker: rejected by the broker: matches ErrUnavailable: false
-	// outbox/mybroker: broker unavailable: matches ErrUnavailable: true
-	// outbox/mybroker: message m1 to orders: broker unavailable: connection refused
+func TestKindText(t *testing.T) {
+	t.Parallel()
+	errRejected := publish.NewKind("outbox/mybroker", "rejected by the broker", false)
+	errDown := publish.NewKind("outbox/mybroker", "broker unavailable", true)
+	assert.Equal(t, "outbox/mybroker: rejected by the broker", errRejected.Error())
+	assert.False(t, errRejected.Unavailable())
+	assert.True(t, errDown.Unavailable())
+	assert.Equal(t, "outbox/mybroker: message m1 to orders: broker unavailable: connection refused",
+		publish.ErrorText("outbox/mybroker", "m1", "orders", errDown, errors.New("connection refused")))
 }

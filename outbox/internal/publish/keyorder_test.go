@@ -1,4 +1,4 @@
-package outbox_test
+package publish_test
 
 import (
 	"testing"
@@ -6,12 +6,13 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/resiliencekit/resilience/outbox"
+	"github.com/resiliencekit/resilience/outbox/internal/publish"
 )
 
 func TestKeyOrder(t *testing.T) {
 	t.Parallel()
 	msgs := []outbox.Message{{Key: "a"}, {Key: "b"}, {Key: "a"}, {Key: "c"}, {Key: "b"}, {Key: "a"}}
-	o := outbox.NewKeyOrder(msgs)
+	o := publish.NewKeyOrder(msgs)
 	var sent []int
 	for o.Ready() > 0 {
 		sent = append(sent, o.Pop())
@@ -32,6 +33,6 @@ func TestKeyOrder(t *testing.T) {
 	o.Failed(2, func(j int) { notSent = append(notSent, j) }) // a failed at 2: 5 must not go
 	assert.Equal(t, []int{5}, notSent)
 
-	empty := outbox.NewKeyOrder(nil)
+	empty := publish.NewKeyOrder(nil)
 	assert.Zero(t, empty.Ready())
 }
