@@ -25,7 +25,7 @@ import (
 //     rate limiter in its executor.
 //   - "rejected": the same with an empty bucket (ours returns a
 //     *LimitedError carrying RetryAfter, so it allocates it).
-//   - "keyed": a bucket per key, over 1000 live keys. Ours is Keyed.Allow;
+//   - "keyed": a bucket per key, over 1000 live keys. Ours is Group.Allow;
 //     x-time-rate is the usual hand-made map of *rate.Limiter under a
 //     mutex.
 //
@@ -66,7 +66,7 @@ func rlScenarios() map[string][]rlImpl {
 	for i := range keys {
 		keys[i] = fmt.Sprint("customer-", i)
 	}
-	keyed := ratelimit.NewKeyed(rlRate, rlBurst, ratelimit.KeyedConfig{})
+	keyed := ratelimit.NewGroup(rlRate, rlBurst, ratelimit.GroupConfig{})
 	mk := newMutexKeyed()
 	for _, k := range keys {
 		keyed.Allow(k)
@@ -187,7 +187,7 @@ func BenchmarkRateLimitMemory(b *testing.B) {
 		fill func() any
 	}{
 		{"resilience", func() any {
-			k := ratelimit.NewKeyed(1, 10, ratelimit.KeyedConfig{MaxKeys: 2 * n})
+			k := ratelimit.NewGroup(1, 10, ratelimit.GroupConfig{MaxKeys: 2 * n})
 			for _, key := range keys {
 				k.Allow(key)
 			}

@@ -23,7 +23,7 @@ func Example_rateLimitedServer() {
 	api := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	perTenant := ratelimit.NewKeyed(ratelimit.PerWindow(2, time.Minute).Rate, 2, ratelimit.KeyedConfig{})
+	perTenant := ratelimit.NewGroup(ratelimit.PerWindow(2, time.Minute).Rate, 2, ratelimit.GroupConfig{})
 	limited := resilience.NewHandler(api, resilience.HandlerConfig{Key: httpkey.Header("X-Tenant", nil)}, perTenant)
 	rec := &chaos.Recorder{}
 	server := chaos.New(chaos.Config{Recorder: rec}).Handler(limited) // no faults: it only records

@@ -23,7 +23,7 @@ func BenchmarkDo(b *testing.B) {
 		keys bool
 	}{
 		{"Limiter", ratelimit.New(1e12, 1<<30, ratelimit.Config{}), false},
-		{"Keyed", ratelimit.NewKeyed(1e12, 1<<30, ratelimit.KeyedConfig{}), true},
+		{"Group", ratelimit.NewGroup(1e12, 1<<30, ratelimit.GroupConfig{}), true},
 		{"Throttle", ratelimit.NewThrottle(ratelimit.ThrottleConfig{}), false},
 	}
 	for _, pc := range policies {

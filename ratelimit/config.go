@@ -41,7 +41,7 @@ const (
 )
 
 // Config holds the optional settings of a [Limiter] (and, embedded in
-// [KeyedConfig], of a [Keyed] limiter and of the limiter of package
+// [GroupConfig], of a [Group] and of the limiter of package
 // ratelimit/redis). The zero value is the default: refuse at once when no
 // token is there, pause up to [DefaultMaxPause] on a downstream's 429,
 // charge one token per call, and write the draft's RateLimit headers under
@@ -108,7 +108,7 @@ type Config struct {
 
 	// Name names the limit in the RateLimit and RateLimit-Policy headers
 	// ("" means "default" there) and for telemetry: the Name method of
-	// the limiter returns it. For a [Keyed] limiter it is the name of the
+	// the limiter returns it. For a [Group] it is the name of the
 	// default limit; tiers carry their own Quota.Name.
 	Name string
 

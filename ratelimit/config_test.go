@@ -22,10 +22,10 @@ import (
 func TestInvalidConfigPanics(t *testing.T) {
 	t.Parallel()
 	tests := map[string]func(){
-		"keyed burst 0":        func() { ratelimit.NewKeyed(1, 0, ratelimit.KeyedConfig{}) },
+		"keyed burst 0":        func() { ratelimit.NewGroup(1, 0, ratelimit.GroupConfig{}) },
 		"limiter burst 0":      func() { ratelimit.New(1, 0, ratelimit.Config{}) },
-		"keyed NaN rate":       func() { ratelimit.NewKeyed(rate.Limit(math.NaN()), 1, ratelimit.KeyedConfig{}) },
-		"keyed +Inf rate":      func() { ratelimit.NewKeyed(rate.Limit(math.Inf(1)), 1, ratelimit.KeyedConfig{}) },
+		"keyed NaN rate":       func() { ratelimit.NewGroup(rate.Limit(math.NaN()), 1, ratelimit.GroupConfig{}) },
+		"keyed +Inf rate":      func() { ratelimit.NewGroup(rate.Limit(math.Inf(1)), 1, ratelimit.GroupConfig{}) },
 		"limiter +Inf rate":    func() { ratelimit.New(rate.Limit(math.Inf(1)), 1, ratelimit.Config{}) },
 		"throttle NaN K":       func() { ratelimit.NewThrottle(ratelimit.ThrottleConfig{K: math.NaN()}) },
 		"queue without a wait": func() { ratelimit.New(1, 1, ratelimit.Config{MaxQueue: 8}) },
@@ -47,7 +47,7 @@ func TestInvalidConfigPanics(t *testing.T) {
 // call of its keys without a word; it panics when QuotaFor returns it.
 func TestTierBurstZeroPanics(t *testing.T) {
 	t.Parallel()
-	k := ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{
+	k := ratelimit.NewGroup(1, 1, ratelimit.GroupConfig{
 		QuotaFor: func(string) (ratelimit.Quota, bool) { return ratelimit.Quota{Rate: 1}, true },
 	})
 	defer func() {
@@ -75,7 +75,7 @@ func TestMaxWaitForever(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		l := ratelimit.New(rate.Every(time.Hour), 1, ratelimit.Config{MaxWait: resilience.Forever})
-		k := ratelimit.NewKeyed(rate.Every(time.Hour), 1, ratelimit.KeyedConfig{Config: ratelimit.Config{MaxWait: resilience.Forever}})
+		k := ratelimit.NewGroup(rate.Every(time.Hour), 1, ratelimit.GroupConfig{Config: ratelimit.Config{MaxWait: resilience.Forever}})
 		require.True(t, l.Allow())
 		require.True(t, k.Allow("k"))
 		start := time.Now()
@@ -100,8 +100,8 @@ func TestDefaultMaxQueue(t *testing.T) {
 			l.Allow()
 			return l.Wait
 		}(),
-		"Keyed": func() func(context.Context) error {
-			k := ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{Config: ratelimit.Config{MaxWait: resilience.Forever}})
+		"Group": func() func(context.Context) error {
+			k := ratelimit.NewGroup(1, 1, ratelimit.GroupConfig{Config: ratelimit.Config{MaxWait: resilience.Forever}})
 			k.Allow("k")
 			return func(ctx context.Context) error { return k.Wait(ctx, "k") }
 		}(),
@@ -126,18 +126,18 @@ func TestDefaultMaxQueue(t *testing.T) {
 	}
 }
 
-// TestKeyedRateZeroAdmitsBurst: a keyed bucket with rate 0 holds burst
+// TestGroupRateZeroAdmitsBurst: a keyed bucket with rate 0 holds burst
 // tokens that never come back, as rate.Limiter's does.
-func TestKeyedRateZeroAdmitsBurst(t *testing.T) {
+func TestGroupRateZeroAdmitsBurst(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		k := ratelimit.NewKeyed(0, 3, ratelimit.KeyedConfig{})
+		k := ratelimit.NewGroup(0, 3, ratelimit.GroupConfig{})
 		l := rate.NewLimiter(0, 3)
 		for i := range 10 {
 			assert.Equal(t, l.Allow(), k.Allow("k"), "call %d", i)
 			time.Sleep(time.Hour)
 		}
-		k = ratelimit.NewKeyed(0, 10, ratelimit.KeyedConfig{})
+		k = ratelimit.NewGroup(0, 10, ratelimit.GroupConfig{})
 		l = rate.NewLimiter(0, 10)
 		for i, n := range []int{4, 0, 5, 2, 1, 1, 0, 1} {
 			assert.Equal(t, l.AllowN(time.Now(), n), k.AllowN("k", n), "call %d, cost %d", i, n)
@@ -150,14 +150,14 @@ func TestKeyedRateZeroAdmitsBurst(t *testing.T) {
 	})
 }
 
-// TestKeyedTierChanges: a key that moves between a tier that never refills
+// TestGroupTierChanges: a key that moves between a tier that never refills
 // and one that does starts the new tier with a full bucket.
-func TestKeyedTierChanges(t *testing.T) {
+func TestGroupTierChanges(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var tier atomic.Value
 		tier.Store(ratelimit.Quota{Rate: 0, Burst: 2})
-		k := ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{
+		k := ratelimit.NewGroup(1, 1, ratelimit.GroupConfig{
 			QuotaFor: func(string) (ratelimit.Quota, bool) { return tier.Load().(ratelimit.Quota), true },
 		})
 		assert.True(t, k.AllowN("k", 2))

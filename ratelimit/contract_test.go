@@ -32,8 +32,8 @@ func TestContractKit(t *testing.T) {
 		"Limiter that waits a while": {p: func() resilience.Policy {
 			return ratelimit.New(10, 2, ratelimit.Config{MaxWait: time.Second, MaxQueue: 4})
 		}},
-		"Keyed": {p: func() resilience.Policy {
-			return ratelimit.NewKeyed(1000, 100, ratelimit.KeyedConfig{MaxKeys: 4})
+		"Group": {p: func() resilience.Policy {
+			return ratelimit.NewGroup(1000, 100, ratelimit.GroupConfig{MaxKeys: 4})
 		}, cfg: byKey},
 		// A panic is a request the backend did not accept (rule 4: it is
 		// recorded as a failure); in the empty window of a new throttle a
@@ -55,8 +55,8 @@ func TestContractKit(t *testing.T) {
 		}, cfg: resiliencetest.Config{Skip: map[resiliencetest.Check]string{
 			resiliencetest.CheckPanic: "a panic counts as a request not accepted: a new throttle then drops calls by design",
 		}}},
-		"Keyed that waits": {p: func() resilience.Policy {
-			return ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{Config: ratelimit.Config{MaxWait: resilience.Forever}})
+		"Group that waits": {p: func() resilience.Policy {
+			return ratelimit.NewGroup(1, 1, ratelimit.GroupConfig{Config: ratelimit.Config{MaxWait: resilience.Forever}})
 		}, cfg: byKey},
 	} {
 		t.Run(name, func(t *testing.T) {

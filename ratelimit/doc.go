@@ -10,9 +10,9 @@
 // New(10, 20, Config{}) admits 10 calls per second on average with bursts
 // of 20 (rates are rate.Limit values, calls per second; rate.Every
 // converts an interval).
-// A [Keyed] limiter keeps one bucket per key — client address, customer,
+// A [Group] keeps one bucket per key — client address, customer,
 // API key or downstream host — with tiers chosen by
-// [KeyedConfig.QuotaFor], and bounded memory without a janitor goroutine.
+// [GroupConfig.QuotaFor], and bounded memory without a janitor goroutine.
 // Both are resilience.Policy values whose Do either runs the operation,
 // waits for its tokens up to [Config.MaxWait], or refuses the call with a
 // [*LimitedError].
@@ -21,7 +21,7 @@
 // rate of 0 admits the burst in all and then nothing (the bucket never
 // refills), as rate.Limiter does. The burst must be at least 1 unless the
 // rate is rate.Inf: a bucket of no tokens would refuse every call, so New,
-// NewKeyed and SetQuota panic on it, as on a negative, NaN or +Inf rate;
+// NewGroup and SetQuota panic on it, as on a negative, NaN or +Inf rate;
 // a tier that QuotaFor returns obeys the same rules, or the call that gets
 // it panics.
 //
@@ -32,7 +32,7 @@
 // request — by default the client's address as the TCP connection shows
 // it, IPv6 clients grouped by /64; behind proxies, HandlerConfig.Key with
 // httpkey.ClientIP and its TrustedProxies; for API keys, httpkey.Header —
-// so a [Keyed] limiter, or the limiter of ratelimit/redis, keeps a bucket
+// so a [Group], or the limiter of ratelimit/redis, keeps a bucket
 // per client, and a [Limiter] one global quota. A refused request is
 // answered 429 Too Many Requests with a Retry-After header (503 when a
 // distributed limiter's store is unavailable and it fails closed), or by
@@ -56,7 +56,7 @@
 //
 // # Client side: pacing and pauses
 //
-// Inside resilience.Transport, a Keyed limiter keys by the request's host.
+// Inside resilience.Transport, a Group keys by the request's host.
 // When a response is 429 Too Many Requests with a wait (a Retry-After, or a
 // RateLimit header with nothing remaining; see [Config.MaxPause]), the
 // limiter of that host admits nothing until then — under every limit alike, rate.Inf
@@ -81,13 +81,14 @@
 //     MaxQueue without one is a contradiction and panics, as does None (no
 //     queue) with a positive MaxWait.
 //   - MaxPause: zero means [DefaultMaxPause]; None, no pause.
-//   - MaxKeys: zero means [DefaultMaxKeys]; a Keyed limiter never holds more
-//     buckets than MaxKeys, nor more pauses.
+//   - MaxKeys: zero means [DefaultMaxKeys]; a Group never holds more
+//     buckets than MaxKeys, nor more pauses, and holds a key longer than
+//     128 bytes as its SHA-256 ("sha256:" and 64 hex digits).
 //   - Cost nil charges 1 per call; Headers zero is [DraftHeaders]; Name ""
 //     is "default".
 //
 // Every constructor takes its Config as its last argument, a plain struct:
-// New(r, burst, Config{}), NewKeyed(r, burst, KeyedConfig{}),
+// New(r, burst, Config{}), NewGroup(r, burst, GroupConfig{}),
 // NewThrottle(ThrottleConfig{}).
 //
 // # Errors
@@ -117,11 +118,14 @@
 //
 // # Telemetry
 //
-// [Limiter], [Keyed] and [Throttle] have a Name (Config.Name, the name of
-// the limit in the RateLimit headers; ThrottleConfig.Name) and a Metrics
-// method that returns a [Metrics] snapshot: refusals by [Reason], admitted
-// calls where counting them costs nothing (Keyed, Throttle), tokens,
-// pauses, keys and waiting calls. Every hook gets the context of the call
+// [Limiter], [Group] and [Throttle] have a Name (Config.Name, the name of
+// the limit in the RateLimit headers; ThrottleConfig.Name) and return
+// [Metrics] snapshots: refusals by [Reason], admitted calls where counting
+// them costs nothing (Group, Throttle), tokens, pauses, keys and waiting
+// calls. A Limiter's and a Throttle's come from Metrics(); a Group, like
+// the Groups of breaker and bulkhead, has Metrics(key) for one key's
+// bucket (tokens, quota, pause; without making the key), Range for every
+// key held, and Totals for its group-wide counters. Every hook gets the context of the call
 // first: [Config.OnLimited] and [ThrottleConfig.OnThrottled] (under
 // resilience.Handler, resilience.RequestFrom(ctx) is the request), so a
 // log line can carry the trace.

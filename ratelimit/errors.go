@@ -8,7 +8,7 @@ import (
 )
 
 // ErrLimited is the sentinel that every rejection by a rate limiter of this
-// package matches with errors.Is: a [Limiter], a [Keyed] limiter, a
+// package matches with errors.Is: a [Limiter], a [Group], a
 // [Throttle], and the distributed limiter of package
 // ratelimit/redis. The error returned is a [*LimitedError].
 var ErrLimited = errors.New("ratelimit: limited")

@@ -50,11 +50,11 @@ func ExampleConfig_maxWait() {
 	// three calls paced a millisecond apart
 }
 
-func ExampleNewKeyed() {
+func ExampleNewGroup() {
 	tiers := map[string]ratelimit.Quota{
 		"customer-pro": ratelimit.PerWindow(1000, time.Minute),
 	}
-	k := ratelimit.NewKeyed(1, 3, ratelimit.KeyedConfig{
+	k := ratelimit.NewGroup(1, 3, ratelimit.GroupConfig{
 		QuotaFor: func(key string) (ratelimit.Quota, bool) {
 			l, ok := tiers[key]
 			return l, ok
@@ -72,14 +72,14 @@ func ExampleNewKeyed() {
 	// customer-pro burst: 1000
 }
 
-// A server limits each client to 100 requests a minute with a Keyed
-// limiter under resilience.NewHandler, which keys each request by the
+// A server limits each client to 100 requests a minute with a Group
+// under resilience.NewHandler, which keys each request by the
 // client's address (here behind a proxy at 10.0.0.0/8 that sets
 // X-Forwarded-For). The limiter's Do writes the RateLimit headers; the
 // Handler answers a refusal 429 with Retry-After.
 func Example_server() {
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello\n") })
-	limits := ratelimit.NewKeyed(ratelimit.PerWindow(100, time.Minute).Rate, 100, ratelimit.KeyedConfig{})
+	limits := ratelimit.NewGroup(ratelimit.PerWindow(100, time.Minute).Rate, 100, ratelimit.GroupConfig{})
 	h := resilience.NewHandler(api, resilience.HandlerConfig{
 		Key: httpkey.ClientIP(httpkey.IPConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}),
 	}, limits)
@@ -151,13 +151,13 @@ func ExampleNewThrottle() {
 	// <nil> 0
 }
 
-func ExampleKeyed_Metrics() {
-	perClient := ratelimit.NewKeyed(1, 2, ratelimit.KeyedConfig{Config: ratelimit.Config{Name: "api"}})
+func ExampleGroup_Totals() {
+	perClient := ratelimit.NewGroup(1, 2, ratelimit.GroupConfig{Config: ratelimit.Config{Name: "api"}})
 	for range 3 {
 		perClient.Allow("client-1")
 		_, _ = perClient.Take(context.Background(), "client-2", 3)
 	}
-	m := perClient.Metrics()
+	m := perClient.Totals()
 	fmt.Println(perClient.Name(), m.Admitted, m.Refused[ratelimit.ReasonTooCostly], m.Keys)
 	// Output:
 	// api 2 3 1

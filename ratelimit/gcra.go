@@ -120,6 +120,21 @@ func (g gcra) state(tat, now int64) (remaining int64, reset time.Duration) {
 	return g.left(tat, now), time.Duration(tat - now)
 }
 
+// tokens returns the tokens of a bucket whose TAT is tat, fractions
+// included: negative while calls wait for tokens they reserved, or a pause
+// lasts.
+func (g gcra) tokens(tat, now int64) float64 {
+	switch {
+	case g.inf:
+		return float64(g.burst)
+	case g.norefill:
+		return float64(g.burst - g.used(tat))
+	case tat <= now || tat >= zeroBase:
+		return float64(g.burst)
+	}
+	return float64(now+g.tolerance-tat) / float64(g.interval)
+}
+
 // left returns the whole tokens in a bucket whose TAT is tat.
 func (g gcra) left(tat, now int64) int64 {
 	if tat <= now {

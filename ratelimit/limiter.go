@@ -26,7 +26,7 @@ import (
 // API, and on the server side, as a policy of resilience.Handler, to refuse
 // what exceeds a global quota with 429 Too Many Requests; its Do then
 // writes the RateLimit headers (see [Config.Headers]). For one bucket per
-// client, customer, API key or host, use [Keyed].
+// client, customer, API key or host, use [Group].
 //
 // When the operation fails with 429 Too Many Requests and a Retry-After
 // (see [Config.MaxPause]) the limiter pauses: it admits nothing until that

@@ -37,7 +37,7 @@ func TestNewPanics(t *testing.T) {
 			ratelimit.New(1, 1, ratelimit.Config{MaxWait: time.Second, MaxQueue: resilience.None})
 		}, "ratelimit: MaxQueue None"},
 		{"PerWindow zero calls", func() { ratelimit.PerWindow(0, time.Minute) }, "ratelimit: PerWindow"},
-		{"keyed negative MaxKeys", func() { ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{MaxKeys: -1}) }, "ratelimit: negative MaxKeys"},
+		{"keyed negative MaxKeys", func() { ratelimit.NewGroup(1, 1, ratelimit.GroupConfig{MaxKeys: -1}) }, "ratelimit: negative MaxKeys"},
 		{"PerWindow zero window", func() { ratelimit.PerWindow(1, 0) }, "ratelimit: PerWindow"},
 		{"SetLimit negative", func() { ratelimit.New(1, 1, ratelimit.Config{}).SetQuota(ratelimit.Quota{Rate: -2}) }, "ratelimit: invalid limit"},
 	}

@@ -6,13 +6,14 @@ import (
 )
 
 // Metrics is a snapshot of the counters and the state of a [Limiter], a
-// [Keyed] limiter or a [Throttle] (their Metrics methods), for telemetry.
+// [Group] or a [Throttle] (their Metrics methods; a Group's group-wide
+// counters are its Totals), for telemetry.
 // Counters count from the making of the limiter; each type fills the
 // fields that apply to it and leaves the others zero. Counting costs the
 // success path nothing: Refused is counted where a call is refused, and
 // Admitted only where the decision already holds a lock.
 type Metrics struct {
-	// Admitted counts the calls admitted: by a Keyed limiter, those of a
+	// Admitted counts the calls admitted: by a Group, those of a
 	// finite quota (a rate.Inf quota takes no lock, and its calls are not
 	// counted unless they waited out a pause); by a Throttle, the calls it
 	// let through. A Limiter leaves it 0: its success path is the one lock
@@ -30,16 +31,21 @@ type Metrics struct {
 	// Waiting is how many calls wait for their tokens now.
 	Waiting int
 
-	// Tokens is how many tokens the bucket of a Limiter holds now
-	// (negative while waiting calls have reserved more than there is).
+	// Tokens is how many tokens the bucket of a Limiter, or of one key
+	// of a Group ([Group.Metrics], [Group.Range]), holds now (negative
+	// while waiting calls have reserved more than there is).
 	Tokens float64
-	// Paused is how long the pause of a Limiter lasts from now; 0 when
-	// it is not paused.
+	// Paused is how long the pause of a Limiter, or of one key of a
+	// Group, lasts from now; 0 when it is not paused.
 	Paused time.Duration
+	// Quota is the quota of one key of a Group ([Group.Metrics],
+	// [Group.Range]): its tier, or the default.
+	Quota Quota
 
-	// Keys is how many keys a Keyed limiter remembers (see [Keyed.Len]).
+	// Keys is how many keys a Group holds (see [Group.Len]), in
+	// [Group.Totals].
 	Keys int
-	// Pauses is how many keys of a Keyed limiter have a pause recorded
+	// Pauses is how many keys of a Group have a pause recorded
 	// (some may have ended and not yet been swept).
 	Pauses int
 

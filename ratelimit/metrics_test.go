@@ -20,7 +20,7 @@ func TestNames(t *testing.T) {
 	t.Parallel()
 	assert.Equal(t, "search", ratelimit.New(1, 1, ratelimit.Config{Name: "search"}).Name())
 	assert.Equal(t, "", ratelimit.New(1, 1, ratelimit.Config{}).Name())
-	assert.Equal(t, "api", ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{Config: ratelimit.Config{Name: "api"}}).Name())
+	assert.Equal(t, "api", ratelimit.NewGroup(1, 1, ratelimit.GroupConfig{Config: ratelimit.Config{Name: "api"}}).Name())
 	assert.Equal(t, "backend", ratelimit.NewThrottle(ratelimit.ThrottleConfig{Name: "backend"}).Name())
 }
 
@@ -48,9 +48,9 @@ func TestLimiterMetrics(t *testing.T) {
 	}
 }
 
-func TestKeyedMetrics(t *testing.T) {
+func TestGroupTotalsCount(t *testing.T) {
 	t.Parallel()
-	k := ratelimit.NewKeyed(1e-9, 1, ratelimit.KeyedConfig{Config: ratelimit.Config{MaxWait: time.Second}})
+	k := ratelimit.NewGroup(1e-9, 1, ratelimit.GroupConfig{Config: ratelimit.Config{MaxWait: time.Second}})
 	ctx := resilience.WithKey(context.Background(), "a")
 	op := func(context.Context) error { return nil }
 	require.NoError(t, k.Do(ctx, op))
@@ -59,7 +59,7 @@ func TestKeyedMetrics(t *testing.T) {
 	assert.Error(t, k.Do(ctx, op)) // empty, and the wait is far too long
 	_, _ = k.Take(ctx, "a", 9)
 	k.Pause("d", time.Hour)
-	m := k.Metrics()
+	m := k.Totals()
 	assert.Equal(t, uint64(3), m.Admitted)
 	assert.Equal(t, refused(ratelimit.ReasonRate, ratelimit.ReasonTooCostly), m.Refused)
 	assert.Equal(t, 4, m.Keys)

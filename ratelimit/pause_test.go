@@ -40,11 +40,11 @@ func TestPauseIsCapped(t *testing.T) {
 	tests := map[string]func() resilience.Policy{
 		"Limiter":          func() resilience.Policy { return ratelimit.New(10, 10, ratelimit.Config{}) },
 		"Limiter rate.Inf": func() resilience.Policy { return ratelimit.New(rate.Inf, 0, ratelimit.Config{}) },
-		"Keyed":            func() resilience.Policy { return ratelimit.NewKeyed(10, 10, ratelimit.KeyedConfig{}) },
-		"Keyed rate.Inf":   func() resilience.Policy { return ratelimit.NewKeyed(rate.Inf, 1, ratelimit.KeyedConfig{}) },
-		"Keyed rate 0":     func() resilience.Policy { return ratelimit.NewKeyed(0, 10, ratelimit.KeyedConfig{}) },
-		"Keyed tier rate.Inf": func() resilience.Policy {
-			return ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{
+		"Group":            func() resilience.Policy { return ratelimit.NewGroup(10, 10, ratelimit.GroupConfig{}) },
+		"Group rate.Inf":   func() resilience.Policy { return ratelimit.NewGroup(rate.Inf, 1, ratelimit.GroupConfig{}) },
+		"Group rate 0":     func() resilience.Policy { return ratelimit.NewGroup(0, 10, ratelimit.GroupConfig{}) },
+		"Group tier rate.Inf": func() resilience.Policy {
+			return ratelimit.NewGroup(1, 1, ratelimit.GroupConfig{
 				QuotaFor: func(string) (ratelimit.Quota, bool) { return ratelimit.Quota{Rate: rate.Inf}, true }})
 		},
 	}
@@ -81,7 +81,7 @@ type rtFunc func(*http.Request) (*http.Response, error)
 
 func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// TestTransportPausesHostOn429: inside resilience.Transport, a Keyed limiter
+// TestTransportPausesHostOn429: inside resilience.Transport, a Group
 // keeps one bucket per host and pauses a host that answered 429.
 func TestTransportPausesHostOn429(t *testing.T) {
 	t.Parallel()
@@ -96,7 +96,7 @@ func TestTransportPausesHostOn429(t *testing.T) {
 			}
 			return resp, nil
 		})
-		hosts := ratelimit.NewKeyed(100, 10, ratelimit.KeyedConfig{})
+		hosts := ratelimit.NewGroup(100, 10, ratelimit.GroupConfig{})
 		client := &http.Client{Transport: resilience.Transport(backend, hosts)}
 		get := func(url string) (*http.Response, error) {
 			resp, err := client.Get(url)
@@ -132,7 +132,7 @@ func TestPauseWaitsWithinMaxWait(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				k := ratelimit.NewKeyed(r, 5, ratelimit.KeyedConfig{Config: ratelimit.Config{MaxWait: 2 * time.Second}})
+				k := ratelimit.NewGroup(r, 5, ratelimit.GroupConfig{Config: ratelimit.Config{MaxWait: 2 * time.Second}})
 				ctx := context.Background()
 				k.Pause("k", 3*time.Second)
 				assert.Equal(t, 3*time.Second, k.Paused("k"))
@@ -161,7 +161,7 @@ func TestPauseWaitsWithinMaxWait(t *testing.T) {
 func TestPauseIsBounded(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		k := ratelimit.NewKeyed(rate.Inf, 1, ratelimit.KeyedConfig{MaxKeys: 128})
+		k := ratelimit.NewGroup(rate.Inf, 1, ratelimit.GroupConfig{MaxKeys: 128})
 		for i := range 1000 {
 			k.Pause(fmt.Sprint("host-", i), time.Minute)
 		}

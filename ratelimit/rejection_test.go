@@ -33,7 +33,7 @@ func TestRejectionsAreLocal(t *testing.T) {
 		}
 		costly := func() error { return ratelimit.New(1, 1, ratelimit.Config{}).WaitN(ctx, 2) }
 		keyed := func() error {
-			k := ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{})
+			k := ratelimit.NewGroup(1, 1, ratelimit.GroupConfig{})
 			require.True(t, k.Allow("k"))
 			return k.Wait(ctx, "k")
 		}

@@ -34,13 +34,13 @@ func serve(h http.Handler, remote string, hdr ...string) *httptest.ResponseRecor
 	return w
 }
 
-// TestServerKeyedPerClient: under resilience.Handler, a Keyed limiter keeps
+// TestServerGroupPerClient: under resilience.Handler, a Group keeps
 // one bucket per client address, and its Do writes the RateLimit headers on
 // the answers it admits and on those it refuses.
-func TestServerKeyedPerClient(t *testing.T) {
+func TestServerGroupPerClient(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		k := ratelimit.NewKeyed(1, 1, ratelimit.KeyedConfig{Config: ratelimit.Config{Name: "per-ip"}})
+		k := ratelimit.NewGroup(1, 1, ratelimit.GroupConfig{Config: ratelimit.Config{Name: "per-ip"}})
 		h := resilience.Handler(okHandler, k)
 		var codes []int
 		for _, client := range []string{"192.0.2.1:1000", "192.0.2.2:1000", "192.0.2.3:1000"} {
@@ -122,7 +122,7 @@ func TestServerCost(t *testing.T) {
 			}
 			return 1
 		}
-		k := ratelimit.NewKeyed(1, 10, ratelimit.KeyedConfig{Config: ratelimit.Config{Cost: cost}})
+		k := ratelimit.NewGroup(1, 10, ratelimit.GroupConfig{Config: ratelimit.Config{Cost: cost}})
 		h := resilience.NewHandler(okHandler, resilience.HandlerConfig{Key: httpkey.Header("X-Api-Key", nil)}, k)
 		w := serve(h, "192.0.2.1:1", "X-Api-Key", "k1", "X-Cost", "xxxxxxx")
 		assert.Equal(t, 200, w.Code)
@@ -158,7 +158,7 @@ func TestServerDryRun(t *testing.T) {
 	cfg := ratelimit.Config{DryRun: true, OnLimited: onLimited}
 	for name, p := range map[string]resilience.Policy{
 		"Limiter": ratelimit.New(rate.Every(time.Hour), 1, cfg),
-		"Keyed":   ratelimit.NewKeyed(rate.Every(time.Hour), 1, ratelimit.KeyedConfig{Config: cfg}),
+		"Group":   ratelimit.NewGroup(rate.Every(time.Hour), 1, ratelimit.GroupConfig{Config: cfg}),
 	} {
 		mu.Lock()
 		limited = nil
@@ -172,7 +172,7 @@ func TestServerDryRun(t *testing.T) {
 			assert.Empty(t, w.Header().Get("Retry-After"), name)
 		}
 		key := ""
-		if name == "Keyed" {
+		if name == "Group" {
 			key = "192.0.2.1"
 		}
 		want := key + " 192.0.2.1:1 rate exceeded"
@@ -208,7 +208,7 @@ func TestServerNoHeadersOutsideHandler(t *testing.T) {
 	t.Parallel()
 	assert.Nil(t, resilience.ResponseHeader(context.Background()))
 	require.NoError(t, ratelimit.New(1, 1, ratelimit.Config{}).Do(context.Background(), nop))
-	w := serve(resilience.Handler(okHandler, ratelimit.New(rate.Inf, 0, ratelimit.Config{}), ratelimit.NewKeyed(rate.Inf, 1, ratelimit.KeyedConfig{})), "192.0.2.1:1")
+	w := serve(resilience.Handler(okHandler, ratelimit.New(rate.Inf, 0, ratelimit.Config{}), ratelimit.NewGroup(rate.Inf, 1, ratelimit.GroupConfig{})), "192.0.2.1:1")
 	assert.Equal(t, 200, w.Code)
 	assert.Empty(t, w.Header().Get("RateLimit"))
 	assert.Empty(t, w.Header().Get("RateLimit-Policy"))
@@ -218,7 +218,7 @@ func TestServerNoHeadersOutsideHandler(t *testing.T) {
 // and no reset.
 func TestServerRateZeroQuota(t *testing.T) {
 	t.Parallel()
-	for name, p := range map[string]resilience.Policy{"Limiter": ratelimit.New(0, 2, ratelimit.Config{}), "Keyed": ratelimit.NewKeyed(0, 2, ratelimit.KeyedConfig{})} {
+	for name, p := range map[string]resilience.Policy{"Limiter": ratelimit.New(0, 2, ratelimit.Config{}), "Group": ratelimit.NewGroup(0, 2, ratelimit.GroupConfig{})} {
 		h := resilience.Handler(okHandler, p)
 		w := serve(h, "192.0.2.1:1")
 		assert.Equal(t, 200, w.Code, name)

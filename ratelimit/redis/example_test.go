@@ -20,7 +20,7 @@ func ExampleNew() {
 	limits := redis.New(client, 10, 2, redis.Config{
 		Prefix:    "ratelimit:api:",
 		OnFailure: redis.FailLocal,
-		KeyedConfig: ratelimit.KeyedConfig{
+		GroupConfig: ratelimit.GroupConfig{
 			QuotaFor: func(key string) (ratelimit.Quota, bool) {
 				if key == "customer-pro" {
 					return ratelimit.PerWindow(1000, time.Minute), true

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/keyed"
 	"github.com/resiliencekit/resilience/ratelimit"
 	"github.com/resiliencekit/resilience/ratelimit/internal/pause"
 	"github.com/resiliencekit/resilience/ratelimit/internal/rules"
@@ -29,7 +30,7 @@ const (
 	// Service Unavailable with a Retry-After). For limits that must never be
 	// exceeded, such as a paid quota.
 	FailClosed
-	// FailLocal decides with a local ratelimit.Keyed limiter while Redis is
+	// FailLocal decides with a local ratelimit.Group while Redis is
 	// unavailable: each process enforces the limit by itself, so N
 	// processes admit up to N times the limit in total until Redis is back.
 	FailLocal
@@ -54,19 +55,21 @@ const DefaultRetryInterval = time.Second
 
 // Config holds the optional settings of a [Limiter]. The zero value is the
 // default: keys prefixed "ratelimit:", fail open, retry Redis a second
-// after a failure, and the defaults of ratelimit.KeyedConfig. Its fields
+// after a failure, and the defaults of ratelimit.GroupConfig. Its fields
 // follow the rule of the whole module: zero means the default,
 // resilience.None says "none" where the default is not none, and any other
 // negative value panics at construction.
 type Config struct {
-	// KeyedConfig holds the settings shared with ratelimit.Keyed, with
-	// the same meanings and defaults: MaxWait and MaxQueue (waiting
-	// happens in this process; MaxQueue bounds its waiting calls),
-	// MaxPause, Cost, DryRun, Headers, Name, OnLimited, QuotaFor (the
+	// GroupConfig holds the settings shared with ratelimit.Group, with
+	// the same names, meanings and defaults: Config (MaxWait and MaxQueue
+	// — waiting happens in this process; MaxQueue bounds its waiting calls
+	// —, MaxPause, Cost, DryRun, Headers, Name, OnLimited), QuotaFor (the
 	// tiers) and Key (how Do finds the key; resilience.KeyFrom by
 	// default). MaxKeys bounds what the process keeps by itself: the
-	// local fallback and the pauses of rate.Inf keys.
-	ratelimit.KeyedConfig
+	// local fallback and the pauses of rate.Inf keys. As in a Group, a key
+	// longer than 128 bytes is kept, in Redis too, as "sha256:" and the
+	// hex SHA-256 of it, so that no caller can store large keys in Redis.
+	ratelimit.GroupConfig
 
 	// Prefix is put before every key in Redis; "" means "ratelimit:".
 	// Limiters that share a prefix and a key share a bucket, across
@@ -79,8 +82,8 @@ type Config struct {
 	OnFailure FailMode
 
 	// Local is the limiter FailLocal decides with; nil means a
-	// ratelimit.Keyed made with the same limits and KeyedConfig.
-	Local *ratelimit.Keyed
+	// ratelimit.Group made with the same limits and GroupConfig.
+	Local *ratelimit.Group
 
 	// RetryInterval is how long the limiter stops asking Redis after a
 	// failed decision, deciding by OnFailure meanwhile, so that an outage
@@ -100,7 +103,7 @@ type Config struct {
 
 // Limiter is a distributed rate limiter: one bucket per key, kept in Redis,
 // shared by every process that uses the same Redis and prefix. It has the
-// API of ratelimit.Keyed: it is a resilience.Policy (Do finds the key in
+// API of ratelimit.Group: it is a resilience.Policy (Do finds the key in
 // the context), so under resilience.Handler it limits each client and
 // writes the RateLimit headers, and has DoKey, Wait, WaitN, Take and Pause
 // for explicit keys.
@@ -138,8 +141,8 @@ type Limiter struct {
 	headers       ratelimit.HeaderMode
 	onLimited     func(context.Context, *ratelimit.LimitedError)
 	mode          FailMode
-	local         *ratelimit.Keyed
-	pauses        *ratelimit.Keyed // the pauses of rate.Inf keys
+	local         *ratelimit.Group
+	pauses        *ratelimit.Group // the pauses of rate.Inf keys
 	retry         time.Duration
 	onStateChange func(context.Context, bool, error)
 	epoch         time.Time
@@ -163,14 +166,14 @@ func New(client goredis.Scripter, r rate.Limit, burst int, c Config) *Limiter {
 		panic("ratelimit/redis: nil client")
 	}
 	rules.CheckLimit(pkg, float64(r), burst, false, "", "")
-	waits := rules.ResolveWaits(pkg, c.MaxWait, c.MaxQueue, c.MaxPause)
+	waits := rules.ResolveWaits(pkg, c.Config.MaxWait, c.Config.MaxQueue, c.Config.MaxPause)
 	switch {
 	case c.MaxKeys < 0:
 		panic(fmt.Sprintf("ratelimit/redis: negative MaxKeys %d", c.MaxKeys))
 	case c.OnFailure > FailLocal:
 		panic(fmt.Sprintf("ratelimit/redis: unknown %v", c.OnFailure))
-	case c.Headers > ratelimit.NoHeaders:
-		panic(fmt.Sprintf("ratelimit/redis: unknown HeaderMode %d", c.Headers))
+	case c.Config.Headers > ratelimit.NoHeaders:
+		panic(fmt.Sprintf("ratelimit/redis: unknown HeaderMode %d", c.Config.Headers))
 	case c.RetryInterval == resilience.None:
 		c.RetryInterval = 0
 	case c.RetryInterval < 0:
@@ -186,32 +189,36 @@ func New(client goredis.Scripter, r rate.Limit, burst int, c Config) *Limiter {
 	}
 	l := &Limiter{
 		client:        client,
-		def:           ratelimit.Quota{Rate: r, Burst: burst, Name: c.Name},
+		def:           ratelimit.Quota{Rate: r, Burst: burst, Name: c.Config.Name},
 		limitFor:      c.QuotaFor,
 		keyOf:         c.Key,
 		prefix:        c.Prefix,
 		waits:         waits,
-		cost:          c.Cost,
-		dryRun:        c.DryRun,
-		headers:       c.Headers,
-		onLimited:     c.OnLimited,
+		cost:          c.Config.Cost,
+		dryRun:        c.Config.DryRun,
+		headers:       c.Config.Headers,
+		onLimited:     c.Config.OnLimited,
 		mode:          c.OnFailure,
 		local:         c.Local,
-		pauses:        ratelimit.NewKeyed(rate.Inf, 1, ratelimit.KeyedConfig{MaxKeys: c.MaxKeys}),
+		pauses:        ratelimit.NewGroup(rate.Inf, 1, ratelimit.GroupConfig{MaxKeys: c.MaxKeys}),
 		retry:         c.RetryInterval,
 		onStateChange: c.OnStateChange,
 		epoch:         time.Now(),
 	}
 	if l.mode == FailLocal && l.local == nil {
-		kc := c.KeyedConfig
-		kc.OnLimited = nil // the Limiter reports its rejections itself
-		kc.DryRun, kc.Cost = false, nil
-		l.local = ratelimit.NewKeyed(r, burst, kc)
+		gc := c.GroupConfig
+		gc.Config.OnLimited = nil // the Limiter reports its rejections itself
+		gc.Config.DryRun, gc.Config.Cost = false, nil
+		l.local = ratelimit.NewGroup(r, burst, gc)
 	}
 	return l
 }
 
 const pkg = "ratelimit/redis"
+
+// redisKey is the Redis key of the bucket of key: the prefix, and key
+// bounded as a Group bounds it (keyed.Bound).
+func (l *Limiter) redisKey(key string) string { return l.prefix + keyed.Bound(key) }
 
 // QuotaFor returns the limit that applies to key: its tier, or the
 // default. It panics if QuotaFor returns an invalid limit (see [New]).
@@ -271,7 +278,7 @@ func (l *Limiter) Available() bool { return l.downUntil.Load() == 0 }
 func (l *Limiter) Waiting() int { return int(l.waiters.Load()) }
 
 // Do runs op under the bucket of the key found in ctx (see
-// ratelimit.KeyedConfig.Key), as ratelimit.Keyed.Do does, with the same
+// ratelimit.GroupConfig.Key), as ratelimit.Group.Do does, with the same
 // Cost, DryRun and RateLimit headers (under resilience.Handler). It keeps
 // the resilience.Policy contract.
 func (l *Limiter) Do(ctx context.Context, op func(context.Context) error) error {
@@ -416,7 +423,7 @@ func (l *Limiter) Pause(ctx context.Context, key string, d time.Duration) {
 	if l.down() {
 		return
 	}
-	err := pauseScript.Run(ctx, l.client, []string{l.prefix + key}, p.interval, lim.Burst, d.Microseconds()).Err()
+	err := pauseScript.Run(ctx, l.client, []string{l.redisKey(key)}, p.interval, lim.Burst, d.Microseconds()).Err()
 	if err != nil && ctx.Err() == nil {
 		l.markDown(ctx, err)
 	}
@@ -463,7 +470,7 @@ func (l *Limiter) take(ctx context.Context, key string, lim ratelimit.Quota, n i
 	if l.down() {
 		return l.fallback(ctx, key, n, wait, nil)
 	}
-	res, err := takeScript.Run(ctx, l.client, []string{l.prefix + key}, p.interval, lim.Burst, n, maxWait.Microseconds()).Int64Slice()
+	res, err := takeScript.Run(ctx, l.client, []string{l.redisKey(key)}, p.interval, lim.Burst, n, maxWait.Microseconds()).Int64Slice()
 	if err == nil && len(res) != 4 {
 		err = fmt.Errorf("ratelimit/redis: unexpected script reply %v", res)
 	}
@@ -520,7 +527,7 @@ func (l *Limiter) refund(ctx context.Context, key string, lim ratelimit.Quota, n
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
-	if err := refundScript.Run(ctx, l.client, []string{l.prefix + key}, p.interval, n).Err(); err != nil {
+	if err := refundScript.Run(ctx, l.client, []string{l.redisKey(key)}, p.interval, n).Err(); err != nil {
 		l.markDown(ctx, err)
 	}
 }

@@ -2,8 +2,11 @@ package redis_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,12 +36,12 @@ func TestNewPanics(t *testing.T) {
 		{"negative rate", func() { redis.New(c, -1, 1, redis.Config{}) }},
 		{"negative burst", func() { redis.New(c, 1, -1, redis.Config{}) }},
 		{"negative RetryInterval", func() { redis.New(c, 1, 1, redis.Config{RetryInterval: -2}) }},
-		{"negative MaxKeys", func() { redis.New(c, 1, 1, redis.Config{KeyedConfig: ratelimit.KeyedConfig{MaxKeys: -1}}) }},
+		{"negative MaxKeys", func() { redis.New(c, 1, 1, redis.Config{GroupConfig: ratelimit.GroupConfig{MaxKeys: -1}}) }},
 		{"negative MaxPause", func() {
-			redis.New(c, 1, 1, redis.Config{KeyedConfig: ratelimit.KeyedConfig{Config: ratelimit.Config{MaxPause: -2}}})
+			redis.New(c, 1, 1, redis.Config{GroupConfig: ratelimit.GroupConfig{Config: ratelimit.Config{MaxPause: -2}}})
 		}},
 		{"unknown HeaderMode", func() {
-			redis.New(c, 1, 1, redis.Config{KeyedConfig: ratelimit.KeyedConfig{Config: ratelimit.Config{Headers: 7}}})
+			redis.New(c, 1, 1, redis.Config{GroupConfig: ratelimit.GroupConfig{Config: ratelimit.Config{Headers: 7}}})
 		}},
 		{"unknown FailMode", func() { redis.New(c, 1, 1, redis.Config{OnFailure: 9}) }},
 	}
@@ -60,7 +63,7 @@ func TestTake(t *testing.T) {
 	c := sharedRedis(t)
 	ctx := context.Background()
 	pre := prefix(t)
-	l := redis.New(c, 1, 3, redis.Config{Prefix: pre, KeyedConfig: ratelimit.KeyedConfig{Config: ratelimit.Config{Name: "shared"}}})
+	l := redis.New(c, 1, 3, redis.Config{Prefix: pre, GroupConfig: ratelimit.GroupConfig{Config: ratelimit.Config{Name: "shared"}}})
 	for i := range 3 {
 		d, err := l.Take(ctx, "user", 1)
 		require.NoError(t, err)
@@ -103,7 +106,7 @@ func TestTiers(t *testing.T) {
 	c := sharedRedis(t)
 	ctx := context.Background()
 	tiers := map[string]ratelimit.Quota{"pro": {Rate: 0.01, Burst: 20}, "trial": {Rate: rate.Every(24 * time.Hour), Burst: 1}, "root": {Rate: rate.Inf}}
-	l := redis.New(c, 0.01, 2, redis.Config{Prefix: prefix(t), KeyedConfig: ratelimit.KeyedConfig{
+	l := redis.New(c, 0.01, 2, redis.Config{Prefix: prefix(t), GroupConfig: ratelimit.GroupConfig{
 		QuotaFor: func(k string) (ratelimit.Quota, bool) { v, ok := tiers[k]; return v, ok },
 	}})
 	count := func(key string) int {
@@ -129,7 +132,7 @@ func TestWaitAndRefund(t *testing.T) {
 	t.Parallel()
 	c := sharedRedis(t)
 	ctx := context.Background()
-	l := redis.New(c, 2, 1, redis.Config{Prefix: prefix(t), KeyedConfig: ratelimit.KeyedConfig{
+	l := redis.New(c, 2, 1, redis.Config{Prefix: prefix(t), GroupConfig: ratelimit.GroupConfig{
 		Config: ratelimit.Config{MaxWait: 10 * time.Second, MaxQueue: 1}}})
 	require.NoError(t, l.Wait(ctx, "k"))
 	start := time.Now()
@@ -155,7 +158,7 @@ func TestWaitAndRefund(t *testing.T) {
 	}
 
 	// A wait longer than MaxWait, or than the deadline, is refused at once.
-	short := redis.New(c, 0.1, 1, redis.Config{Prefix: prefix(t), KeyedConfig: ratelimit.KeyedConfig{
+	short := redis.New(c, 0.1, 1, redis.Config{Prefix: prefix(t), GroupConfig: ratelimit.GroupConfig{
 		Config: ratelimit.Config{MaxWait: time.Second}}})
 	require.NoError(t, short.Wait(ctx, "k"))
 	start = time.Now()
@@ -404,7 +407,7 @@ type ctxKey struct{}
 func TestNameAndMetrics(t *testing.T) {
 	t.Parallel()
 	c := sharedRedis(t)
-	l := redis.New(c, 0.01, 2, redis.Config{Prefix: prefix(t), KeyedConfig: ratelimit.KeyedConfig{Config: ratelimit.Config{Name: "api"}}})
+	l := redis.New(c, 0.01, 2, redis.Config{Prefix: prefix(t), GroupConfig: ratelimit.GroupConfig{Config: ratelimit.Config{Name: "api"}}})
 	assert.Equal(t, "api", l.Name())
 	ctx := context.Background()
 	for range 3 {
@@ -421,4 +424,37 @@ func refused(reasons ...ratelimit.Reason) (r [ratelimit.ReasonUnavailable + 1]ui
 		r[reason]++
 	}
 	return r
+}
+
+// TestLongKeysAreBounded: a key longer than 128 bytes is kept in Redis as
+// "sha256:" and its hex SHA-256, as a ratelimit.Group holds it, with a
+// bucket of its own; errors name the caller's key.
+func TestLongKeysAreBounded(t *testing.T) {
+	t.Parallel()
+	c := sharedRedis(t)
+	ctx := context.Background()
+	pre := prefix(t)
+	l := redis.New(c, 0.01, 1, redis.Config{Prefix: pre})
+	long := strings.Repeat("k", 10<<10)
+	d, err := l.Take(ctx, long, 1)
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	d, _ = l.Take(ctx, long, 1)
+	assert.False(t, d.Allowed, "the long key keeps its bucket")
+	d, _ = l.Take(ctx, long[:len(long)-1]+"x", 1)
+	assert.True(t, d.Allowed, "another long key has its own")
+	err = l.Wait(ctx, long)
+	var le *ratelimit.LimitedError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, long, le.Key)
+
+	sum := sha256.Sum256([]byte(long))
+	n, err := c.Exists(ctx, pre+"sha256:"+hex.EncodeToString(sum[:])).Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n, "the bucket is kept under the hash")
+	keys, err := c.Keys(ctx, pre+"*").Result()
+	require.NoError(t, err)
+	for _, k := range keys {
+		assert.LessOrEqual(t, len(k)-len(pre), 128)
+	}
 }

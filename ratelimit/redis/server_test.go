@@ -108,10 +108,10 @@ func TestInvalidConfigPanics(t *testing.T) {
 		"rate 0":    func() { redis.New(c, 0, 1, redis.Config{}) },
 		"+Inf rate": func() { redis.New(c, rate.Limit(math.Inf(1)), 1, redis.Config{}) },
 		"queue without a wait": func() {
-			redis.New(c, 1, 1, redis.Config{KeyedConfig: ratelimit.KeyedConfig{Config: ratelimit.Config{MaxQueue: 4}}})
+			redis.New(c, 1, 1, redis.Config{GroupConfig: ratelimit.GroupConfig{Config: ratelimit.Config{MaxQueue: 4}}})
 		},
 		"tier burst 0": func() {
-			l := redis.New(c, 1, 1, redis.Config{KeyedConfig: ratelimit.KeyedConfig{
+			l := redis.New(c, 1, 1, redis.Config{GroupConfig: ratelimit.GroupConfig{
 				QuotaFor: func(string) (ratelimit.Quota, bool) { return ratelimit.Quota{Rate: 1}, true }}})
 			_, _ = l.Take(context.Background(), "k", 1)
 		},
@@ -141,7 +141,7 @@ func TestServerCostAndDryRun(t *testing.T) {
 		}
 		return 1
 	}
-	l := redis.New(c, 0.01, 4, redis.Config{Prefix: prefix(t), KeyedConfig: ratelimit.KeyedConfig{Config: ratelimit.Config{Cost: cost}}})
+	l := redis.New(c, 0.01, 4, redis.Config{Prefix: prefix(t), GroupConfig: ratelimit.GroupConfig{Config: ratelimit.Config{Cost: cost}}})
 	h := resilience.Handler(okHandler, l)
 	search := func(h http.Handler) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", "/search", nil)
@@ -157,7 +157,7 @@ func TestServerCostAndDryRun(t *testing.T) {
 	assert.Equal(t, 200, serve(h, "192.0.2.1:1").Code, "a page costs 1")
 
 	var limited atomic.Int32
-	dry := redis.New(c, 0.01, 1, redis.Config{Prefix: prefix(t), KeyedConfig: ratelimit.KeyedConfig{Config: ratelimit.Config{
+	dry := redis.New(c, 0.01, 1, redis.Config{Prefix: prefix(t), GroupConfig: ratelimit.GroupConfig{Config: ratelimit.Config{
 		DryRun: true, OnLimited: func(context.Context, *ratelimit.LimitedError) { limited.Add(1) }}}})
 	h = resilience.Handler(okHandler, dry)
 	for range 3 {
@@ -174,7 +174,7 @@ func TestInfPauseWaitsWithinMaxWait(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		down := &downScripter{}
-		l := redis.New(down, rate.Inf, 1, redis.Config{KeyedConfig: ratelimit.KeyedConfig{Config: ratelimit.Config{MaxWait: 2 * time.Second}}})
+		l := redis.New(down, rate.Inf, 1, redis.Config{GroupConfig: ratelimit.GroupConfig{Config: ratelimit.Config{MaxWait: 2 * time.Second}}})
 		ctx := context.Background()
 		l.Pause(ctx, "k", 3*time.Second)
 		err := l.Wait(ctx, "k")

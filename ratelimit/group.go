@@ -13,11 +13,12 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/keyed"
 	"github.com/resiliencekit/resilience/ratelimit/internal/pause"
 )
 
-// DefaultMaxKeys is the number of keys a [Keyed] limiter remembers at most
-// when [KeyedConfig.MaxKeys] is 0: 2^20, some tens of megabytes. It is
+// DefaultMaxKeys is the number of keys a [Group] remembers at most
+// when [GroupConfig.MaxKeys] is 0: 2^20, some tens of megabytes. It is
 // larger than the DefaultMaxKeys of the breaker and bulkhead groups
 // because a key costs far less here (one 8-byte number beside the key)
 // and because a rate limit that forgets a key gives that client a full
@@ -25,32 +26,46 @@ import (
 // a refill period.
 const DefaultMaxKeys = 1 << 20
 
-// KeyedConfig holds the optional settings of a [Keyed] limiter. The zero
-// value is the default.
-type KeyedConfig struct {
-	// Config holds the settings shared with [Limiter]: MaxWait, MaxQueue
-	// (a bound on waiting calls across all keys), MaxPause, Cost, DryRun,
-	// Headers, Name and OnLimited.
-	Config
+// GroupConfig holds the optional settings of a [Group]. The zero value is
+// the default. It has the fields of every package's GroupConfig (breaker,
+// bulkhead) but two: the per-key override is QuotaFor, as the per-key part
+// of a rate limit is its quota, and there is no IdleTimeout, as a bucket
+// that has refilled holds no state (a forgotten key starts full, exactly
+// as if it had been kept) and is dropped first when room is needed.
+type GroupConfig struct {
+	// Config configures every key's bucket: MaxWait, MaxQueue (a bound on
+	// waiting calls across all keys), MaxPause, Cost, DryRun, Headers,
+	// Name (the name of the default quota) and OnLimited. It is a named
+	// field, as in every GroupConfig.
+	Config Config
 
-	// QuotaFor, if not nil, gives the limit of a key: the tier of a
-	// customer or an API key. It returns false to apply the default limit
-	// given to NewKeyed. It is called on every decision, with no lock held,
-	// so a change of tier takes effect at once; it must be safe for
-	// concurrent use and fast (a map lookup, not a database query). The
-	// limit it returns must be valid (see [Quota]: Burst at least 1 unless
-	// Rate is rate.Inf); an invalid one is a programming error and panics
-	// in the call that got it, with a "ratelimit: QuotaFor" message.
+	// QuotaFor, if not nil, gives the quota of a key: the tier of a
+	// customer or an API key. It returns false to apply the default quota
+	// given to NewGroup. It is called on every decision (with the caller's
+	// key, not its bounded form; see MaxKeys), with no lock held, so a
+	// change of tier takes effect at once; it must be safe for concurrent
+	// use and fast (a map lookup, not a database query). The quota it
+	// returns must be valid (see [Quota]: Burst at least 1 unless Rate is
+	// rate.Inf); an invalid one is a programming error and panics in the
+	// call that got it, with a "ratelimit: QuotaFor" message.
 	QuotaFor func(key string) (Quota, bool)
 
-	// MaxKeys bounds how many keys are remembered at once, so that a
-	// caller who sends endless distinct keys cannot exhaust memory; 0 means
-	// [DefaultMaxKeys]. Keys whose bucket has filled up again are forgotten
-	// first, which changes nothing (a forgotten key starts with a full
-	// bucket). Only when MaxKeys keys all have partly empty buckets are the
-	// keys closest to full forgotten, giving them a full bucket early. The
-	// pauses that a downstream's 429 starts are kept beside the buckets,
-	// bounded by MaxKeys as well. Negative values panic.
+	// MaxKeys bounds how many keys are held at once, so that a caller who
+	// sends endless distinct keys cannot exhaust memory; 0 means
+	// [DefaultMaxKeys]. Keys whose bucket has filled up again are
+	// forgotten first, which changes nothing (a forgotten key starts with
+	// a full bucket). Only when MaxKeys keys all have partly empty buckets
+	// are the keys closest to full forgotten, giving them a full bucket
+	// early. The pauses that a downstream's 429 starts are kept beside the
+	// buckets, bounded by MaxKeys as well. Negative values panic.
+	//
+	// Keys are bounded in bytes too: a key longer than 128 bytes is held
+	// as "sha256:" followed by the hex SHA-256 of it (71 bytes), so memory
+	// stays below MaxKeys × (128 bytes + some 40 bytes of bucket and map
+	// entry) whatever the callers send. Such a key still has a bucket of
+	// its own (two long keys share one only if their SHA-256 does);
+	// [Group.Range] shows the held form, and errors and QuotaFor get the
+	// caller's key. Hashing allocates, for long keys only.
 	MaxKeys int
 
 	// Key returns the key of a call of Do; nil means resilience.KeyFrom:
@@ -60,12 +75,15 @@ type KeyedConfig struct {
 	Key func(ctx context.Context) string
 }
 
-// Keyed is a rate limiter with one bucket per key: per client address,
+// Group is a rate limiter with one bucket per key: per client address,
 // customer or API key under resilience.Handler, or per downstream host
-// inside resilience.Transport. Tiers get different limits through
-// [KeyedConfig.QuotaFor]. It is a resilience.Policy whose Do finds the key
+// inside resilience.Transport. Tiers get different quotas through
+// [GroupConfig.QuotaFor]. It is a resilience.Policy whose Do finds the key
 // in the context; the methods that take a key explicitly (DoKey, Allow,
-// Wait, Take) serve other callers.
+// Wait, Take, Pause) serve other callers. It has the method set of every
+// package's Group (Do, Len, Metrics(key), Range, Name) but Get: a key's
+// bucket is 8 bytes of state, not an object to hand out. Totals returns
+// the group-wide counters.
 //
 // Each bucket is the generic cell rate algorithm (GCRA), which admits
 // exactly what a token bucket of the same rate and burst admits (a rate of
@@ -73,17 +91,17 @@ type KeyedConfig struct {
 // 8-byte number, so a million live keys take some tens of megabytes.
 // Memory stays bounded without a background goroutine: keys whose bucket
 // is full again are dropped while new keys are added, and
-// [KeyedConfig.MaxKeys] caps the total.
+// [GroupConfig.MaxKeys] caps the total.
 //
 // When the operation fails with 429 Too Many Requests and a Retry-After
 // (see [Config.MaxPause]), the key is paused: nothing is admitted for it
 // until then, under any limit (rate.Inf included), and a refilling bucket
 // starts again with one token.
 //
-// A Keyed limiter is safe for concurrent use. Deciding for a known key
-// allocates nothing. It must be made with [NewKeyed]; the zero value is not
+// A Group is safe for concurrent use. Deciding for a known key
+// allocates nothing. It must be made with [NewGroup]; the zero value is not
 // usable.
-type Keyed struct {
+type Group struct {
 	def      Quota
 	defG     gcra
 	limitFor func(string) (Quota, bool)
@@ -112,15 +130,15 @@ type shard struct {
 
 const minSweep = 64
 
-// NewKeyed returns a Keyed limiter whose default limit is r calls per
+// NewGroup returns a Group whose default quota is r calls per
 // second with bursts of burst (as for [New]; r is a rate.Limit, calls per
-// second), for every key that [KeyedConfig.QuotaFor] does not place in a
-// tier. NewKeyed panics if the limit
+// second), for every key that [GroupConfig.QuotaFor] does not place in a
+// tier. NewGroup panics if the limit
 // is invalid (see [Quota]: a negative, NaN or +Inf r, a burst below 1
 // unless r is rate.Inf) or the configuration is.
-func NewKeyed(r rate.Limit, burst int, c KeyedConfig) *Keyed {
-	s := c.resolve()
-	def := Quota{Rate: r, Burst: burst, Name: c.Name}
+func NewGroup(r rate.Limit, burst int, c GroupConfig) *Group {
+	s := c.Config.resolve()
+	def := Quota{Rate: r, Burst: burst, Name: c.Config.Name}
 	def.check("", "")
 	if c.MaxKeys < 0 {
 		panic(fmt.Sprintf("ratelimit: negative MaxKeys %d", c.MaxKeys))
@@ -133,7 +151,7 @@ func NewKeyed(r rate.Limit, burst int, c KeyedConfig) *Keyed {
 	for n < 64 && n*2*minSweep <= maxKeys {
 		n *= 2
 	}
-	k := &Keyed{
+	k := &Group{
 		def:      def,
 		defG:     newGCRA(def),
 		limitFor: c.QuotaFor,
@@ -157,12 +175,12 @@ func NewKeyed(r rate.Limit, burst int, c KeyedConfig) *Keyed {
 
 // QuotaFor returns the limit that applies to key: its tier, or the
 // default.
-func (k *Keyed) QuotaFor(key string) Quota {
+func (k *Group) QuotaFor(key string) Quota {
 	l, _ := k.limit(key)
 	return l
 }
 
-func (k *Keyed) limit(key string) (Quota, gcra) {
+func (k *Group) limit(key string) (Quota, gcra) {
 	if k.limitFor != nil {
 		if l, ok := k.limitFor(key); ok {
 			l.check("QuotaFor", key)
@@ -173,16 +191,16 @@ func (k *Keyed) limit(key string) (Quota, gcra) {
 }
 
 // Do runs op under the bucket of the key found in ctx (see
-// [KeyedConfig.Key]), as [Limiter.Do] does under its single bucket: at
+// [GroupConfig.Key]), as [Limiter.Do] does under its single bucket: at
 // once, after a wait of at most MaxWait, or not at all with a
 // [*LimitedError]. Under resilience.Handler it writes the RateLimit headers
 // of the key's bucket. It keeps the resilience.Policy contract.
-func (k *Keyed) Do(ctx context.Context, op func(context.Context) error) error {
+func (k *Group) Do(ctx context.Context, op func(context.Context) error) error {
 	return k.DoKey(ctx, k.keyOf(ctx), op)
 }
 
 // DoKey is Do with an explicit key.
-func (k *Keyed) DoKey(ctx context.Context, key string, op func(context.Context) error) error {
+func (k *Group) DoKey(ctx context.Context, key string, op func(context.Context) error) error {
 	n := k.s.costOf(ctx)
 	var h http.Header
 	if k.s.headers != NoHeaders && !k.s.dryRun {
@@ -217,7 +235,7 @@ func (k *Keyed) DoKey(ctx context.Context, key string, op func(context.Context) 
 	return k.run(ctx, key, op)
 }
 
-func (k *Keyed) run(ctx context.Context, key string, op func(context.Context) error) error {
+func (k *Group) run(ctx context.Context, key string, op func(context.Context) error) error {
 	err := op(ctx)
 	if err != nil && k.s.MaxPause > 0 {
 		if d, ok := pause.FromError(err); ok {
@@ -229,26 +247,26 @@ func (k *Keyed) run(ctx context.Context, key string, op func(context.Context) er
 
 // Allow reports whether a call for key may happen now and, if so, takes
 // its token. It never waits and calls no hook.
-func (k *Keyed) Allow(key string) bool { return k.AllowN(key, 1) }
+func (k *Group) Allow(key string) bool { return k.AllowN(key, 1) }
 
 // AllowN is Allow for n tokens at once.
-func (k *Keyed) AllowN(key string, n int) bool {
+func (k *Group) AllowN(key string, n int) bool {
 	_, g := k.limit(key)
 	return k.take(key, g, n, 0).ok
 }
 
 // Wait takes a token for key, waiting for it as Do does. It returns nil
 // when the token was taken, a [*LimitedError], or ctx.Err().
-func (k *Keyed) Wait(ctx context.Context, key string) error { return k.WaitN(ctx, key, 1) }
+func (k *Group) Wait(ctx context.Context, key string) error { return k.WaitN(ctx, key, 1) }
 
 // WaitN is Wait for n tokens at once.
-func (k *Keyed) WaitN(ctx context.Context, key string, n int) error {
+func (k *Group) WaitN(ctx context.Context, key string, n int) error {
 	_, g := k.limit(key)
 	return k.wait(ctx, key, g, n, nil)
 }
 
 // budget is how long a call may wait: MaxWait, within the deadline of ctx.
-func (k *Keyed) budget(ctx context.Context) time.Duration {
+func (k *Group) budget(ctx context.Context) time.Duration {
 	budget := k.s.MaxWait
 	if budget > 0 {
 		if dl, ok := ctx.Deadline(); ok {
@@ -262,7 +280,7 @@ func (k *Keyed) budget(ctx context.Context) time.Duration {
 // wait takes n tokens for key, waiting for them within the budget. It
 // returns nil, a *LimitedError or ctx's error; out, if not nil, receives
 // the decision (refused, !ok, for a *LimitedError).
-func (k *Keyed) wait(ctx context.Context, key string, g gcra, n int, out *gcraResult) error {
+func (k *Group) wait(ctx context.Context, key string, g gcra, n int, out *gcraResult) error {
 	r := k.take(key, g, n, k.budget(ctx))
 	var err error
 	if !r.ok || r.wait != 0 {
@@ -277,7 +295,7 @@ func (k *Keyed) wait(ctx context.Context, key string, g gcra, n int, out *gcraRe
 // settle completes a take that was refused or must wait: it reports the
 // refusal, or waits for the reserved tokens (giving them back when ctx
 // ends or the queue is full).
-func (k *Keyed) settle(ctx context.Context, key string, g gcra, n int, r *gcraResult) error {
+func (k *Group) settle(ctx context.Context, key string, g gcra, n int, r *gcraResult) error {
 	if !r.ok {
 		return k.reject(ctx, key, r.reason, r.wait)
 	}
@@ -302,7 +320,7 @@ func (k *Keyed) settle(ctx context.Context, key string, g gcra, n int, r *gcraRe
 
 // Take takes cost tokens from the bucket of key if they are there, without
 // waiting, and reports the state of the bucket. The error is always nil.
-func (k *Keyed) Take(ctx context.Context, key string, cost int) (Decision, error) {
+func (k *Group) Take(ctx context.Context, key string, cost int) (Decision, error) {
 	l, g := k.limit(key)
 	r := k.take(key, g, cost, 0)
 	d := Decision{Allowed: r.ok, Quota: l, Remaining: int(r.remaining), Reset: r.reset}
@@ -319,11 +337,12 @@ func (k *Keyed) Take(ctx context.Context, key string, cost int) (Decision, error
 // downstream answers 429 with a Retry-After, with a wait capped by
 // [Config.MaxPause]; call it when you learn of a pause another way (d is
 // then not capped). Calls refused during the pause report ReasonPaused.
-func (k *Keyed) Pause(key string, d time.Duration) {
+func (k *Group) Pause(key string, d time.Duration) {
 	if d <= 0 {
 		return
 	}
 	_, g := k.limit(key)
+	key = keyed.Bound(key)
 	now := k.now()
 	until := now + int64(min(d, maxReserve))
 	s := k.shard(key)
@@ -346,10 +365,11 @@ func (k *Keyed) Pause(key string, d time.Duration) {
 
 // Paused returns how long the pause of key lasts from now; 0 when key is
 // not paused.
-func (k *Keyed) Paused(key string) time.Duration {
+func (k *Group) Paused(key string) time.Duration {
 	if k.pauses.Load() == 0 {
 		return 0
 	}
+	key = keyed.Bound(key)
 	now := k.now()
 	s := k.shard(key)
 	s.mu.Lock()
@@ -362,7 +382,7 @@ func (k *Keyed) Paused(key string) time.Duration {
 }
 
 // setPause records the end of the pause of key. s.mu is held.
-func (k *Keyed) setPause(s *shard, key string, until, now int64) {
+func (k *Group) setPause(s *shard, key string, until, now int64) {
 	if old, ok := s.pauses[key]; ok {
 		s.pauses[key] = max(old, until)
 		return
@@ -382,7 +402,7 @@ func (k *Keyed) setPause(s *shard, key string, until, now int64) {
 
 // pausedUntil returns the end of the pause of key, or 0 when there is none
 // in force (forgetting an expired one). s.mu is held.
-func (k *Keyed) pausedUntil(s *shard, key string, now int64) int64 {
+func (k *Group) pausedUntil(s *shard, key string, now int64) int64 {
 	until, ok := s.pauses[key]
 	switch {
 	case !ok:
@@ -396,7 +416,7 @@ func (k *Keyed) pausedUntil(s *shard, key string, now int64) int64 {
 }
 
 // sweepPauses forgets the pauses that ended. s.mu is held.
-func (k *Keyed) sweepPauses(s *shard, now int64) {
+func (k *Group) sweepPauses(s *shard, now int64) {
 	for key, until := range s.pauses {
 		if until <= now {
 			delete(s.pauses, key)
@@ -405,36 +425,51 @@ func (k *Keyed) sweepPauses(s *shard, now int64) {
 	}
 }
 
-// Len returns how many keys the limiter remembers now (keys with a full
-// bucket may still be counted until a sweep drops them).
-func (k *Keyed) Len() int {
+// Len returns how many keys the group holds now: the keys with a bucket
+// (keys whose bucket is full again may still be counted until a sweep
+// drops them), and the keys with a pause in force but no bucket (those of
+// a rate.Inf or rate-0 quota).
+func (k *Group) Len() int {
 	n := 0
+	now := k.now()
 	for i := range k.shards {
 		s := &k.shards[i]
 		s.mu.Lock()
-		n += len(s.m)
+		n += s.held(now)
 		s.mu.Unlock()
 	}
 	return n
 }
 
+// held returns how many keys s holds (see Len). s.mu is held.
+func (s *shard) held(now int64) int {
+	n := len(s.m)
+	for key, until := range s.pauses {
+		if _, ok := s.m[key]; !ok && until > now {
+			n++
+		}
+	}
+	return n
+}
+
 // Waiting returns how many calls are waiting for tokens now.
-func (k *Keyed) Waiting() int { return int(k.waiters.Load()) }
+func (k *Group) Waiting() int { return int(k.waiters.Load()) }
 
-// Name returns [Config.Name], the name of the default limit ("" when
+// Name returns [Config.Name], the name of the default quota ("" when
 // unset; the RateLimit headers call it "default").
-func (k *Keyed) Name() string { return k.def.Name }
+func (k *Group) Name() string { return k.def.Name }
 
-// Metrics returns the limiter's counters and state: the calls admitted
-// (under finite quotas), the refusals by Reason, the keys, the pauses and
-// the waiting calls (see [Metrics]). It takes the lock of each shard in
-// turn, as [Keyed.Len] does.
-func (k *Keyed) Metrics() Metrics {
+// Totals returns the group's counters and state, over all keys: the calls
+// admitted (under finite quotas), the refusals by Reason, the keys held
+// (as [Group.Len] counts them), the pauses and the waiting calls (see
+// [Metrics]). It takes the lock of each shard in turn, as Len does.
+func (k *Group) Totals() Metrics {
 	m := Metrics{Refused: k.s.refused.snapshot(), Admitted: k.waited.Load()}
+	now := k.now()
 	for i := range k.shards {
 		s := &k.shards[i]
 		s.mu.Lock()
-		m.Keys += len(s.m)
+		m.Keys += s.held(now)
 		m.Admitted += s.admitted
 		s.mu.Unlock()
 	}
@@ -443,15 +478,79 @@ func (k *Keyed) Metrics() Metrics {
 	return m
 }
 
-func (k *Keyed) now() int64 { return int64(time.Since(k.epoch)) }
+// Metrics returns a snapshot of the bucket of key: its Tokens (fractions
+// included; negative while calls wait for tokens they reserved, or while a
+// pause lasts), its Quota and how long its pause lasts (Paused). The other
+// fields are zero: the counters are kept for the group (see
+// [Group.Totals]). It reports false when the group holds nothing for key,
+// and then returns the full bucket that key would start with. It stores
+// nothing.
+func (k *Group) Metrics(key string) (Metrics, bool) {
+	q, g := k.limit(key)
+	key = keyed.Bound(key)
+	now := k.now()
+	s := k.shard(key)
+	s.mu.Lock()
+	tat, held := s.m[key]
+	until := s.pauses[key]
+	s.mu.Unlock()
+	return keyMetrics(q, g, tat, until, now), held || until > now
+}
 
-func (k *Keyed) shard(key string) *shard {
+// Range calls f with every key the group holds and the snapshot that
+// [Group.Metrics] returns for it, until f returns false. A key longer than
+// 128 bytes is held, and shown, as its hash (see [GroupConfig.MaxKeys]);
+// its Quota is then what QuotaFor says of that form. Range copies one
+// shard of the keys at a time and calls f with no lock held, so f may call
+// the group; keys added or dropped meanwhile may be seen or not.
+func (k *Group) Range(f func(key string, m Metrics) bool) {
+	type held struct {
+		key        string
+		tat, until int64
+	}
+	var buf []held
+	for i := range k.shards {
+		s := &k.shards[i]
+		now := k.now()
+		buf = buf[:0]
+		s.mu.Lock()
+		for key, tat := range s.m {
+			buf = append(buf, held{key: key, tat: tat, until: s.pauses[key]})
+		}
+		for key, until := range s.pauses {
+			if _, ok := s.m[key]; !ok && until > now {
+				buf = append(buf, held{key: key, until: until})
+			}
+		}
+		s.mu.Unlock()
+		for _, h := range buf {
+			q, g := k.limit(h.key)
+			if !f(h.key, keyMetrics(q, g, h.tat, h.until, now)) {
+				return
+			}
+		}
+	}
+}
+
+// keyMetrics is the snapshot of one key's bucket.
+func keyMetrics(q Quota, g gcra, tat, until, now int64) Metrics {
+	m := Metrics{Quota: q, Tokens: g.tokens(tat, now)}
+	if until > now {
+		m.Paused = time.Duration(until - now)
+	}
+	return m
+}
+
+func (k *Group) now() int64 { return int64(time.Since(k.epoch)) }
+
+func (k *Group) shard(key string) *shard {
 	return &k.shards[maphash.String(k.seed, key)&k.mask]
 }
 
 // take decides for n tokens of key, reserving them when the wait fits
 // maxWait. A refused result carries its Reason.
-func (k *Keyed) take(key string, g gcra, n int, maxWait time.Duration) gcraResult {
+func (k *Group) take(key string, g gcra, n int, maxWait time.Duration) gcraResult {
+	key = keyed.Bound(key)
 	n = max(n, 0)
 	if g.inf {
 		if k.pauses.Load() != 0 {
@@ -508,10 +607,11 @@ func (k *Keyed) take(key string, g gcra, n int, maxWait time.Duration) gcraResul
 // refund gives back n tokens reserved by a call that stopped waiting.
 // Reservations made after it keep their place; the bucket gains what the
 // call did not use, as far as it is not already full.
-func (k *Keyed) refund(key string, g gcra, n int) {
+func (k *Group) refund(key string, g gcra, n int) {
 	if g.inf || n <= 0 {
 		return
 	}
+	key = keyed.Bound(key)
 	now := k.now()
 	s := k.shard(key)
 	s.mu.Lock()
@@ -525,7 +625,7 @@ func (k *Keyed) refund(key string, g gcra, n int) {
 	s.mu.Unlock()
 }
 
-func (k *Keyed) reject(ctx context.Context, key string, reason Reason, wait time.Duration) error {
+func (k *Group) reject(ctx context.Context, key string, reason Reason, wait time.Duration) error {
 	e := &LimitedError{Key: key, Reason: reason, Wait: wait}
 	k.s.limited(ctx, e)
 	return e
@@ -534,7 +634,7 @@ func (k *Keyed) reject(ctx context.Context, key string, reason Reason, wait time
 // admit makes room in s for one more key and returns the key to store (a
 // copy, so that a key cut from a larger string does not keep it alive).
 // s.mu is held.
-func (k *Keyed) admit(s *shard, key string) string {
+func (k *Group) admit(s *shard, key string) string {
 	if len(s.m) >= s.sweepAt {
 		k.sweep(s)
 	}
@@ -545,7 +645,7 @@ func (k *Keyed) admit(s *shard, key string) string {
 // its cap, it drops the keys closest to full until an eighth of the cap is
 // free. The next sweep is due when the shard has doubled (or reached its
 // cap), so the work is constant per insertion on average. s.mu is held.
-func (k *Keyed) sweep(s *shard) {
+func (k *Group) sweep(s *shard) {
 	now := k.now()
 	for key, tat := range s.m {
 		if tat <= now {
