@@ -5,6 +5,7 @@ go 1.25.0
 replace (
 	github.com/resiliencekit/resilience => ../
 	github.com/resiliencekit/resilience/outbox/nats => ../outbox/nats
+	github.com/resiliencekit/resilience/outbox/nats/embedded => ../outbox/nats/embedded
 	github.com/resiliencekit/resilience/outbox/sqlite => ../outbox/sqlite
 )
 
@@ -12,6 +13,7 @@ require (
 	github.com/nats-io/nats.go v1.53.1
 	github.com/resiliencekit/resilience v0.0.0
 	github.com/resiliencekit/resilience/outbox/nats v0.0.0
+	github.com/resiliencekit/resilience/outbox/nats/embedded v0.0.0
 	github.com/resiliencekit/resilience/outbox/sqlite v0.0.0
 	go.uber.org/goleak v1.3.0
 )
@@ -22,7 +24,7 @@ require (
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/klauspost/compress v1.19.2 // indirect
+	github.com/klauspost/compress v1.20.0 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect

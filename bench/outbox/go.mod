@@ -9,6 +9,7 @@ require (
 	github.com/nats-io/nats.go v1.53.1
 	github.com/resiliencekit/resilience v0.0.0
 	github.com/resiliencekit/resilience/outbox/nats v0.0.0
+	github.com/resiliencekit/resilience/outbox/nats/embedded v0.0.0
 	github.com/resiliencekit/resilience/outbox/postgres v0.0.0
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
@@ -24,7 +25,7 @@ require (
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/pgx/v5 v5.12.0 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
-	github.com/klauspost/compress v1.19.2 // indirect
+	github.com/klauspost/compress v1.20.0 // indirect
 	github.com/lib/pq v1.10.9 // indirect
 	github.com/lithammer/shortuuid/v3 v3.0.7 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
@@ -46,5 +47,6 @@ require (
 replace (
 	github.com/resiliencekit/resilience => ../..
 	github.com/resiliencekit/resilience/outbox/nats => ../../outbox/nats
+	github.com/resiliencekit/resilience/outbox/nats/embedded => ../../outbox/nats/embedded
 	github.com/resiliencekit/resilience/outbox/postgres => ../../outbox/postgres
 )

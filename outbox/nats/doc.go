@@ -9,6 +9,11 @@
 //	defer pub.Close()
 //	relay := outbox.NewRelay(ob, pub, outbox.RelayConfig{})
 //
+// This module needs only nats.go. For a JetStream server inside the
+// current process (the quickstart's broker, tests), use
+// outbox/nats/embedded, a module of its own so that nats-server and its
+// dependencies reach only the programs that run one.
+//
 // Every message is published with the header Nats-Msg-Id set to
 // [outbox.Message.ID], so JetStream drops a message republished within the
 // stream's duplicate window (two minutes by default; StreamConfig.Duplicates)

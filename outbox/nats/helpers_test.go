@@ -3,9 +3,12 @@ package nats_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,7 +19,6 @@ import (
 	"github.com/resiliencekit/resilience/internal/testenv"
 	"github.com/resiliencekit/resilience/outbox"
 	"github.com/resiliencekit/resilience/outbox/nats"
-	"github.com/resiliencekit/resilience/outbox/nats/embedded"
 )
 
 var names atomic.Int64
@@ -164,34 +166,76 @@ func checkOrder(t testing.TB, want []outbox.Message, got []jetstream.Msg) {
 	require.Len(t, seen, len(want), "messages missing")
 }
 
-// privateServer is an embedded NATS server of the test's own, which the
-// test may stop and start again on the same port and data directory.
+// privateServer is a NATS server of the test's own, a child process
+// running the nats-server binary (NATS_SERVER_BIN, else nats-server on
+// PATH or /usr/sbin/nats-server), which the test may stop and start again
+// on the same port and data directory. This module does not import
+// nats-server/v2 (outbox/nats/embedded does), so that its users' module
+// graph holds only nats.go.
 type privateServer struct {
 	t    testing.TB
+	bin  string
 	dir  string
 	port int
-	srv  *embedded.Server
+	cmd  *exec.Cmd
 }
 
 func startPrivate(t testing.TB) *privateServer {
 	t.Helper()
-	ps := &privateServer{t: t, dir: t.TempDir()}
+	ps := &privateServer{t: t, bin: natsServerBin(t), dir: t.TempDir()}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ps.port = l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
 	ps.start()
 	t.Cleanup(ps.stop)
 	return ps
 }
 
+// natsServerBin finds the nats-server binary, skipping the test without
+// one (failing it under CI=true).
+func natsServerBin(t testing.TB) string {
+	t.Helper()
+	if bin := os.Getenv("NATS_SERVER_BIN"); bin != "" {
+		return bin
+	}
+	if bin, err := exec.LookPath("nats-server"); err == nil {
+		return bin
+	}
+	if _, err := os.Stat("/usr/sbin/nats-server"); err == nil {
+		return "/usr/sbin/nats-server"
+	}
+	msg := "no nats-server binary (set NATS_SERVER_BIN or install nats-server)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
 func (ps *privateServer) start() {
 	ps.t.Helper()
-	srv, err := embedded.Start(embedded.Config{Port: ps.port, Dir: ps.dir})
-	require.NoError(ps.t, err)
-	ps.srv, ps.port = srv, srv.Port()
+	cmd := exec.Command(ps.bin, "-a", "127.0.0.1", "-p", strconv.Itoa(ps.port), "-js", "-sd", ps.dir)
+	require.NoError(ps.t, cmd.Start())
+	ps.cmd = cmd
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ps.port))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		require.True(ps.t, time.Now().Before(deadline), "nats-server did not listen on %s: %v", addr, err)
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (ps *privateServer) stop() {
-	if ps.srv != nil {
-		ps.srv.Shutdown()
-		ps.srv = nil
+	if ps.cmd != nil {
+		_ = ps.cmd.Process.Signal(syscall.SIGTERM)
+		_ = ps.cmd.Wait()
+		ps.cmd = nil
 	}
 }
 

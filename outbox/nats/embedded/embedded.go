@@ -1,6 +1,9 @@
 // Package embedded runs a NATS server with JetStream inside the current
 // process, so that the outbox quickstart, examples and tests need no NATS
-// installation.
+// installation. It is a module of its own
+// (github.com/resiliencekit/resilience/outbox/nats/embedded), so that
+// nats-server and its dependencies are in the module graph only of the
+// programs that import it, not of every user of outbox/nats.
 //
 // It is meant for development, tests and single-process deployments: the
 // server listens on the loopback interface only and keeps its JetStream
