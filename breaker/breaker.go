@@ -80,11 +80,20 @@ type event struct {
 // Close is not needed.
 func New(c Config) *Breaker { return newBreaker(c.settings(), "", false) }
 
+// inFlight is the counter of the stripes of a Group's breaker that counts
+// the calls in flight.
+const inFlight = 1
+
 func newBreaker(cfg settings, key string, keyed bool) *Breaker {
 	b := &Breaker{cfg: cfg, epoch: time.Now()}
 	b.word.Store(genOne | uint64(Closed))
 	b.timed = b.cfg.slowCall > 0
-	if b.cfg.mode != modeTime {
+	switch {
+	case keyed:
+		// Counter inFlight of the stripes counts the calls of Group.Do
+		// in flight, beside the successes.
+		b.calls.init(inFlight + 1)
+	case b.cfg.mode != modeTime:
 		b.calls.init(1)
 	}
 	b.win.init(b)

@@ -671,11 +671,11 @@ func TestName(t *testing.T) {
 	g := breaker.NewGroup(breaker.GroupConfig{Config: breaker.Config{Name: "hosts"}})
 	assert.Equal(t, "hosts", g.Name())
 	assert.Equal(t, "hosts", g.Get("a").Name(), "a key's breaker carries the group's name")
-	g = breaker.NewGroup(breaker.GroupConfig{Config: breaker.Config{Name: "hosts"}, ConfigFor: func(key string) breaker.Config {
+	g = breaker.NewGroup(breaker.GroupConfig{Config: breaker.Config{Name: "hosts"}, ConfigFor: func(key string) (breaker.Config, bool) {
 		if key == "own" {
-			return breaker.Config{Name: "special"}
+			return breaker.Config{Name: "special"}, true
 		}
-		return breaker.Config{}
+		return breaker.Config{}, true
 	}})
 	assert.Equal(t, "special", g.Get("own").Name())
 	assert.Equal(t, "hosts", g.Get("other").Name())

@@ -30,8 +30,22 @@
 // health check, context.Background() for ForceOpen, Disable and Reset).
 // Config.Name names a breaker for telemetry ([Breaker.Name]); the breakers
 // of a Group carry the group's name. [Breaker.Metrics] is a snapshot of its
-// counters; a Group's breakers are reached with [Group.Lookup] and
-// [Group.Range].
+// counters; a Group's are read with [Group.Metrics] (per key) and
+// [Group.Range], and [Group.Get] hands out a key's breaker (for
+// ForceOpen, say).
+//
+// # Groups
+//
+// [Group] has the shape of every per-key group of this module
+// (bulkhead.Group, ratelimit.Group): a [GroupConfig] with the per-key
+// Config, ConfigFor, MaxKeys, IdleTimeout and Key, and the methods Do, Get,
+// Len, Metrics, Range and Name. It holds at most MaxKeys breakers under
+// keys of at most 128 bytes (a longer key is held as its SHA-256), drops
+// idle ones when new keys need room, and never drops a busy one: with a
+// call of Do in flight, open before its open duration has passed, or
+// forced open. When all are busy, a new key's call is refused with a
+// [*TooManyKeysError], which matches [ErrTooManyKeys] (not ErrOpen: no
+// breaker of that key failed), is a local rejection and answers 503.
 //
 // # Trip rules
 //
@@ -83,8 +97,9 @@
 // the same default (1024). Invalid values panic in [New] and [NewGroup]
 // with a "breaker: ..." message.
 //
-// Every rejection — open, half-open with every probe slot taken, forced
-// open, in a Group or not — is an [*OpenError], matches [ErrOpen] and is a
+// Every rejection by a breaker — open, half-open with every probe slot
+// taken, forced open, in a Group or not — is an [*OpenError], matches
+// [ErrOpen] and is a
 // local rejection (resilience.IsLocalRejection): retry policies give up at
 // once on it rather than wait for the next probe, and breakers and
 // adaptive limits outside this breaker do not count it. An

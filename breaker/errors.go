@@ -3,6 +3,7 @@ package breaker
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -55,3 +56,34 @@ func (e *OpenError) LocalRejection() bool { return true }
 // HTTPStatus returns 503 (Service Unavailable), the answer of
 // resilience.Handler for a request an open breaker rejected.
 func (e *OpenError) HTTPStatus() int { return http.StatusServiceUnavailable }
+
+// ErrTooManyKeys is matched (with errors.Is) by the error a [Group]
+// returns when it refuses a call because it holds MaxKeys breakers, all
+// busy, and none for the call's key. The error is a [*TooManyKeysError].
+// It does not match [ErrOpen]: no breaker of that key failed.
+var ErrTooManyKeys = errors.New("breaker: too many keys")
+
+// TooManyKeysError is the error of a call that a [Group] refused because it
+// holds GroupConfig.MaxKeys breakers and none can be dropped: each has a
+// call in flight, is open before its open duration has passed, or is forced
+// open. It matches [ErrTooManyKeys], is a local rejection
+// (resilience.IsLocalRejection) and makes resilience.Handler answer 503
+// Service Unavailable. It is immutable, and shared by the calls a group
+// refuses, so that refusing allocates nothing.
+type TooManyKeysError struct{ maxKeys int }
+
+// Error returns a message such as "breaker: too many keys: 1024 held, none
+// idle".
+func (e *TooManyKeysError) Error() string {
+	return "breaker: too many keys: " + strconv.Itoa(e.maxKeys) + " held, none idle"
+}
+
+// Is reports whether target is ErrTooManyKeys.
+func (e *TooManyKeysError) Is(target error) bool { return target == ErrTooManyKeys }
+
+// LocalRejection returns true: the group refused the call before it reached
+// the dependency (see resilience.IsLocalRejection).
+func (e *TooManyKeysError) LocalRejection() bool { return true }
+
+// HTTPStatus returns 503 (Service Unavailable).
+func (e *TooManyKeysError) HTTPStatus() int { return http.StatusServiceUnavailable }

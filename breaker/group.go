@@ -1,13 +1,16 @@
 package breaker
 
 import (
+	"cmp"
 	"context"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/keyed"
 )
 
 // Defaults for the zero fields of [GroupConfig].
@@ -25,22 +28,36 @@ const (
 // the first key that needs it, a ConfigFor result) that [New] would
 // reject.
 type GroupConfig struct {
-	// Config configures the breaker of every key, unless ConfigFor is set.
+	// Config configures the breaker of every key, unless ConfigFor gives
+	// the key one of its own. Its Name names the group.
 	Config Config
-	// ConfigFor, when set, gives the Config of each key's breaker; it is
-	// called once per key when its breaker is made (again after an
-	// eviction). It must not call into the Group.
-	ConfigFor func(key string) Config
-	// MaxKeys is how many breakers the group keeps at most. Zero means
-	// DefaultMaxKeys. When a new key comes in with the group full, the
-	// breakers unused for longest are dropped first.
+	// ConfigFor, when not nil, returns the Config of key's breaker; false
+	// means Config. It is called when the key's breaker is made (again
+	// after an eviction), outside the group's lock, and must not call
+	// into the Group.
+	ConfigFor func(key string) (Config, bool)
+	// MaxKeys bounds the breakers the group holds; zero means
+	// DefaultMaxKeys. Keys are bounded in bytes too: a key longer than
+	// 128 bytes is held as "sha256:" followed by the hex SHA-256 of it
+	// (71 bytes), so the group's memory is at most MaxKeys × (128 B + a
+	// breaker of 2 to 5 KiB) whatever keys its callers send. When a new key
+	// comes in with the group full, the idle breakers unused for longest
+	// are dropped first; a busy breaker — with a call of Do in flight, open
+	// before its open duration has passed, or forced open — never is.
+	// When all MaxKeys breakers are busy, the new key's call is refused
+	// with a [*TooManyKeysError] (matching [ErrTooManyKeys]).
 	MaxKeys int
-	// IdleTimeout: a breaker that no call used for this long is dropped
-	// when a new key comes in, so a group that sees many keys over time
-	// does not grow without bound. Open breakers are kept until their open
-	// duration has passed, forced-open ones while there is room. Zero
-	// means DefaultIdleTimeout.
+	// IdleTimeout: when a new key comes in, the breakers that no call used
+	// for this long (and that are not busy) are dropped first, so a group
+	// that sees many keys over time does not grow without bound; nothing
+	// runs in the background for that. The sweep that looks for them runs
+	// at most once per IdleTimeout, so a breaker may stay up to about
+	// twice IdleTimeout after its last use. Zero means DefaultIdleTimeout;
+	// resilience.Forever drops none by idleness, only the least recently
+	// used idle one when the group is full.
 	IdleTimeout time.Duration
+	// Key returns the key of a call; nil means resilience.KeyFrom.
+	Key func(ctx context.Context) string
 	// OnStateChange, when set, is called for every change of state of the
 	// group's breakers, with the same context as Config.OnStateChange and
 	// their key (it runs after the per-key Config's own OnStateChange, if
@@ -49,30 +66,32 @@ type GroupConfig struct {
 }
 
 // Group keeps one [Breaker] per key and is itself a resilience.Policy: Do
-// runs each call under the breaker of resilience.KeyFrom(ctx), made on
-// first use. Behind resilience.Transport, whose key is the request's host,
-// one http.Client thus gets a separate breaker per downstream host, and a
-// failing host does not cut off the others.
+// runs each call under the breaker of its key (GroupConfig.Key, by default
+// resilience.KeyFrom(ctx)), made on first use. Behind
+// resilience.Transport, whose key is the request's host, one http.Client
+// thus gets a separate breaker per downstream host, and a failing host
+// does not cut off the others.
 //
 // Calls whose context carries no key (KeyFrom returns "") share the
 // breaker of the key "": they are protected together, as one dependency.
 // Set a key with resilience.WithKey to keep them apart.
 //
-// Memory stays bounded: at most MaxKeys breakers are kept (a breaker
-// takes 2 to 5 KiB, more with a count window of thousands of calls), and
-// breakers idle for IdleTimeout are dropped when new keys come in; nothing
-// runs in the background for that. A dropped breaker starts over, closed, when its
-// key comes back. Call [Group.Close] when done if the Config has a
-// HealthCheck.
+// Memory stays bounded: at most MaxKeys breakers, under keys of at most
+// 128 bytes (see GroupConfig.MaxKeys), and breakers idle for IdleTimeout
+// are dropped when new keys come in. A dropped breaker starts over,
+// closed, when its key comes back. Call [Group.Close] when done if the
+// Config has a HealthCheck.
 //
 // A Group is safe for concurrent use by many goroutines.
 type Group struct {
 	cfg      GroupConfig
-	base     settings // validated Config, when ConfigFor is nil
+	base     settings // validated Config
+	key      func(context.Context) string
 	maxKeys  int
 	idle     int64
 	epoch    time.Time
-	m        sync.Map // string -> *entry
+	tooMany  *TooManyKeysError // immutable: the error of every refused call
+	m        sync.Map          // string -> *entry
 	mu       sync.Mutex
 	n        int   // entries in m; guarded by mu
 	swept    int64 // time of the last idle sweep; guarded by mu
@@ -80,9 +99,10 @@ type Group struct {
 }
 
 type entry struct {
-	b    *Breaker
-	used atomic.Bool // a call used it since the last sweep
-	seen int64       // time of the last sweep that found it used; guarded by Group.mu
+	b       *Breaker
+	used    atomic.Bool // a call used it since the last sweep
+	dropped atomic.Bool // set while the sweep drops it, and for good once dropped
+	seen    int64       // time of the last sweep that found it used; guarded by Group.mu
 }
 
 // NewGroup returns an empty Group configured by c. It panics with a
@@ -91,16 +111,18 @@ func NewGroup(c GroupConfig) *Group {
 	if c.MaxKeys < 0 || c.IdleTimeout < 0 {
 		panic("breaker: negative MaxKeys or IdleTimeout")
 	}
-	g := &Group{cfg: c, maxKeys: c.MaxKeys, idle: int64(c.IdleTimeout), epoch: time.Now()}
+	g := &Group{cfg: c, key: c.Key, maxKeys: c.MaxKeys, idle: int64(c.IdleTimeout), epoch: time.Now()}
+	if g.key == nil {
+		g.key = resilience.KeyFrom
+	}
 	if g.maxKeys == 0 {
 		g.maxKeys = DefaultMaxKeys
 	}
 	if g.idle == 0 {
 		g.idle = int64(DefaultIdleTimeout)
 	}
-	if c.ConfigFor == nil {
-		g.base = c.Config.settings()
-	}
+	g.tooMany = &TooManyKeysError{maxKeys: g.maxKeys}
+	g.base = c.Config.settings()
 	return g
 }
 
@@ -108,44 +130,66 @@ func NewGroup(c GroupConfig) *Group {
 // breakers carry unless ConfigFor gives them one of their own.
 func (g *Group) Name() string { return g.cfg.Config.Name }
 
-// Do runs op under the breaker of resilience.KeyFrom(ctx), as
-// [Breaker.Do] does.
+// Do runs op under the breaker of the call's key, as [Breaker.Do] does.
+// When the group holds MaxKeys busy breakers and none for this key, it
+// returns a [*TooManyKeysError] without calling op.
 func (g *Group) Do(ctx context.Context, op func(context.Context) error) error {
-	return g.Get(resilience.KeyFrom(ctx)).Do(ctx, op)
+	key := keyed.Bound(g.key(ctx))
+	var e *entry
+	var c *atomic.Int64
+	for {
+		if e = g.entry(key); e == nil {
+			return g.tooMany
+		}
+		// Announce the call, then check that the entry was not dropped:
+		// the sweep marks an entry dropped before it reads the calls in
+		// flight, so either it sees this one or this call sees the mark.
+		c = e.b.calls.enter(inFlight)
+		if !e.dropped.Load() {
+			break
+		}
+		c.Add(-1)
+		runtime.Gosched() // the sweep holds the lock; let it finish
+	}
+	defer c.Add(-1)
+	return e.b.Do(ctx, op)
 }
 
-// Get returns the breaker of key, making it if needed. Get counts as a use
-// of the breaker for eviction.
+// Get returns the breaker of key, making it if needed; it counts as a use
+// of the breaker. It returns nil only when the group holds MaxKeys busy
+// breakers and none for key. Calls made through the breaker itself (not
+// through [Group.Do]) do not keep it busy: the group may drop it while
+// they run, and they go on counting on it, apart from the group.
 func (g *Group) Get(key string) *Breaker {
+	if e := g.entry(keyed.Bound(key)); e != nil {
+		return e.b
+	}
+	return nil
+}
+
+// entry returns the entry of key, making it if needed, and marks it used;
+// nil when the group is full of busy breakers.
+func (g *Group) entry(key string) *entry {
 	v, ok := g.m.Load(key)
 	if !ok {
-		v = g.add(key)
+		if v = g.add(key); v == nil {
+			return nil
+		}
 	}
 	e := v.(*entry)
 	if !e.used.Load() {
 		e.used.Store(true)
 	}
-	return e.b
-}
-
-// Lookup returns the breaker of key if the group has one, without making
-// one or counting a use.
-func (g *Group) Lookup(key string) (*Breaker, bool) {
-	if v, ok := g.m.Load(key); ok {
-		return v.(*entry).b, true
-	}
-	return nil, false
+	return e
 }
 
 // Metrics returns the metrics of the breaker of key, and false if the
-// group holds none for it, as bulkhead.Group.Metrics does. Like Lookup, it
-// makes no breaker and counts no use.
+// group holds none for it. It makes no breaker and counts no use.
 func (g *Group) Metrics(key string) (Metrics, bool) {
-	b, ok := g.Lookup(key)
-	if !ok {
-		return Metrics{}, false
+	if v, ok := g.m.Load(keyed.Bound(key)); ok {
+		return v.(*entry).b.Metrics(), true
 	}
-	return b.Metrics(), true
+	return Metrics{}, false
 }
 
 // Len returns how many breakers the group holds.
@@ -155,10 +199,11 @@ func (g *Group) Len() int {
 	return g.n
 }
 
-// Range calls f for each key and breaker of the group until f returns
-// false, as sync.Map.Range does.
-func (g *Group) Range(f func(key string, b *Breaker) bool) {
-	g.m.Range(func(k, v any) bool { return f(k.(string), v.(*entry).b) })
+// Range calls f with each key the group holds (a long one as its hash) and
+// the metrics of its breaker, until f returns false, as sync.Map.Range
+// does. It makes no breaker and counts no use.
+func (g *Group) Range(f func(key string, m Metrics) bool) {
+	g.m.Range(func(k, v any) bool { return f(k.(string), v.(*entry).b.Metrics()) })
 }
 
 // Close drops every breaker and stops their health checks (see
@@ -183,10 +228,13 @@ func (g *Group) Close() {
 func (g *Group) now() int64 { return int64(time.Since(g.epoch)) }
 
 // add makes the entry of key, evicting others first when needed.
-func (g *Group) add(key string) *entry {
-	var cfg settings
+func (g *Group) add(key string) any {
+	cfg, ownCfg := g.base, false
 	if g.cfg.ConfigFor != nil {
-		cfg = g.cfg.ConfigFor(key).settings() // outside the lock: user code
+		var c Config
+		if c, ownCfg = g.cfg.ConfigFor(key); ownCfg { // outside the lock: user code
+			cfg = c.settings()
+		}
 	}
 	g.mu.Lock()
 	if v, ok := g.m.Load(key); ok {
@@ -198,10 +246,12 @@ func (g *Group) add(key string) *entry {
 	if g.n >= g.maxKeys || now-g.swept >= g.idle {
 		drop = g.sweep(now)
 	}
-	if g.cfg.ConfigFor == nil {
-		cfg = g.base
+	if g.n >= g.maxKeys {
+		g.mu.Unlock()
+		closeAll(drop)
+		return nil // every breaker is busy
 	}
-	if cfg.name == "" {
+	if ownCfg && cfg.name == "" {
 		cfg.name = g.cfg.Config.Name
 	}
 	if f := g.cfg.OnStateChange; f != nil {
@@ -221,22 +271,26 @@ func (g *Group) add(key string) *entry {
 	g.m.Store(key, e)
 	g.n++
 	g.mu.Unlock()
-	for _, b := range drop {
-		b.Close()
-	}
+	closeAll(drop)
 	return e
 }
 
-// sweep drops idle breakers and, when the group is still full, the ones
-// unused for longest, down to 7/8 of MaxKeys, so that the next evictions
-// wait for a while. g.mu is held; the dropped breakers are returned to be
+func closeAll(bs []*Breaker) {
+	for _, b := range bs {
+		b.Close()
+	}
+}
+
+// sweep drops idle breakers and, when the group is still full, the idle
+// ones unused for longest, down to 7/8 of MaxKeys, so that the next
+// evictions wait for a while. It never drops a busy breaker (see
+// [Group.drop]). g.mu is held; the dropped breakers are returned to be
 // closed outside the lock.
 func (g *Group) sweep(now int64) []*Breaker {
 	g.swept = now
 	type cand struct {
-		key  string
-		e    *entry
-		keep bool // open or forced open: evict last
+		key string
+		e   *entry
 	}
 	var cands []cand
 	var drop []*Breaker
@@ -245,43 +299,43 @@ func (g *Group) sweep(now int64) []*Breaker {
 		if e.used.Swap(false) {
 			e.seen = now
 		}
-		keep := e.b.holding()
-		if !keep && now-e.seen >= g.idle {
-			g.m.Delete(k)
-			g.n--
+		if now-e.seen >= g.idle && g.drop(k, e) {
 			drop = append(drop, e.b)
 			return true
 		}
-		cands = append(cands, cand{k.(string), e, keep})
+		if !e.b.holding() {
+			cands = append(cands, cand{k.(string), e})
+		}
 		return true
 	})
 	if g.n < g.maxKeys {
 		return drop
 	}
-	slices.SortFunc(cands, func(a, b cand) int {
-		switch {
-		case a.keep != b.keep:
-			if a.keep {
-				return 1
-			}
-			return -1
-		case a.e.seen < b.e.seen:
-			return -1
-		case a.e.seen > b.e.seen:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.e.seen, b.e.seen) })
 	target := g.maxKeys - max(g.maxKeys/8, 1)
 	for _, c := range cands {
 		if g.n <= target {
 			break
 		}
-		g.m.Delete(c.key)
-		g.n--
-		drop = append(drop, c.e.b)
+		if g.drop(c.key, c.e) {
+			drop = append(drop, c.e.b)
+		}
 	}
 	return drop
+}
+
+// drop removes the entry of key unless its breaker is busy: a call of
+// Group.Do in flight, or a decision still in force (holding). It reports
+// whether it did. g.mu is held.
+func (g *Group) drop(key any, e *entry) bool {
+	e.dropped.Store(true)
+	if e.b.holding() || e.b.calls.sum(inFlight) != 0 {
+		e.dropped.Store(false)
+		return false
+	}
+	g.m.Delete(key)
+	g.n--
+	return true
 }
 
 // holding reports whether dropping the breaker would lose a decision that

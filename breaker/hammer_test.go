@@ -167,5 +167,17 @@ func TestSuccessPathAllocatesNothing(t *testing.T) {
 		b := breaker.New(cfg)
 		allocs := testing.AllocsPerRun(1000, func() { _ = b.Do(ctx, ok) })
 		assert.Zero(t, allocs, name)
+		g := breaker.NewGroup(breaker.GroupConfig{Config: cfg})
+		keyed := resilience.WithKey(ctx, "k")
+		allocs = testing.AllocsPerRun(1000, func() { _ = g.Do(keyed, ok) })
+		assert.Zero(t, allocs, "group, %s", name)
 	}
+
+	// Refusing a new key in a group full of busy breakers allocates
+	// nothing either: the error is made once.
+	g := breaker.NewGroup(breaker.GroupConfig{MaxKeys: 1})
+	g.Get("a").ForceOpen()
+	other := resilience.WithKey(ctx, "b")
+	require.ErrorIs(t, g.Do(other, ok), breaker.ErrTooManyKeys)
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = g.Do(other, ok) }), "too many keys")
 }

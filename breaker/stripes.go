@@ -104,6 +104,23 @@ func (s *stripes) addContended(i int) {
 	s.tokens.Put(t)
 }
 
+// enter adds 1 to counter i of the caller's stripe and returns that
+// counter, for the caller to take the 1 back from the same counter: each
+// counter then stays at least 0, and a sum that reads 0 misses no caller
+// that entered before the read. A Group counts the calls in flight so.
+func (s *stripes) enter(i int) *atomic.Int64 {
+	var c *atomic.Int64
+	if s.perP.Load() {
+		t := s.tokens.Get().(*token)
+		c = &s.c[t.base+i]
+		s.tokens.Put(t)
+	} else {
+		c = &s.c[s.stripe()+i]
+	}
+	c.Add(1)
+	return c
+}
+
 // sum returns counter i summed over the stripes.
 func (s *stripes) sum(i int) int64 {
 	var n int64
