@@ -256,7 +256,13 @@ func newBulkhead(maxConcurrent int, c *Config) *Bulkhead {
 func (b *Bulkhead) Do(ctx context.Context, op func(context.Context) error) error {
 	s, err := b.acquire(ctx)
 	if err != nil {
-		return err
+		if err != errEvicted {
+			return err
+		}
+		// A Group dropped this bulkhead, got with Group.Get: it goes on
+		// apart from the group.
+		b.revive()
+		return b.Do(ctx, op)
 	}
 	return b.run(ctx, op, s)
 }

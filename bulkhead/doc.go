@@ -13,7 +13,13 @@
 // too high lets queues and latency grow without bound.
 //
 // A [Group] keeps one bulkhead per key (see resilience.WithKey), for
-// example per downstream host, with a bound on how many keys it remembers.
+// example per downstream host. It has the shape of every per-key group of
+// this module (breaker.Group, ratelimit.Group): a [GroupConfig] with the
+// per-key Config, ConfigFor, MaxKeys, IdleTimeout and Key, and the methods
+// Do, Get, Len, Metrics, Range and Name. It holds at most MaxKeys
+// bulkheads under keys of at most 128 bytes (a longer key is held as its
+// SHA-256), drops idle ones when new keys need room, and never drops a
+// busy one (a call in flight or queued).
 //
 // [New] and [NewGroup] take the limit and a [Config] (a [GroupConfig]),
 // whose zero value is ready to use. Config.Name names the bulkhead for

@@ -12,7 +12,8 @@ import (
 var ErrFull = errors.New("bulkhead: full")
 
 // errEvicted is returned by acquire on a bulkhead that a Group has evicted;
-// the Group looks the key up again. It never reaches a caller.
+// the Group looks the key up again, and Bulkhead.Do (on a bulkhead from
+// Group.Get) revives it. It never reaches a caller.
 var errEvicted = errors.New("bulkhead: evicted")
 
 // FullError is the error of a call that a bulkhead refused: every permit
