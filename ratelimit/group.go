@@ -342,7 +342,7 @@ func (k *Group) Pause(key string, d time.Duration) {
 		return
 	}
 	_, g := k.limit(key)
-	key = keyed.Bound(key)
+	key = bound(key)
 	now := k.now()
 	until := now + int64(min(d, maxReserve))
 	s := k.shard(key)
@@ -369,7 +369,7 @@ func (k *Group) Paused(key string) time.Duration {
 	if k.pauses.Load() == 0 {
 		return 0
 	}
-	key = keyed.Bound(key)
+	key = bound(key)
 	now := k.now()
 	s := k.shard(key)
 	s.mu.Lock()
@@ -487,7 +487,7 @@ func (k *Group) Totals() Metrics {
 // nothing.
 func (k *Group) Metrics(key string) (Metrics, bool) {
 	q, g := k.limit(key)
-	key = keyed.Bound(key)
+	key = bound(key)
 	now := k.now()
 	s := k.shard(key)
 	s.mu.Lock()
@@ -550,7 +550,7 @@ func (k *Group) shard(key string) *shard {
 // take decides for n tokens of key, reserving them when the wait fits
 // maxWait. A refused result carries its Reason.
 func (k *Group) take(key string, g gcra, n int, maxWait time.Duration) gcraResult {
-	key = keyed.Bound(key)
+	key = bound(key)
 	n = max(n, 0)
 	if g.inf {
 		if k.pauses.Load() != 0 {
@@ -611,7 +611,7 @@ func (k *Group) refund(key string, g gcra, n int) {
 	if g.inf || n <= 0 {
 		return
 	}
-	key = keyed.Bound(key)
+	key = bound(key)
 	now := k.now()
 	s := k.shard(key)
 	s.mu.Lock()
@@ -727,4 +727,13 @@ func nthSmallest(xs []int64, i int) int64 {
 		}
 	}
 	return xs[i]
+}
+
+// bound is keyed.Bound with its common case inlined: a key of at most
+// keyed.MaxLen bytes is held as it is, at the cost of one comparison.
+func bound(key string) string {
+	if len(key) <= keyed.MaxLen {
+		return key
+	}
+	return keyed.Bound(key)
 }
