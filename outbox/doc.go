@@ -7,15 +7,18 @@
 //
 // The package uses database/sql and imports no driver: outbox/sqlite
 // (pure Go, the embedded default), outbox/postgres (pgx, with LISTEN/NOTIFY
-// wake-ups) and outbox/mysql (MySQL 8, MariaDB 10.6+) bring one each, and
-// their doc explains how the outbox works on that database. Publishers for
+// wake-ups) and outbox/mysql (MySQL 8, MariaDB 10.6+) bring one each, all
+// with the same shape (Open returns a *sql.DB, the constant Dialect goes
+// into Config), and their doc explains how the outbox works on that
+// database. Publishers for
 // brokers live in outbox/nats, outbox/kafka and outbox/rabbitmq;
 // MemoryPublisher and PublisherFunc deliver in-process.
 //
 // # Writing
 //
-//	ob := outbox.New(db, outbox.Config{Dialect: outbox.Postgres})
-//	err := ob.Migrate(ctx) // once, at start-up
+//	db, err := postgres.Open(dsn)
+//	ob := outbox.New(db, outbox.Config{Dialect: postgres.Dialect})
+//	err = ob.Migrate(ctx) // once, at start-up
 //
 //	tx, err := db.BeginTx(ctx, nil)
 //	// ... change the state ...

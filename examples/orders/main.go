@@ -82,12 +82,16 @@ func run(w io.Writer) (err error) {
 	}
 
 	// The order service's database: its orders and its outbox.
-	ob, err := sqlite.New(ctx, filepath.Join(dir, "orders.db"), outbox.Config{})
+	odb, err := sqlite.Open(filepath.Join(dir, "orders.db"))
 	if err != nil {
 		return err
 	}
-	defer ob.DB().Close()
-	if _, err := ob.DB().ExecContext(ctx,
+	defer odb.Close()
+	ob := outbox.New(odb, outbox.Config{Dialect: sqlite.Dialect})
+	if err := ob.Migrate(ctx); err != nil {
+		return err
+	}
+	if _, err := odb.ExecContext(ctx,
 		"CREATE TABLE orders (id TEXT PRIMARY KEY, customer TEXT NOT NULL, total_cents INTEGER NOT NULL)"); err != nil {
 		return err
 	}
@@ -102,7 +106,7 @@ func run(w io.Writer) (err error) {
 		"CREATE TABLE customer_totals (customer TEXT PRIMARY KEY, orders INTEGER NOT NULL, total_cents INTEGER NOT NULL)"); err != nil {
 		return err
 	}
-	inbox := outbox.NewInbox(rdb, outbox.InboxConfig{Dialect: outbox.SQLite})
+	inbox := outbox.NewInbox(rdb, outbox.InboxConfig{Dialect: sqlite.Dialect})
 	if err := inbox.Migrate(ctx); err != nil {
 		return err
 	}

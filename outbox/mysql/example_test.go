@@ -16,7 +16,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	ob := outbox.New(db, outbox.Config{Dialect: outbox.MySQL, LockKeys: true})
+	ob := outbox.New(db, outbox.Config{Dialect: mysql.Dialect, LockKeys: true})
 	if err := ob.Migrate(ctx); err != nil {
 		log.Fatal(err)
 	}

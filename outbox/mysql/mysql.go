@@ -2,7 +2,7 @@
 // github.com/go-sql-driver/mysql.
 //
 //	db, err := mysql.Open("user:password@tcp(host:3306)/db")
-//	ob := outbox.New(db, outbox.Config{Dialect: outbox.MySQL})
+//	ob := outbox.New(db, outbox.Config{Dialect: mysql.Dialect})
 //	err = ob.Migrate(ctx)
 //
 // # How the outbox works on MySQL and MariaDB
@@ -35,7 +35,13 @@ import (
 	"database/sql"
 
 	_ "github.com/go-sql-driver/mysql" // registers the "mysql" driver
+
+	"github.com/resiliencekit/resilience/outbox"
 )
+
+// Dialect is the outbox dialect of the databases Open opens, for
+// outbox.Config.Dialect and outbox.InboxConfig.Dialect.
+const Dialect = outbox.MySQL
 
 // Open opens a MySQL or MariaDB database with go-sql-driver/mysql. dsn is
 // that driver's data source name, such as "user:password@tcp(host:3306)/db".

@@ -18,7 +18,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	ob := outbox.New(db, outbox.Config{Dialect: outbox.Postgres})
+	ob := outbox.New(db, outbox.Config{Dialect: postgres.Dialect})
 	if err := ob.Migrate(ctx); err != nil { // tables, indexes and the NOTIFY trigger
 		log.Fatal(err)
 	}

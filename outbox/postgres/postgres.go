@@ -4,7 +4,7 @@
 // within milliseconds while relays poll rarely.
 //
 //	db, err := postgres.Open("postgres://user@host/db")
-//	ob := outbox.New(db, outbox.Config{Dialect: outbox.Postgres})
+//	ob := outbox.New(db, outbox.Config{Dialect: postgres.Dialect})
 //	err = ob.Migrate(ctx) // also installs the NOTIFY trigger
 //	n := postgres.NewNotifier("postgres://user@host/db", ob.Table(), postgres.NotifierConfig{})
 //	go n.Run(ctx)
@@ -46,6 +46,10 @@ import (
 
 	"github.com/resiliencekit/resilience/outbox"
 )
+
+// Dialect is the outbox dialect of the databases Open opens, for
+// outbox.Config.Dialect and outbox.InboxConfig.Dialect.
+const Dialect = outbox.Postgres
 
 // Open opens a PostgreSQL database through pgx's database/sql driver. dsn
 // is a URL (postgres://user:password@host:5432/db?sslmode=disable) or a

@@ -21,16 +21,19 @@ func Example() {
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
 
-	ob, err := sqlite.New(ctx, filepath.Join(dir, "app.db"), outbox.Config{})
+	db, err := sqlite.Open(filepath.Join(dir, "app.db"))
 	if err != nil {
 		panic(err)
 	}
-	db := ob.DB()
 	defer db.Close()
+	ob := outbox.New(db, outbox.Config{Dialect: sqlite.Dialect})
+	if err := ob.Migrate(ctx); err != nil {
+		panic(err)
+	}
 	_, _ = db.Exec("CREATE TABLE orders (id TEXT PRIMARY KEY, total INTEGER)")
 	_, _ = db.Exec("CREATE TABLE order_counts (n INTEGER)")
 	_, _ = db.Exec("INSERT INTO order_counts VALUES (0)")
-	inbox := outbox.NewInbox(db, outbox.InboxConfig{Dialect: outbox.SQLite})
+	inbox := outbox.NewInbox(db, outbox.InboxConfig{Dialect: sqlite.Dialect})
 	if err := inbox.Migrate(ctx); err != nil {
 		panic(err)
 	}

@@ -3,8 +3,11 @@
 // and quickstarts that run no database server.
 //
 //	db, err := sqlite.Open("app.db")
-//	ob := outbox.New(db, outbox.Config{Dialect: outbox.SQLite})
+//	ob := outbox.New(db, outbox.Config{Dialect: sqlite.Dialect})
 //	err = ob.Migrate(ctx)
+//
+// Every driver package of the outbox has this shape: Open returns a
+// *sql.DB, Dialect goes into outbox.Config (and outbox.InboxConfig).
 //
 // # How the outbox works on SQLite
 //
@@ -22,7 +25,6 @@
 package sqlite
 
 import (
-	"context"
 	"database/sql"
 	"strings"
 
@@ -30,6 +32,10 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
+
+// Dialect is the outbox dialect of the databases Open opens, for
+// outbox.Config.Dialect and outbox.InboxConfig.Dialect.
+const Dialect = outbox.SQLite
 
 // DSN returns the data source name Open uses for the file at path: a busy
 // timeout of 10 s (writers wait for each other instead of failing; it is set
@@ -51,21 +57,4 @@ func DSN(path string) string {
 // an outbox: use a file, in a temporary directory for tests.
 func Open(path string) (*sql.DB, error) {
 	return sql.Open("sqlite", DSN(path))
-}
-
-// New opens the database at path, makes an Outbox on it with c (whose
-// Dialect it sets to outbox.SQLite) and runs Migrate. The caller closes
-// the database, ob.DB(), when done.
-func New(ctx context.Context, path string, c outbox.Config) (*outbox.Outbox, error) {
-	db, err := Open(path)
-	if err != nil {
-		return nil, err
-	}
-	c.Dialect = outbox.SQLite
-	ob := outbox.New(db, c)
-	if err := ob.Migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return ob, nil
 }
