@@ -162,3 +162,22 @@ func ExampleGroup_Totals() {
 	// Output:
 	// api 2 3 1
 }
+
+// Metrics(key) reads one key's bucket without making it; Range visits
+// every key held.
+func ExampleGroup_Metrics() {
+	perClient := ratelimit.NewGroup(1, 5, ratelimit.GroupConfig{Config: ratelimit.Config{Name: "api"}})
+	perClient.AllowN("client-1", 3)
+	m, ok := perClient.Metrics("client-1")
+	fmt.Println(ok, int(m.Tokens), m.Quota.Burst) // tokens refill between whole ones
+	_, ok = perClient.Metrics("client-2")
+	fmt.Println(ok, perClient.Len())
+	perClient.Range(func(key string, m ratelimit.Metrics) bool {
+		fmt.Println(key, m.Tokens >= 2)
+		return true
+	})
+	// Output:
+	// true 2 5
+	// false 1
+	// client-1 true
+}

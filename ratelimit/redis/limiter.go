@@ -103,10 +103,13 @@ type Config struct {
 
 // Limiter is a distributed rate limiter: one bucket per key, kept in Redis,
 // shared by every process that uses the same Redis and prefix. It has the
-// API of ratelimit.Group: it is a resilience.Policy (Do finds the key in
-// the context), so under resilience.Handler it limits each client and
-// writes the RateLimit headers, and has DoKey, Wait, WaitN, Take and Pause
-// for explicit keys.
+// per-key API of ratelimit.Group, with the same names: it is a
+// resilience.Policy (Do finds the key in the context), so under
+// resilience.Handler it limits each client and writes the RateLimit
+// headers, and has DoKey, Wait, WaitN, Take, Pause and QuotaFor for
+// explicit keys, Name, and Metrics for its counters (a Group's Totals). It
+// has no Len, Metrics(key) or Range: the buckets live in Redis, where
+// listing them would be a scan of the server's keys.
 //
 // Each decision is one round trip running a Lua script that implements the
 // generic cell rate algorithm (GCRA) on the clock of the Redis server, so
