@@ -32,9 +32,9 @@ type GroupConfig struct {
 	// the key one of its own. Its Name names the group.
 	Config Config
 	// ConfigFor, when not nil, returns the Config of key's breaker; false
-	// means Config. It is called when the key's breaker is made (again
-	// after an eviction), outside the group's lock, and must not call
-	// into the Group.
+	// means Config. It is called with the caller's key (a long one
+	// too) when the key's breaker is made (again after an eviction),
+	// outside the group's lock, and must not call into the Group.
 	ConfigFor func(key string) (Config, bool)
 	// MaxKeys bounds the breakers the group holds; zero means
 	// DefaultMaxKeys. Keys are bounded in bytes too: a key longer than
@@ -60,7 +60,7 @@ type GroupConfig struct {
 	Key func(ctx context.Context) string
 	// OnStateChange, when set, is called for every change of state of the
 	// group's breakers, with the same context as Config.OnStateChange and
-	// their key (it runs after the per-key Config's own OnStateChange, if
+	// their key as held (a long one as its hash; see MaxKeys) (it runs after the per-key Config's own OnStateChange, if
 	// any).
 	OnStateChange func(ctx context.Context, key string, from, to State)
 }
@@ -134,7 +134,7 @@ func (g *Group) Name() string { return g.cfg.Config.Name }
 // When the group holds MaxKeys busy breakers and none for this key, it
 // returns a [*TooManyKeysError] without calling op.
 func (g *Group) Do(ctx context.Context, op func(context.Context) error) error {
-	key := keyed.Bound(g.key(ctx))
+	key := g.key(ctx)
 	var e *entry
 	var c *atomic.Int64
 	for {
@@ -161,18 +161,19 @@ func (g *Group) Do(ctx context.Context, op func(context.Context) error) error {
 // through [Group.Do]) do not keep it busy: the group may drop it while
 // they run, and they go on counting on it, apart from the group.
 func (g *Group) Get(key string) *Breaker {
-	if e := g.entry(keyed.Bound(key)); e != nil {
+	if e := g.entry(key); e != nil {
 		return e.b
 	}
 	return nil
 }
 
-// entry returns the entry of key, making it if needed, and marks it used;
-// nil when the group is full of busy breakers.
+// entry returns the entry of key (held as keyed.Bound(key)), making it if
+// needed, and marks it used; nil when the group is full of busy breakers.
 func (g *Group) entry(key string) *entry {
-	v, ok := g.m.Load(key)
+	held := keyed.Bound(key)
+	v, ok := g.m.Load(held)
 	if !ok {
-		if v = g.add(key); v == nil {
+		if v = g.add(key, held); v == nil {
 			return nil
 		}
 	}
@@ -227,12 +228,13 @@ func (g *Group) Close() {
 
 func (g *Group) now() int64 { return int64(time.Since(g.epoch)) }
 
-// add makes the entry of key, evicting others first when needed.
-func (g *Group) add(key string) any {
+// add makes the entry of the caller's key, held as key, evicting others
+// first when needed.
+func (g *Group) add(callers, key string) any {
 	cfg, ownCfg := g.base, false
 	if g.cfg.ConfigFor != nil {
 		var c Config
-		if c, ownCfg = g.cfg.ConfigFor(key); ownCfg { // outside the lock: user code
+		if c, ownCfg = g.cfg.ConfigFor(callers); ownCfg { // outside the lock: user code
 			cfg = c.settings()
 		}
 	}

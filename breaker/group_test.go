@@ -412,9 +412,14 @@ func TestGroupIdleTimeoutForever(t *testing.T) {
 // A key longer than keyed.MaxLen (128 bytes) is held as its SHA-256.
 func TestGroupLongKeysHashed(t *testing.T) {
 	t.Parallel()
-	g := breaker.NewGroup(breaker.GroupConfig{Config: breaker.Config{ConsecutiveFailures: 1}})
+	var asked []int
+	g := breaker.NewGroup(breaker.GroupConfig{ConfigFor: func(key string) (breaker.Config, bool) {
+		asked = append(asked, len(key))
+		return breaker.Config{ConsecutiveFailures: 1}, true
+	}})
 	long := strings.Repeat("k", 10<<10)
 	_ = g.Do(keyed(long), fail)
+	assert.Equal(t, []int{10 << 10}, asked, "ConfigFor gets the caller's key")
 	m, ok := g.Metrics(long)
 	require.True(t, ok)
 	assert.Equal(t, breaker.Open, m.State)
@@ -469,4 +474,35 @@ func TestGroupMemoryBounded(t *testing.T) {
 	if runtime.GOMAXPROCS(0) <= 8 {
 		assert.Less(t, long, uint64(48<<20), "a quarter of 20,000 × 10 KB")
 	}
+}
+
+// Many goroutines churn more keys than the group holds: breakers are
+// dropped and made again while calls race for them, and still no call's
+// breaker is dropped while the call runs.
+func TestGroupHammerNeverDropsInFlight(t *testing.T) {
+	t.Parallel()
+	const keys, workers, calls = 12, 8, 400
+	g := breaker.NewGroup(breaker.GroupConfig{MaxKeys: 4})
+	var refused atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range calls {
+				k := fmt.Sprint((w + i) % keys)
+				err := g.Do(keyed(k), func(context.Context) error {
+					if _, held := g.Metrics(k); !held {
+						t.Errorf("the breaker of %s was dropped with a call in flight", k)
+					}
+					return nil
+				})
+				if err != nil {
+					require.ErrorIs(t, err, breaker.ErrTooManyKeys)
+					refused.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.LessOrEqual(t, g.Len(), 4)
+	t.Logf("refused %d of %d", refused.Load(), workers*calls)
 }

@@ -108,15 +108,12 @@ func (s *stripes) addContended(i int) {
 // counter, for the caller to take the 1 back from the same counter: each
 // counter then stays at least 0, and a sum that reads 0 misses no caller
 // that entered before the read. A Group counts the calls in flight so.
+// The stripe is always the one of the stack address, even once the
+// success counter went per P: a sync.Pool token per call doubled the cost
+// of Group.Do in parallel (BenchmarkGroupDo), and a collision here only
+// shares a cache line.
 func (s *stripes) enter(i int) *atomic.Int64 {
-	var c *atomic.Int64
-	if s.perP.Load() {
-		t := s.tokens.Get().(*token)
-		c = &s.c[t.base+i]
-		s.tokens.Put(t)
-	} else {
-		c = &s.c[s.stripe()+i]
-	}
+	c := &s.c[s.stripe()+i]
 	c.Add(1)
 	return c
 }

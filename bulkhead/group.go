@@ -35,10 +35,11 @@ type GroupConfig struct {
 	Config Config
 
 	// ConfigFor, when not nil, returns the Config of key's bulkhead; false
-	// means Config. It is called when the key's bulkhead is made (again
-	// after an eviction), outside the group's lock, and must not call into
-	// the Group. A returned Config with Name "" gets the group's Name. It
-	// panics in the call that makes the bulkhead if the Config is invalid.
+	// means Config. It is called with the caller's key (a long one too)
+	// when the key's bulkhead is made (again after an eviction), outside
+	// the group's lock, and must not call into the Group. A returned
+	// Config with Name "" gets the group's Name. An invalid one panics in
+	// the call that makes the bulkhead.
 	ConfigFor func(key string) (Config, bool)
 
 	// MaxKeys bounds how many bulkheads the group holds; 0 means
@@ -146,7 +147,7 @@ func NewGroup(maxConcurrent int, c GroupConfig) *Group {
 // Do runs op under the bulkhead of the key of the call, as [Bulkhead.Do]
 // does, making that bulkhead if needed.
 func (g *Group) Do(ctx context.Context, op func(context.Context) error) error {
-	key := keyed.Bound(g.key(ctx))
+	key := g.key(ctx)
 	for {
 		b := g.get(key)
 		if b == nil {
@@ -173,11 +174,12 @@ func (g *Group) Do(ctx context.Context, op func(context.Context) error) error {
 // its permits as those of [Group.Do] do; one that finds it dropped by the
 // group (it was idle) revives it, apart from the group: the group's new
 // bulkhead for key does not see its calls.
-func (g *Group) Get(key string) *Bulkhead { return g.get(keyed.Bound(key)) }
+func (g *Group) Get(key string) *Bulkhead { return g.get(key) }
 
-// get returns the bulkhead of key, a bounded key, making it if needed, or
-// nil when the group is full of busy bulkheads.
-func (g *Group) get(key string) *Bulkhead {
+// get returns the bulkhead of key (held as keyed.Bound(key)), making it if
+// needed, or nil when the group is full of busy bulkheads.
+func (g *Group) get(callers string) *Bulkhead {
+	key := keyed.Bound(callers)
 	g.mu.RLock()
 	e := g.m[key]
 	g.mu.RUnlock()
@@ -189,7 +191,7 @@ func (g *Group) get(key string) *Bulkhead {
 	}
 	cfg := &g.cfg
 	if g.configFor != nil {
-		if c, ok := g.configFor(key); ok { // outside the lock: user code
+		if c, ok := g.configFor(callers); ok { // outside the lock: user code
 			c.validate()
 			if c.Name == "" {
 				c.Name = g.cfg.Name

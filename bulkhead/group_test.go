@@ -319,9 +319,14 @@ func TestGroupDefaultIdleTimeout(t *testing.T) {
 // A key longer than 128 bytes is held as its SHA-256.
 func TestGroupLongKeysHashed(t *testing.T) {
 	t.Parallel()
-	g := bulkhead.NewGroup(1, bulkhead.GroupConfig{})
+	var asked []int
+	g := bulkhead.NewGroup(1, bulkhead.GroupConfig{ConfigFor: func(key string) (bulkhead.Config, bool) {
+		asked = append(asked, len(key))
+		return bulkhead.Config{}, false
+	}})
 	long := strings.Repeat("k", 10<<10)
 	require.NoError(t, g.Do(key(t.Context(), long), noop))
+	assert.Equal(t, []int{10 << 10}, asked, "ConfigFor gets the caller's key")
 	_, ok := g.Metrics(long)
 	require.True(t, ok)
 	require.Equal(t, 1, g.Len())
