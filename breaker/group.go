@@ -85,8 +85,8 @@ type GroupConfig struct {
 // A Group is safe for concurrent use by many goroutines.
 type Group struct {
 	cfg      GroupConfig
-	base     settings // validated Config
-	key      func(context.Context) string
+	base     settings                     // validated Config
+	key      func(context.Context) string // nil: resilience.KeyFrom
 	maxKeys  int
 	idle     int64
 	epoch    time.Time
@@ -112,9 +112,6 @@ func NewGroup(c GroupConfig) *Group {
 		panic("breaker: negative MaxKeys or IdleTimeout")
 	}
 	g := &Group{cfg: c, key: c.Key, maxKeys: c.MaxKeys, idle: int64(c.IdleTimeout), epoch: time.Now()}
-	if g.key == nil {
-		g.key = resilience.KeyFrom
-	}
 	if g.maxKeys == 0 {
 		g.maxKeys = DefaultMaxKeys
 	}
@@ -134,7 +131,12 @@ func (g *Group) Name() string { return g.cfg.Config.Name }
 // When the group holds MaxKeys busy breakers and none for this key, it
 // returns a [*TooManyKeysError] without calling op.
 func (g *Group) Do(ctx context.Context, op func(context.Context) error) error {
-	key := g.key(ctx)
+	var key string
+	if g.key == nil { // a direct call: cheaper than one through g.key
+		key = resilience.KeyFrom(ctx)
+	} else {
+		key = g.key(ctx)
+	}
 	var e *entry
 	var c *atomic.Int64
 	for {

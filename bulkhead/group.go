@@ -82,7 +82,7 @@ type Group struct {
 	max       int
 	cfg       Config
 	configFor func(string) (Config, bool)
-	key       func(context.Context) string
+	key       func(context.Context) string // nil: resilience.KeyFrom
 	maxKeys   int
 	idle      int64
 	epoch     time.Time
@@ -122,9 +122,6 @@ func NewGroup(maxConcurrent int, c GroupConfig) *Group {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
-	if c.Key == nil {
-		c.Key = resilience.KeyFrom
-	}
 	if c.Config.Adaptive != nil {
 		// Check the algorithm's settings now rather than at the first key.
 		if c.Config.Adaptive.NewLimit(maxConcurrent) == nil {
@@ -147,7 +144,12 @@ func NewGroup(maxConcurrent int, c GroupConfig) *Group {
 // Do runs op under the bulkhead of the key of the call, as [Bulkhead.Do]
 // does, making that bulkhead if needed.
 func (g *Group) Do(ctx context.Context, op func(context.Context) error) error {
-	key := g.key(ctx)
+	var key string
+	if g.key == nil { // a direct call: cheaper than one through g.key
+		key = resilience.KeyFrom(ctx)
+	} else {
+		key = g.key(ctx)
+	}
 	for {
 		b := g.get(key)
 		if b == nil {
