@@ -217,8 +217,10 @@ func (g *Group) Close() {
 	g.isClosed = true
 	var drop []*Breaker
 	g.m.Range(func(k, v any) bool {
+		e := v.(*entry)
+		e.dropped.Store(true) // a call about to start looks again
 		g.m.Delete(k)
-		drop = append(drop, v.(*entry).b)
+		drop = append(drop, e.b)
 		return true
 	})
 	g.n = 0
