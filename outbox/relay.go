@@ -127,8 +127,11 @@ type RelayConfig struct {
 
 	// OnError, when not nil, is called with the database errors the relay
 	// recovers from by retrying (a claim, an acknowledgement, a lease
-	// renewal). It is called on the relay's goroutines, with no lock held.
-	OnError func(error)
+	// renewal), and the context of Run (for a lease renewal, the context
+	// of the batch being published), so that a log line can carry what
+	// that context carries. It is called on the relay's goroutines, with
+	// no lock held.
+	OnError func(ctx context.Context, err error)
 }
 
 // Relay publishes the messages of an Outbox: it claims batches of due
@@ -213,7 +216,7 @@ func newRelay(st store, pub Publisher, c RelayConfig) *Relay {
 			OpenJitter:          0.2,
 		})
 	}
-	onRetry := func(_ context.Context, _ int, err error, _ time.Duration) { r.report(err) }
+	onRetry := func(ctx context.Context, _ int, err error, _ time.Duration) { r.report(ctx, err) }
 	// Claims retry for as long as the relay runs: a database that is down
 	// is waited for, with backoff, not given up on.
 	r.claimR = retry.New(retry.Config{MaxRetries: 1 << 30, InitialDelay: 50 * time.Millisecond,
@@ -238,10 +241,10 @@ func typedNil(p any) bool {
 // ID returns the relay's name in the lease table.
 func (r *Relay) ID() string { return r.c.ID }
 
-func (r *Relay) report(err error) {
+func (r *Relay) report(ctx context.Context, err error) {
 	r.storeErrors.Add(1)
 	if r.c.OnError != nil {
-		r.c.OnError(err)
+		r.c.OnError(ctx, err)
 	}
 }
 
@@ -267,13 +270,13 @@ func (r *Relay) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		n, pause, err := r.cycle(ctx)
 		if err != nil && ctx.Err() == nil {
-			r.report(err)
+			r.report(ctx, err)
 			pause = r.c.PollInterval
 		}
 		if r.c.Retention > 0 && time.Since(lastPurge) >= time.Minute {
 			lastPurge = time.Now()
 			if _, err := r.st.purge(ctx, r.c.Retention); err != nil && ctx.Err() == nil {
-				r.report(err)
+				r.report(ctx, err)
 			}
 		}
 		if n == r.c.BatchSize && pause == 0 {
@@ -518,7 +521,7 @@ func (r *Relay) watch(ctx context.Context, cancel context.CancelCauseFunc, deadl
 				if err == nil {
 					lease.Reset(time.Until(t0.Add(r.c.LeaseTTL - r.c.LeaseTTL/5)))
 				} else if wctx.Err() == nil {
-					r.report(err)
+					r.report(wctx, err)
 				}
 			}
 		}

@@ -31,6 +31,8 @@ func start(r *Relay) (stop func() error) {
 	}
 }
 
+type traceKey struct{}
+
 func keyed(key string, n int) []Message {
 	out := make([]Message, n)
 	for i := range out {
@@ -237,17 +239,25 @@ func TestRelayRetriesStore(t *testing.T) {
 		st.claimErr = []error{errDB, errDB, errDB}
 		st.ackErr = []error{errDB}
 		var reported []error
+		var traces []any
 		var mu sync.Mutex
 		pub := NewMemoryPublisher()
-		r := newRelay(st, pub, RelayConfig{OnError: func(err error) {
+		r := newRelay(st, pub, RelayConfig{OnError: func(ctx context.Context, err error) {
 			mu.Lock()
 			reported = append(reported, err)
+			traces = append(traces, ctx.Value(traceKey{}))
 			mu.Unlock()
 		}})
-		stop := start(r)
+		ctx, cancel := context.WithCancel(context.WithValue(context.Background(), traceKey{}, "run-1"))
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
 		time.Sleep(5 * time.Second)
 		synctest.Wait()
-		require.NoError(t, stop())
+		cancel()
+		require.NoError(t, <-done)
+		for _, tr := range traces {
+			assert.Equal(t, "run-1", tr, "OnError gets Run's context")
+		}
 		assert.Equal(t, []string{"a/0", "a/1", "a/2", "a/3", "a/4"}, payloadsOf(pub.Messages()), "an acknowledgement retried, not the publishing")
 		assert.Len(t, reported, 4)
 		for _, err := range reported {

@@ -2,6 +2,7 @@ package outboxtest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,7 +28,7 @@ const (
 func CrashRelayConfig() outbox.RelayConfig {
 	return outbox.RelayConfig{
 		BatchSize: CrashBatch, LeaseTTL: CrashLeaseTTL, PollInterval: 20 * time.Millisecond,
-		OnError: func(err error) { fmt.Fprintln(os.Stderr, "relay:", err) },
+		OnError: func(_ context.Context, err error) { fmt.Fprintln(os.Stderr, "relay:", err) },
 	}
 }
 

@@ -23,7 +23,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	n := postgres.NewNotifier(dsn, ob.Table(), postgres.NotifierConfig{
-		OnError: func(err error) { log.Println("outbox listener:", err) },
+		OnError: func(_ context.Context, err error) { log.Println("outbox listener:", err) },
 	})
 	go func() { _ = n.Run(ctx) }()
 

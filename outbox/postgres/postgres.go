@@ -58,10 +58,11 @@ func Open(dsn string) (*sql.DB, error) { return sql.Open("pgx", dsn) }
 
 // NotifierConfig configures a Notifier. The zero value is fine.
 type NotifierConfig struct {
-	// OnError, when not nil, is called with each error of the listening
-	// connection (the Notifier reconnects by itself, with backoff from
-	// 100 ms to 5 s). It is called on Run's goroutine.
-	OnError func(error)
+	// OnError, when not nil, is called with the context of Run and each
+	// error of the listening connection (the Notifier reconnects by
+	// itself, with backoff from 100 ms to 5 s). It is called on Run's
+	// goroutine.
+	OnError func(ctx context.Context, err error)
 }
 
 // Notifier is an outbox.Notifier fed by PostgreSQL's LISTEN/NOTIFY. Create
@@ -99,7 +100,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 			break
 		}
 		if n.c.OnError != nil && err != nil {
-			n.c.OnError(err)
+			n.c.OnError(ctx, err)
 		}
 		if listened {
 			delay = 100 * time.Millisecond
