@@ -174,9 +174,9 @@ type Bulkhead struct {
 	// acquire between announcing itself and queueing or leaving. A release
 	// that sees it non-zero hands the permit over under mu.
 	waiting atomic.Int64
-	// limit is the limit in force; the permit count holds it too.
+	// limit is the limit in force; the shards hold its shares.
 	limit atomic.Int64
-	// evicted is set when a Group drops the bulkhead (its permit count is then
+	// evicted is set when a Group drops the bulkhead (its shards are then
 	// sealed), and while it tries to.
 	evicted atomic.Bool
 
@@ -198,7 +198,7 @@ type Bulkhead struct {
 	queue waitQueue
 }
 
-// evictedMark is the value of inflight of the permit count of an evicted
+// evictedMark is the value of inflight of the shards of an evicted
 // bulkhead: no call can take a permit from them.
 const evictedMark = 1 << 62
 
@@ -239,7 +239,7 @@ func newBulkhead(maxConcurrent int, c *Config) *Bulkhead {
 		b.full = &FullError{limit: maxConcurrent}
 	}
 	b.limit.Store(int64(limit))
-	b.permits.init(limit)
+	b.permits.init(maxConcurrent, limit)
 	return b
 }
 
@@ -267,8 +267,8 @@ func (b *Bulkhead) Do(ctx context.Context, op func(context.Context) error) error
 	return b.run(ctx, op, s)
 }
 
-// run calls op under a permit of s taken by acquire.
-func (b *Bulkhead) run(ctx context.Context, op func(context.Context) error, s *permitCount) error {
+// run calls op under a permit of shard s taken by acquire.
+func (b *Bulkhead) run(ctx context.Context, op func(context.Context) error, s *shard) error {
 	if b.adaptive != nil {
 		return b.runAdaptive(ctx, op, s)
 	}
@@ -276,7 +276,7 @@ func (b *Bulkhead) run(ctx context.Context, op func(context.Context) error, s *p
 	return op(ctx)
 }
 
-func (b *Bulkhead) runAdaptive(ctx context.Context, op func(context.Context) error, s *permitCount) error {
+func (b *Bulkhead) runAdaptive(ctx context.Context, op func(context.Context) error, s *shard) error {
 	defer b.release(s) // also on panic, when the call is not sampled
 	n := b.inFlight()
 	start := time.Now()
@@ -285,10 +285,10 @@ func (b *Bulkhead) runAdaptive(ctx context.Context, op func(context.Context) err
 	return err
 }
 
-// acquire takes a permit and returns its count. The fast path is one
-// compare-and-swap on the permit count; it steps aside for
+// acquire takes a permit and returns its shard. The fast path is one
+// compare-and-swap on the shard of the current CPU; it steps aside for
 // queued calls so that they keep their turn.
-func (b *Bulkhead) acquire(ctx context.Context) (*permitCount, error) {
+func (b *Bulkhead) acquire(ctx context.Context) (*shard, error) {
 	if b.waiting.Load() == 0 {
 		s, home := b.take()
 		if s != nil {
@@ -309,7 +309,7 @@ func (b *Bulkhead) acquire(ctx context.Context) (*permitCount, error) {
 // it reads waiting. Either the release sees the announcement, and hands the
 // permit over under mu once the call is queued, or it does not, and then
 // the call's last try sees the permit free.
-func (b *Bulkhead) acquireSlow(ctx context.Context) (*permitCount, error) {
+func (b *Bulkhead) acquireSlow(ctx context.Context) (*shard, error) {
 	b.mu.Lock()
 	if b.evicted.Load() {
 		b.mu.Unlock()
@@ -324,7 +324,7 @@ func (b *Bulkhead) acquireSlow(ctx context.Context) (*permitCount, error) {
 	if b.queue.len >= b.maxQueue && (!b.lifo || b.maxQueue == 0) {
 		b.waiting.Add(-1)
 		b.mu.Unlock()
-		return nil, b.refuse(ctx, &b.count)
+		return nil, b.refuse(ctx, &b.shards[0])
 	}
 	if err := ctx.Err(); err != nil {
 		b.waiting.Add(-1)
@@ -346,7 +346,7 @@ func (b *Bulkhead) acquireSlow(ctx context.Context) (*permitCount, error) {
 
 // wait blocks until w is handed a permit, refused, timed out or its caller
 // gives up.
-func (b *Bulkhead) wait(ctx context.Context, w *waiter) (*permitCount, error) {
+func (b *Bulkhead) wait(ctx context.Context, w *waiter) (*shard, error) {
 	var expired <-chan time.Time
 	if b.maxWait != resilience.Forever {
 		t := time.NewTimer(b.maxWait)
@@ -384,16 +384,16 @@ func (b *Bulkhead) wait(ctx context.Context, w *waiter) (*permitCount, error) {
 }
 
 // woken returns the outcome of a waiter that left the queued state.
-func (b *Bulkhead) woken(ctx context.Context, w *waiter) (*permitCount, error) {
+func (b *Bulkhead) woken(ctx context.Context, w *waiter) (*shard, error) {
 	if w.state == granted {
 		return w.s, nil
 	}
 	err := &FullError{limit: int(b.limit.Load()), waited: time.Since(w.since)}
-	return nil, b.reject(ctx, err, &b.count)
+	return nil, b.reject(ctx, err, &b.shards[0])
 }
 
-// refuse refuses a call on arrival, counting it on s.
-func (b *Bulkhead) refuse(ctx context.Context, s *permitCount) error {
+// refuse refuses a call on arrival, counting it on shard s.
+func (b *Bulkhead) refuse(ctx context.Context, s *shard) error {
 	err := b.full
 	if err == nil {
 		err = &FullError{limit: int(b.limit.Load())}
@@ -401,9 +401,9 @@ func (b *Bulkhead) refuse(ctx context.Context, s *permitCount) error {
 	return b.reject(ctx, err, s)
 }
 
-// reject counts a refusal on s, reports it to the hook and returns
+// reject counts a refusal on shard s, reports it to the hook and returns
 // its error.
-func (b *Bulkhead) reject(ctx context.Context, err *FullError, s *permitCount) error {
+func (b *Bulkhead) reject(ctx context.Context, err *FullError, s *shard) error {
 	s.rejected.Add(1)
 	if b.onReject != nil {
 		b.onReject(ctx, err)
@@ -411,9 +411,9 @@ func (b *Bulkhead) reject(ctx context.Context, err *FullError, s *permitCount) e
 	return err
 }
 
-// release gives back a permit of s and, when calls are queued, hands
+// release gives back a permit of shard s and, when calls are queued, hands
 // permits to them.
-func (b *Bulkhead) release(s *permitCount) {
+func (b *Bulkhead) release(s *shard) {
 	s.inflight.Add(-1)
 	if b.waiting.Load() != 0 {
 		b.mu.Lock()

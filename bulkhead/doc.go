@@ -84,10 +84,9 @@
 // # Cost
 //
 // The success path of Do is one atomic compare-and-swap to take a permit
-// and one atomic add to give it back, on one count of the permits: it
-// takes no lock and allocates nothing, and the limit is exact. (Shards of
-// the count per CPU were measured against this and did not win:
-// bench/README.md, "Clever code, measured".) Locks are taken only by
+// and one atomic add to give it back, on a share of the permits kept per
+// CPU, so that calls on different CPUs do not contend: it takes no lock and
+// allocates nothing, and the limit stays exact. Locks are taken only by
 // calls that have to queue and by the calls that hand their permit to a
 // waiter. An adaptive limit adds two clock readings and the limit's own
 // bookkeeping to each call.

@@ -283,7 +283,7 @@ func (b *Bulkhead) revive() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.evicted.Load() {
-		b.count.inflight.Store(0) // sealed at evictedMark: no permit is taken
+		b.unseal() // sealed at evictedMark: no permit is taken
 		b.evicted.Store(false)
 	}
 }
@@ -296,7 +296,7 @@ func (b *Bulkhead) evict() bool {
 	if b.evicted.Load() || b.waiting.Load() != 0 {
 		return false
 	}
-	// Set first: a call that finds the count sealed then knows why.
+	// Set first: a call that finds the shards sealed then knows why.
 	b.evicted.Store(true)
 	if !b.seal() {
 		b.evicted.Store(false)

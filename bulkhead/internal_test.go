@@ -77,32 +77,45 @@ func TestEvictedBulkhead(t *testing.T) {
 	assert.True(t, b.evict())
 }
 
-func TestPermits(t *testing.T) {
+func TestPermitShards(t *testing.T) {
 	t.Parallel()
-	var p permits
-	p.init(2)
-	take := func() *permitCount {
+	p := permits{shards: make([]shard, 3)}
+	p.home.New = func() any { return &token{shard: 2} }
+	p.setLimit(5)
+	assert.Equal(t, []int64{2, 2, 1}, []int64{p.shards[0].limit.Load(), p.shards[1].limit.Load(), p.shards[2].limit.Load()})
+
+	// The home shard first, then the others: the limit is exact.
+	take := func() *shard {
 		s, home := p.take()
-		assert.Same(t, &p.count, home)
+		assert.Same(t, &p.shards[2], home)
 		return s
 	}
-	a, b := take(), take()
-	require.NotNil(t, a)
-	require.NotNil(t, b)
-	assert.Nil(t, take(), "the limit is exact")
-	assert.Equal(t, 2, p.inFlight())
+	var got []*shard
+	for range 5 {
+		s := take()
+		require.NotNil(t, s)
+		got = append(got, s)
+	}
+	assert.Same(t, &p.shards[2], got[0], "home shard first")
+	assert.Nil(t, take())
+	assert.Equal(t, 5, p.inFlight())
 
 	p.setLimit(1) // lowering it leaves calls in flight alone
 	assert.Nil(t, take())
-	a.inflight.Add(-1)
-	b.inflight.Add(-1)
-	assert.NotNil(t, p.takeAny(nil))
-	assert.Nil(t, p.takeAny(nil))
-
-	// seal needs every permit back, and then admits no call.
-	assert.False(t, p.seal())
-	p.count.inflight.Add(-1)
-	require.True(t, p.seal())
+	for _, s := range got {
+		s.inflight.Add(-1)
+	}
+	assert.NotNil(t, take())
 	assert.Nil(t, take())
-	assert.Equal(t, 0, p.inFlight())
+
+	// seal marks all shards or none.
+	assert.False(t, p.seal())
+	for i := range p.shards {
+		assert.Less(t, p.shards[i].inflight.Load(), int64(2), "rolled back")
+	}
+	q := permits{shards: make([]shard, 2)}
+	q.setLimit(2)
+	require.True(t, q.seal())
+	assert.Nil(t, q.takeAny(nil))
+	assert.Equal(t, 0, q.inFlight())
 }

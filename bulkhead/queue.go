@@ -19,7 +19,7 @@ type waiter struct {
 	ready      chan struct{} // receives one value when state leaves queued
 	since      time.Time     // when the call started to wait
 	state      waitState
-	s          *permitCount // the count of the permit granted
+	s          *shard // the shard of the permit granted
 }
 
 // waitQueue is a doubly linked list of waiters: pushed at the back, taken
