@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/waits"
 )
 
 // Order is the order in which waiting calls receive the permits that
@@ -40,7 +41,7 @@ func (o Order) String() string {
 
 // DefaultMaxQueue is how many calls may wait for a permit at once when
 // Config.MaxWait lets calls wait and Config.MaxQueue is 0.
-const DefaultMaxQueue = 1024
+const DefaultMaxQueue = waits.DefaultMaxQueue
 
 // Config holds the optional settings of a [Bulkhead]. Every zero field
 // means its documented default, so the zero value is a fail-fast bulkhead
@@ -56,8 +57,10 @@ const DefaultMaxQueue = 1024
 //	MaxQueue: n                           up to n waiting calls; needs MaxWait
 //
 // [New] panics on MaxQueue set without MaxWait (calls that may queue but
-// never wait: set MaxWait), and on negative values other than
-// resilience.None.
+// never wait: set MaxWait), on MaxQueue resilience.None with a MaxWait (a
+// wait with no queue to wait in), and on negative values other than
+// resilience.None. The rule and its messages are those of package
+// ratelimit too.
 type Config struct {
 	// Name names the bulkhead for telemetry (logs, metrics, traces); see
 	// [Bulkhead.Name]. Zero means "". In a [GroupConfig] it names the
@@ -76,8 +79,8 @@ type Config struct {
 	// MaxQueue bounds how many calls may wait at once; a call that finds
 	// the queue full is refused at once (in [LIFO] order, it takes the
 	// place of the oldest waiter instead). 0 (the default) means
-	// [DefaultMaxQueue]; resilience.None means no call waits. It matters
-	// only with MaxWait: setting it without MaxWait panics.
+	// [DefaultMaxQueue]. It matters only with MaxWait: setting it without
+	// MaxWait panics, and so does resilience.None (no queue) with one.
 	MaxQueue int
 
 	// Order is the order in which queued calls get permits: [FIFO] (the
@@ -124,29 +127,10 @@ type Config struct {
 
 // validate panics on an invalid configuration.
 func (c *Config) validate() {
-	switch {
-	case c.MaxWait < 0 && c.MaxWait != resilience.None:
-		panic(fmt.Sprintf("bulkhead: negative MaxWait %v", c.MaxWait))
-	case c.MaxQueue < 0 && c.MaxQueue != resilience.None:
-		panic(fmt.Sprintf("bulkhead: negative MaxQueue %d", c.MaxQueue))
-	case c.MaxQueue > 0 && c.MaxWait <= 0:
-		panic("bulkhead: MaxQueue without MaxWait: calls would queue but never wait; " +
-			"set MaxWait (resilience.Forever to wait as long as the caller's context allows)")
-	case c.Order != FIFO && c.Order != LIFO:
+	waits.Resolve("bulkhead", c.MaxWait, c.MaxQueue)
+	if c.Order != FIFO && c.Order != LIFO {
 		panic(fmt.Sprintf("bulkhead: unknown %v", c.Order))
 	}
-}
-
-// queueBound returns how many calls may wait at once, after defaults: 0
-// when no call may wait.
-func (c *Config) queueBound() int {
-	switch {
-	case c.MaxWait <= 0, c.MaxQueue < 0:
-		return 0
-	case c.MaxQueue == 0:
-		return DefaultMaxQueue
-	}
-	return c.MaxQueue
 }
 
 // Metrics is a snapshot of a bulkhead's state, for dashboards and readiness
@@ -215,10 +199,11 @@ func New(maxConcurrent int, c Config) *Bulkhead {
 }
 
 func newBulkhead(maxConcurrent int, c *Config) *Bulkhead {
+	wait, queue := waits.Resolve("bulkhead", c.MaxWait, c.MaxQueue)
 	b := &Bulkhead{
 		max:      maxConcurrent,
-		maxQueue: c.queueBound(),
-		maxWait:  max(c.MaxWait, 0),
+		maxQueue: queue,
+		maxWait:  wait,
 		lifo:     c.Order == LIFO,
 		dropped:  c.Dropped,
 		onReject: c.OnReject,

@@ -29,7 +29,7 @@ func TestNewPanics(t *testing.T) {
 		{"zero limit", 0, bulkhead.Config{}, "bulkhead: maxConcurrent 0 is less than 1"},
 		{"negative limit", -3, bulkhead.Config{}, "bulkhead: maxConcurrent -3 is less than 1"},
 		{"negative queue", 1, bulkhead.Config{MaxQueue: -2, MaxWait: time.Second}, "bulkhead: negative MaxQueue -2"},
-		{"negative wait", 1, bulkhead.Config{MaxWait: -time.Second}, "bulkhead: negative MaxWait -1s"},
+		{"negative wait", 1, bulkhead.Config{MaxWait: -time.Second}, "bulkhead: negative MaxWait -1s (0 never waits, resilience.Forever waits as long as the context allows)"},
 		{"bad order", 1, bulkhead.Config{Order: 7}, "bulkhead: unknown Order(7)"},
 		{"AIMD min above max", 4, bulkhead.Config{Adaptive: bulkhead.AIMD{Min: 5}},
 			"bulkhead: AIMD: Min 5 is above maxConcurrent 4"},

@@ -253,7 +253,7 @@ func TestMaxWaitForever(t *testing.T) {
 func TestMaxWaitZeroRefusesAtOnce(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		for _, cfg := range []bulkhead.Config{{}, {MaxWait: resilience.None}, {MaxWait: time.Second, MaxQueue: resilience.None}} {
+		for _, cfg := range []bulkhead.Config{{}, {MaxWait: resilience.None}, {MaxQueue: resilience.None}} {
 			b := bulkhead.New(1, cfg)
 			release := occupy(b, t.Context(), 1)
 			t0 := time.Now()
@@ -271,14 +271,19 @@ func TestMaxQueueWithoutMaxWaitPanics(t *testing.T) {
 	t.Parallel()
 	for _, cfg := range []bulkhead.Config{{MaxQueue: 2}, {MaxQueue: 2, MaxWait: resilience.None}} {
 		assert.PanicsWithValue(t,
-			"bulkhead: MaxQueue without MaxWait: calls would queue but never wait; set MaxWait (resilience.Forever to wait as long as the caller's context allows)",
+			"bulkhead: MaxQueue 2 without MaxWait: a call that may not wait never queues; set MaxWait (resilience.Forever to wait as long as the caller's context allows)",
 			func() { bulkhead.New(1, cfg) })
 		assert.Panics(t, func() { bulkhead.NewGroup(1, bulkhead.GroupConfig{Config: cfg}) })
 	}
 	assert.PanicsWithValue(t, "bulkhead: negative MaxQueue -2", func() {
 		bulkhead.New(1, bulkhead.Config{MaxWait: time.Second, MaxQueue: -2})
 	})
-	assert.PanicsWithValue(t, "bulkhead: negative MaxWait -2ns", func() { bulkhead.New(1, bulkhead.Config{MaxWait: -2}) })
+	assert.PanicsWithValue(t, "bulkhead: negative MaxWait -2ns (0 never waits, resilience.Forever waits as long as the context allows)",
+		func() { bulkhead.New(1, bulkhead.Config{MaxWait: -2}) })
+	// The same rule as ratelimit's: a wait with no queue at all is a
+	// contradiction too.
+	assert.PanicsWithValue(t, "bulkhead: MaxQueue None with MaxWait 1s: no call could wait; leave MaxWait 0 to never wait",
+		func() { bulkhead.New(1, bulkhead.Config{MaxWait: time.Second, MaxQueue: resilience.None}) })
 }
 
 // The bulkheads of a Group wait as their Config says.

@@ -7,19 +7,20 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/waits"
 )
 
 // The defaults of the fields these rules resolve.
 const (
 	// DefaultMaxQueue is the bound on waiting calls when MaxQueue is 0.
-	DefaultMaxQueue = 1024
+	DefaultMaxQueue = waits.DefaultMaxQueue
 	// DefaultMaxPause caps the pause after a downstream's 429 when
 	// MaxPause is 0.
 	DefaultMaxPause = 5 * time.Minute
-	// None is resilience.None.
-	None = -1
-	// Inf is rate.Inf, the rate that admits everything.
-	Inf = math.MaxFloat64
 )
 
 // Waits are MaxWait, MaxQueue and MaxPause resolved.
@@ -33,43 +34,19 @@ type Waits struct {
 	MaxPause time.Duration
 }
 
-// ResolveWaits applies the rules of the MaxWait, MaxQueue and MaxPause
-// fields, panicking with a message prefixed pkg on invalid values:
-//
-//   - MaxWait: 0 (or None) never waits; positive waits up to that;
-//     resilience.Forever waits as long as the context allows.
-//   - MaxQueue: 0 means DefaultMaxQueue; positive bounds the waiting
-//     calls; both need a MaxWait that is not zero, as does None (no
-//     queue), which without a MaxWait is accepted and changes nothing.
-//   - MaxPause: 0 means DefaultMaxPause; None turns the pause off.
-//
-// Any other negative value panics.
+// ResolveWaits applies the rule of MaxWait and MaxQueue that every queue of
+// this module follows (internal/waits), and that of MaxPause: 0 means
+// DefaultMaxPause, None turns the pause off. It panics with a message
+// prefixed pkg on invalid values.
 func ResolveWaits(pkg string, maxWait time.Duration, maxQueue int, maxPause time.Duration) Waits {
 	var w Waits
-	switch {
-	case maxWait == None:
-	case maxWait < 0:
-		panic(fmt.Sprintf("%s: negative MaxWait %v (0 never waits, resilience.Forever waits as long as the context allows)", pkg, maxWait))
-	default:
-		w.MaxWait = maxWait
-	}
-	switch {
-	case maxQueue > 0 && w.MaxWait == 0:
-		panic(fmt.Sprintf("%s: MaxQueue %d without MaxWait: a call that may not wait never queues; set MaxWait", pkg, maxQueue))
-	case maxQueue == None && w.MaxWait > 0:
-		panic(fmt.Sprintf("%s: MaxQueue None with MaxWait %v: no call could wait; leave MaxWait 0 to never wait", pkg, w.MaxWait))
-	case maxQueue < 0 && maxQueue != None:
-		panic(fmt.Sprintf("%s: negative MaxQueue %d", pkg, maxQueue))
-	case w.MaxWait == 0:
-	case maxQueue == 0:
-		w.MaxQueue = DefaultMaxQueue
-	default:
-		w.MaxQueue = int64(maxQueue)
-	}
+	var q int
+	w.MaxWait, q = waits.Resolve(pkg, maxWait, maxQueue)
+	w.MaxQueue = int64(q)
 	switch {
 	case maxPause == 0:
 		w.MaxPause = DefaultMaxPause
-	case maxPause == None:
+	case maxPause == resilience.None:
 	case maxPause < 0:
 		panic(fmt.Sprintf("%s: negative MaxPause %v (0 means the default, resilience.None no pause)", pkg, maxPause))
 	default:
@@ -93,7 +70,7 @@ func CheckLimit(pkg string, r float64, burst int, zeroRate bool, who, key string
 		why = "a rate of +Inf: use rate.Inf for no limit"
 	case r == 0 && !zeroRate:
 		why = "a rate of 0 never refills its bucket, which would have to be kept in Redis for ever; use a small positive rate, such as rate.Every(24*time.Hour)"
-	case burst < 0 || burst == 0 && r != Inf:
+	case burst < 0 || burst == 0 && r != float64(rate.Inf):
 		why = "the burst must be >= 1 (a bucket of 0 tokens refuses every call)"
 	default:
 		return
