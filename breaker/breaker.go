@@ -123,10 +123,11 @@ func (b *Breaker) State() State { return State(b.word.Load() & stateMask) }
 // Do keeps the contract of resilience.Policy: it calls op at most once,
 // with ctx, and returns after op returned; a panic in op counts as a
 // failure (a half-open probe slot is released) and propagates. The
-// outcome is classified by Config.Classify, after the calls that say
-// nothing about the dependency are left out: a call whose ctx is done by
-// the time op returns is ignored, whatever op returned (see
-// Config.Classify for the whole rule).
+// outcome is classified by Config.Classify, after the failures that say
+// nothing about the dependency are left out: one whose ctx the caller
+// ended (its deadline or cancel, not a policy's time limit) by the time op
+// returns, a cancelled call, a local rejection (see Config.Classify for
+// the whole rule). A success always counts.
 func (b *Breaker) Do(ctx context.Context, op func(context.Context) error) error {
 	s := b.word.Load()
 	if s&stateMask != uint64(Closed) || b.timed {
