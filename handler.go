@@ -75,8 +75,9 @@ type HandlerConfig struct {
 // The ResponseWriter passed to next supports http.Flusher, http.Hijacker and
 // http.ResponseController through Unwrap.
 //
-// NewHandler panics if next is nil or a policy is a typed nil (see
-// [Chain]).
+// NewHandler panics if next is nil, a policy is a typed nil (see [Chain]),
+// or a policy is a [ConcurrentPolicy]: a hedge would run the handler twice
+// at once on one ResponseWriter.
 func NewHandler(next http.Handler, c HandlerConfig, ps ...Policy) http.Handler {
 	if isNil(next) {
 		panic("resilience: Handler with a nil http.Handler")
@@ -84,7 +85,11 @@ func NewHandler(next http.Handler, c HandlerConfig, ps ...Policy) http.Handler {
 	if c.Key == nil {
 		c.Key = defaultKey
 	}
-	return &handler{next: next, p: Chain(ps...), c: c}
+	p := Chain(ps...)
+	if concurrent(p) {
+		panic("resilience: Handler with a concurrent policy (a hedge): a handler's response can be written once")
+	}
+	return &handler{next: next, p: p, c: c}
 }
 
 // defaultKey keys by TCP peer, unless a middleware in front set a key.

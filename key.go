@@ -38,9 +38,14 @@ func KeyFrom(ctx context.Context) string {
 	return ""
 }
 
-// RequestFrom returns the request that [Handler] is serving with the
-// policies that ctx was passed to, or nil outside a Handler.
+// RequestFrom returns the HTTP request that the policies ctx was passed to
+// run for: the one [Transport] is sending (the caller's request, before the
+// copy each attempt sends), or else the one [Handler] is serving; nil
+// outside both.
 func RequestFrom(ctx context.Context) *http.Request {
+	if rt, ok := ctx.Value(callKey{}).(*roundTrip); ok {
+		return rt.req
+	}
 	if k, ok := ctx.Value(keyCtx{}).(*keyed); ok {
 		return k.req
 	}

@@ -14,8 +14,12 @@ import (
 //
 // Every implementation keeps this contract, and its tests check it:
 //
-//  1. Do calls op sequentially, never concurrently, and does not return
-//     before the last call of op has returned.
+//  1. Do does not return before the last call of op has returned, and it
+//     calls op sequentially, never concurrently — unless it is a
+//     [ConcurrentPolicy] (a hedge), which says so and may call op from
+//     several goroutines at once. Every other policy may rely on op being
+//     called by one goroutine at a time only when nothing concurrent sits
+//     between it and the caller's op; [Chain] sees to that.
 //  2. Do passes op a context derived from ctx; when ctx is cancelled Do
 //     stops waiting at once (it returns without starting another attempt).
 //  3. Do returns op's error, possibly wrapped with %w, or an error of its own
@@ -66,7 +70,11 @@ func (f PolicyFunc) Do(ctx context.Context, op func(context.Context) error) erro
 // threads op through the layers is pooled inside the chain. This relies on
 // contract rule 1 of [Policy] (op is called sequentially and never after Do
 // returned); a policy that breaks it makes the chain panic with a message
-// naming the violation instead of running the wrong operation.
+// naming the violation instead of running the wrong operation. A
+// [ConcurrentPolicy] in the chain splits it: each of its concurrent calls of
+// op runs the policies inside it with bookkeeping of its own, and the chain
+// is then itself a ConcurrentPolicy. A chain without one pays nothing for
+// that.
 func Chain(ps ...Policy) Policy {
 	flat := make([]Policy, 0, len(ps))
 	for _, p := range ps {
@@ -89,9 +97,21 @@ func Chain(ps ...Policy) Policy {
 		return flat[0]
 	}
 	c := &chain{ps: flat}
+	for i, p := range flat {
+		if concurrent(p) {
+			// The policies inside a concurrent one run as a chain of their
+			// own, one frame per concurrent call of op.
+			c.conc = true
+			c.ps, c.inner = flat[:i+1], Chain(flat[i+1:]...)
+			break
+		}
+	}
 	c.frames.New = func() any {
 		f := &frame{c: c}
 		f.next = f.call
+		if c.inner != nil {
+			f.split = f.callInner
+		}
 		return f
 	}
 	return c
@@ -105,8 +125,14 @@ func (noop) Do(ctx context.Context, op func(context.Context) error) error { retu
 // chain runs its policies from the outermost to the innermost.
 type chain struct {
 	ps     []Policy
+	inner  Policy // the policies inside the last of ps, a concurrent one
+	conc   bool
 	frames sync.Pool // *frame
 }
+
+// CallsOpConcurrently reports whether a policy of the chain is a
+// [ConcurrentPolicy].
+func (c *chain) CallsOpConcurrently() bool { return c.conc }
 
 // frame carries one call of a chain through its layers. depth is the index of
 // the policy that the next call of next enters; because each policy calls its
@@ -116,6 +142,7 @@ type frame struct {
 	c      *chain
 	op     func(context.Context) error
 	next   func(context.Context) error // f.call, made once per pooled frame
+	split  func(context.Context) error // f.callInner, when the chain has inner
 	depth  int
 	active bool
 }
@@ -144,26 +171,23 @@ func (f *frame) call(ctx context.Context) error {
 	}
 	f.depth = d + 1
 	defer f.restore(d)
+	if f.split != nil && d == len(f.c.ps)-1 {
+		return f.c.ps[d].Do(ctx, f.split)
+	}
 	return f.c.ps[d].Do(ctx, f.next)
 }
 
-func (f *frame) restore(d int) { f.depth = d }
-
-// Do runs op under p and returns op's value. It is the generic edge of the
-// library: policies stay non-generic, and Do carries any result type through
-// them. The value returned is the one from the last call of op; when the
-// error is not nil the value is whatever that call returned with it
-// (usually the zero value). Carrying the value costs two small allocations
-// per call (the result slot and the closure that fills it).
-func Do[T any](ctx context.Context, p Policy, op func(context.Context) (T, error)) (T, error) {
-	var out T
-	err := p.Do(ctx, func(ctx context.Context) error {
-		v, err := op(ctx)
-		out = v
-		return err
-	})
-	return out, err
+// callInner is the op of the concurrent policy of a split chain: it may run
+// on several goroutines at once, each through a frame of the inner chain,
+// and leaves this frame's depth alone.
+func (f *frame) callInner(ctx context.Context) error {
+	if !f.active {
+		panic("resilience: a policy in a Chain called its op after its Do returned (see the Policy contract)")
+	}
+	return f.c.inner.Do(ctx, f.op)
 }
+
+func (f *frame) restore(d int) { f.depth = d }
 
 // isNil reports whether v is nil or a typed nil (a nil pointer, func, map,
 // slice, channel or interface inside an interface), which would fail at

@@ -26,24 +26,18 @@ import (
 //
 // ctx must be the context the policy received (not the one it derived).
 func DeferRelease(ctx context.Context, release func()) bool {
-	rs, ok := ctx.Value(releaseCtx{}).(*releaser)
+	rt, ok := ctx.Value(callKey{}).(*roundTrip)
 	if !ok {
 		return false
 	}
-	rs.add(release)
+	rt.rel.add(release)
 	return true
 }
-
-type releaseCtx struct{}
 
 // releaser collects deferred releases for one Transport round trip.
 type releaser struct {
 	mu  sync.Mutex
 	fns []func()
-}
-
-func withReleaser(ctx context.Context, rs *releaser) context.Context {
-	return context.WithValue(ctx, releaseCtx{}, rs)
 }
 
 func (rs *releaser) add(f func()) {

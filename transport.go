@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -142,17 +143,47 @@ func (t *transport) CloseIdleConnections() {
 	}
 }
 
-// roundTrip is the state of one RoundTrip call across its attempts.
+// roundTrip is the state of one RoundTrip call across its attempts. It is
+// also the caller the policies find in their context (see [Do]): the slot
+// of the response, the releases deferred to it, and whether the request may
+// be sent twice. Under a concurrent policy (a hedge) attempts run at once:
+// mu guards what they share, and their responses reach last through Keep.
 type roundTrip struct {
 	t         *transport
 	req       *http.Request
 	permanent bool   // failures are permanent: not idempotent, or body not replayable
 	buffered  []byte // the body, when Transport buffered it
 	streamed  io.ReadCloser
-	origUsed  bool // req.Body was given to an attempt (which closes it)
-	attempts  int
-	last      *http.Response // the latest attempt's response, not yet discarded
-	rel       releaser
+	race      atomic.Bool // a race runs under this round trip
+
+	mu       sync.Mutex
+	origUsed bool // req.Body was given to an attempt (which closes it)
+	attempts int
+	last     *http.Response // the latest attempt's response, not yet discarded
+	rel      releaser
+}
+
+func (rt *roundTrip) raced()           { rt.race.Store(true) }
+func (rt *roundTrip) repeatable() bool { return !rt.permanent }
+
+func (rt *roundTrip) result() (*http.Response, bool) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.last, rt.last != nil
+}
+
+// substitute makes resp, a policy's own (a fallback's), the response.
+func (rt *roundTrip) substitute(resp *http.Response) { rt.setLast(resp) }
+
+// setLast makes resp the pending response, draining the one it replaces.
+func (rt *roundTrip) setLast(resp *http.Response) {
+	rt.mu.Lock()
+	old := rt.last
+	rt.last = resp
+	rt.mu.Unlock()
+	if old != nil && old != resp && old.Body != nil {
+		drain(old.Body)
+	}
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -168,7 +199,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if KeyFrom(ctx) == "" {
 		ctx = WithKey(ctx, req.URL.Host)
 	}
-	ctx = withReleaser(ctx, &rt.rel)
+	ctx = context.WithValue(ctx, callKey{}, rt)
 
 	err := t.p.Do(ctx, rt.attempt)
 
@@ -252,16 +283,23 @@ func (rt *roundTrip) body() (io.ReadCloser, func() (io.ReadCloser, error), error
 	return b, req.GetBody, nil
 }
 
-// attempt is the op the policies run: one exchange with next.
+// attempt is the op the policies run: one exchange with next. Attempts in a
+// race run at once; each hands its response to Keep, so that the winner's
+// becomes last and the losers' are drained.
 func (rt *roundTrip) attempt(ctx context.Context) error {
-	rt.discard()
+	raced := rt.race.Load()
+	if !raced {
+		rt.discard()
+	}
+	rt.mu.Lock()
 	body, getBody, err := rt.body()
+	rt.attempts++
+	rt.mu.Unlock()
 	if err != nil {
 		return rt.mark(err)
 	}
 	r := rt.req.Clone(ctx)
 	r.Body, r.GetBody = body, getBody
-	rt.attempts++
 	resp, err := rt.t.next.RoundTrip(r)
 	if err != nil {
 		if resp != nil && resp.Body != nil { // not allowed by the contract; be safe
@@ -269,7 +307,17 @@ func (rt *roundTrip) attempt(ctx context.Context) error {
 		}
 		return rt.mark(err)
 	}
-	rt.last = resp
+	if raced {
+		Keep(ctx, func() { rt.setLast(resp) }, func() {
+			if resp.Body != nil {
+				drain(resp.Body)
+			}
+		})
+	} else {
+		rt.mu.Lock()
+		rt.last = resp
+		rt.mu.Unlock()
+	}
 	if !rt.t.c.Failure(resp) {
 		return nil
 	}
