@@ -53,3 +53,21 @@ func TestHandlerAllocations(t *testing.T) {
 	w := httptest.NewRecorder()
 	assert.LessOrEqual(t, testing.AllocsPerRun(1000, func() { h.ServeHTTP(w, r) }), 4.0)
 }
+
+// claimsConcurrency says it may call op concurrently but calls it once:
+// what a split chain costs by itself.
+type claimsConcurrency struct{ passthrough }
+
+func (claimsConcurrency) CallsOpConcurrently() bool { return true }
+
+func TestSplitChainAllocatesNothing(t *testing.T) {
+	op := func(context.Context) error { return nil }
+	p := resilience.Chain(passthrough{}, claimsConcurrency{}, passthrough{}, passthrough{})
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = p.Do(context.Background(), op) }))
+}
+
+func TestDoAllocations(t *testing.T) {
+	p := resilience.Chain(passthrough{}, passthrough{})
+	op := func(context.Context) (int, error) { return 1, nil }
+	assert.LessOrEqual(t, testing.AllocsPerRun(1000, func() { _, _ = resilience.Do(context.Background(), p, op) }), 2.0)
+}
