@@ -16,7 +16,9 @@
 // its calls a second apart. The checks are:
 //
 //   - [CheckSequential] (rule 1): one Do never runs op concurrently with
-//     itself, even when op fails and is called again.
+//     itself, even when op fails and is called again — unless the policy is
+//     a [resilience.ConcurrentPolicy] that says it may (a hedge), for which
+//     this check and that part of the hammer hold nothing.
 //   - [CheckWaitsForOp] (rule 1): Do does not return before the last op
 //     returned, and never calls op after it returned.
 //   - [CheckContext] (rule 2): op's context carries the caller's values and
@@ -25,8 +27,9 @@
 //     returns at once — while op runs, between attempts, while it waits for
 //     admission behind another call, and when the context is done on entry —
 //     and starts no attempt after the cancel.
-//   - [CheckErrors] (rule 3): op's success is Do's success, and op's error
-//     is found in Do's error with errors.Is.
+//   - [CheckErrors] (rule 3): op's success is Do's success, and the error
+//     of op's last call is found in Do's error with errors.Is (of one of its
+//     calls, for a concurrent policy).
 //   - [CheckPanic] (rule 4): a panic in op reaches the caller of Do with the
 //     same value, and the policy still admits calls afterwards (no permit
 //     leaked), several times in a row.

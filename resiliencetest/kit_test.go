@@ -211,7 +211,7 @@ func TestRunFailsBrokenPolicies(t *testing.T) {
 			name:   "calls op concurrently",
 			policy: factory(twice),
 			fails:  []Check{CheckSequential, CheckHammer},
-			skip:   []Check{CheckDeferRelease}, // Transport's op is not safe for concurrent calls: a data race
+			skip:   []Check{CheckDeferRelease}, // without a Race, the two attempts under Transport overwrite each other
 			says:   "at once",
 		},
 		{
@@ -452,4 +452,61 @@ func TestRunCloses(t *testing.T) {
 	Run(t, func() resilience.Policy { made++; return closer{passthrough, &closed} }, Config{})
 	assert.Positive(t, made)
 	assert.Equal(t, made, closed)
+}
+
+// racing calls op twice at once, says so, and runs a resilience.Race: the
+// first attempt to succeed wins. It keeps every rule but "sequentially".
+type racing struct{}
+
+func (racing) CallsOpConcurrently() bool { return true }
+
+func (racing) Do(ctx context.Context, op func(context.Context) error) error {
+	race := resilience.NewRace(ctx)
+	defer race.End()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first context.Context
+	errs := make([]error, 2)
+	panics := make([]any, 2)
+	ctxs := make([]context.Context, 2)
+	cancels := make([]context.CancelFunc, 2)
+	for i := range errs {
+		actx, cancel := context.WithCancel(ctx)
+		ctxs[i], cancels[i] = race.Attempt(actx), cancel
+		defer func() { // the winner's context lives as long as its result (rule 5)
+			if ctxs[i] != first || !resilience.DeferRelease(ctx, cancel) {
+				cancel()
+			}
+		}()
+		wg.Go(func() {
+			defer func() { panics[i] = recover() }()
+			errs[i] = op(ctxs[i])
+			mu.Lock()
+			if errs[i] == nil && first == nil {
+				first = ctxs[i]
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for _, v := range panics {
+		if v != nil {
+			panic(v)
+		}
+	}
+	if first == nil {
+		first = ctxs[1]
+		race.Win(first)
+		return errs[1]
+	}
+	race.Win(first)
+	return nil
+}
+
+// A policy that says it calls op concurrently, and keeps the rest of the
+// contract, passes every check; under Transport its losing response is
+// drained and the winner's body stays readable.
+func TestRunAcceptsAConcurrentPolicy(t *testing.T) {
+	t.Parallel()
+	Run(t, factory(racing{}), Config{})
 }
