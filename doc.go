@@ -21,6 +21,13 @@
 // [Chain] (the first is the outermost), carry results with the generic [Do],
 // and wrap HTTP clients and servers with [Transport] and [Handler].
 //
+// Policies are not generic; the result of a call is held by [Do] (or by
+// Transport, for a response) and reached through the context, so that a
+// policy can answer with a value of its own ([Substitute], a fallback's) or
+// remember a good one ([Result]). A [ConcurrentPolicy] — a hedge — may run
+// several attempts of op at once; its [Race] decides whose result the caller
+// gets.
+//
 // # Error protocols
 //
 // Packages agree on a few facts about errors without importing each other:
