@@ -90,10 +90,14 @@ func (in *Inbox) Migrate(ctx context.Context) error {
 // database: the second one's insert waits for the first transaction, then
 // finds the record (and skips) or not (and runs fn). The caller owns tx:
 // Process neither commits nor rolls it back. An empty or too long
-// messageID is an error matching ErrInvalidMessage.
+// messageID, or one that is not valid UTF-8 or holds a NUL, is an error
+// matching ErrInvalidMessage, returned before tx is used.
 func (in *Inbox) Process(ctx context.Context, tx *sql.Tx, messageID string, fn func(ctx context.Context, tx *sql.Tx) error) (bool, error) {
 	if messageID == "" || len(messageID) > MaxIDLen {
 		return false, fmt.Errorf("%w: inbox message ID must have 1 to %d bytes", ErrInvalidMessage, MaxIDLen)
+	}
+	if err := text("inbox message ID", messageID); err != nil {
+		return false, err
 	}
 	res, err := tx.ExecContext(ctx, in.insert, messageID)
 	if err != nil {

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // DefaultTable is the name of the outbox table when Config.Table is empty.
@@ -113,8 +115,13 @@ type Execer interface {
 // Add sets the ID of every message whose ID is empty to a NewID, in msgs
 // itself, so a caller that passed a slice (Add(ctx, tx, batch...)) learns
 // the IDs. It returns an error matching ErrInvalidMessage, and writes
-// nothing, when a message has no Topic or a field is too long (MaxIDLen,
-// MaxTopicLen, MaxKeyLen); otherwise the error of the database, if any,
+// nothing (the caller's transaction goes on), when a message has no Topic,
+// a field is too long (MaxIDLen, MaxTopicLen, MaxKeyLen), or a field could
+// not be stored and published byte for byte: a topic, key, ID or header
+// that is not valid UTF-8 or holds a NUL, a header name that is empty or
+// holds a space, colon or control character, a header value with a line
+// break. Everything Add accepts is published exactly as given (the payload
+// is any bytes). Otherwise it returns the error of the database, if any,
 // after which the caller should roll tx back. Attempts and CreatedAt are
 // ignored: the database's clock sets CreatedAt.
 //
@@ -169,6 +176,54 @@ func check(m *Message) error {
 		return fmt.Errorf("%w: key longer than %d bytes", ErrInvalidMessage, MaxKeyLen)
 	case len(m.ID) > MaxIDLen:
 		return fmt.Errorf("%w: id longer than %d bytes", ErrInvalidMessage, MaxIDLen)
+	}
+	for _, f := range [...]struct{ name, v string }{{"topic", m.Topic}, {"key", m.Key}, {"id", m.ID}} {
+		if err := text(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	for name, v := range m.Headers {
+		if err := headerName(name); err != nil {
+			return err
+		}
+		if err := text("header "+strconv.Quote(name), v); err != nil {
+			return err
+		}
+		if strings.ContainsAny(v, "\r\n") {
+			return fmt.Errorf("%w: header %q has a line break in its value", ErrInvalidMessage, name)
+		}
+	}
+	return nil
+}
+
+// text checks that v can be stored and published byte for byte: valid
+// UTF-8 (every dialect stores text columns as UTF-8, and PostgreSQL refuses
+// anything else, aborting the caller's transaction) without NUL (which
+// PostgreSQL cannot store in text at all).
+func text(field, v string) error {
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("%w: %s %q is not valid UTF-8", ErrInvalidMessage, field, v)
+	}
+	if strings.IndexByte(v, 0) >= 0 {
+		return fmt.Errorf("%w: %s %q contains NUL", ErrInvalidMessage, field, v)
+	}
+	return nil
+}
+
+// headerName checks a header's name: what every broker carries as a name
+// (NATS and the MIME rules its headers follow are the narrowest): not empty,
+// valid UTF-8, no control character, space or colon.
+func headerName(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty header name", ErrInvalidMessage)
+	}
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("%w: header name %q is not valid UTF-8", ErrInvalidMessage, name)
+	}
+	for _, r := range name {
+		if r <= ' ' || r == ':' || r == 0x7f {
+			return fmt.Errorf("%w: header name %q has a space, colon or control character", ErrInvalidMessage, name)
+		}
 	}
 	return nil
 }

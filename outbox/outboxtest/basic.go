@@ -517,3 +517,61 @@ func testShutdown(t *testing.T, s Suite) {
 func constantBackoff(d time.Duration) func(int) (time.Duration, bool) {
 	return retry.New(retry.Config{InitialDelay: d, Multiplier: 1, MaxDelay: d, Jitter: retry.JitterNone}).Delay
 }
+
+// testExactInputs: what Add cannot store byte for byte it refuses with
+// ErrInvalidMessage before touching the database, so the caller's
+// transaction goes on; what it accepts is published exactly as given.
+func testExactInputs(t *testing.T, s Suite) {
+	e := newEnv(t, s, outbox.Config{})
+	ctx := context.Background()
+	bad := []struct {
+		name string
+		msg  outbox.Message
+	}{
+		{"NUL in key", outbox.Message{Topic: "t", Key: "a\x00b"}},
+		{"invalid UTF-8 in key", outbox.Message{Topic: "t", Key: "a\xffb"}},
+		{"NUL in topic", outbox.Message{Topic: "t\x00"}},
+		{"invalid UTF-8 in topic", outbox.Message{Topic: "t\xc3"}},
+		{"NUL in ID", outbox.Message{Topic: "t", ID: "id\x00"}},
+		{"invalid UTF-8 in ID", outbox.Message{Topic: "t", ID: "\xed\xa0\x80"}}, // a UTF-16 surrogate
+		{"invalid UTF-8 in a header value", outbox.Message{Topic: "t", Headers: map[string]string{"h": "\xff"}}},
+		{"invalid UTF-8 in a header name", outbox.Message{Topic: "t", Headers: map[string]string{"\xff": "v"}}},
+		{"empty header name", outbox.Message{Topic: "t", Headers: map[string]string{"": "v"}}},
+		{"colon in a header name", outbox.Message{Topic: "t", Headers: map[string]string{"a:b": "v"}}},
+		{"space in a header name", outbox.Message{Topic: "t", Headers: map[string]string{"a b": "v"}}},
+		{"line break in a header value", outbox.Message{Topic: "t", Headers: map[string]string{"h": "a\r\nX-Injected: 1"}}},
+		{"NUL in a header value", outbox.Message{Topic: "t", Headers: map[string]string{"h": "a\x00"}}},
+	}
+	tx, err := e.db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer tx.Rollback() //nolint:errcheck // committed below
+	for _, c := range bad {
+		m := c.msg
+		m.Payload = []byte("bad")
+		err := e.ob.Add(ctx, tx, m)
+		require.ErrorIs(t, err, outbox.ErrInvalidMessage, c.name)
+	}
+	// The transaction was not aborted by any of those.
+	payload := make([]byte, 256)
+	for i := range payload {
+		payload[i] = byte(i)
+	}
+	good := outbox.Message{
+		Topic: "topic.ünïcode", Key: "key \u2028 \"quoted\" \\ ✓", ID: "id-✓",
+		Payload: payload,
+		Headers: map[string]string{"Trace-Id": "\"q\" \\ \u2028 \u00e9 \U0001f600", "Empty": ""},
+	}
+	require.NoError(t, e.ob.Add(ctx, tx, good))
+	require.NoError(t, tx.Commit())
+
+	pub := outbox.NewMemoryPublisher()
+	e.run(t, pub, outbox.RelayConfig{})
+	got, err := pub.Wait(waitCtx(t, 20*time.Second), 1)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, good.Topic, got[0].Topic)
+	assert.Equal(t, good.Key, got[0].Key)
+	assert.Equal(t, good.ID, got[0].ID)
+	assert.Equal(t, good.Payload, got[0].Payload)
+	assert.Equal(t, good.Headers, got[0].Headers)
+}

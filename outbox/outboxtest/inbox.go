@@ -86,8 +86,20 @@ func testInbox(t *testing.T, s Suite) {
 	assert.True(t, ran)
 	assert.Equal(t, 2, count(t, db, s, table))
 
-	_, err = process("", effect(s, table))
+	for _, id := range []string{"", "a\x00b", "a\xffb"} {
+		_, err = process(id, effect(s, table))
+		require.ErrorIs(t, err, outbox.ErrInvalidMessage, "%q", id)
+	}
+	// Refused before the transaction is used: it goes on.
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = in.Process(ctx, tx, "bad\x00", effect(s, table))
 	require.ErrorIs(t, err, outbox.ErrInvalidMessage)
+	ran, err = in.Process(ctx, tx, "m3", effect(s, table))
+	require.NoError(t, err)
+	require.True(t, ran)
+	require.NoError(t, tx.Commit())
+	assert.Equal(t, 3, count(t, db, s, table))
 
 	n, err := in.Purge(ctx, time.Hour)
 	require.NoError(t, err)
@@ -95,7 +107,7 @@ func testInbox(t *testing.T, s Suite) {
 	time.Sleep(5 * time.Millisecond)
 	n, err = in.Purge(ctx, 0)
 	require.NoError(t, err)
-	assert.EqualValues(t, 2, n)
+	assert.EqualValues(t, 3, n)
 }
 
 // testInboxConcurrent: eight consumers get the same message at once;

@@ -60,6 +60,7 @@ func Run(t *testing.T, s Suite) {
 		{"AddAndPublish", testAddAndPublish},
 		{"LargeAdd", testLargeAdd},
 		{"AddWith", testAddWith},
+		{"ExactInputs", testExactInputs},
 		{"Rollback", testRollback},
 		{"LateCommitNotSkipped", testLateCommit},
 		{"LateCommitDoesNotOvertake", testNoOvertake},
