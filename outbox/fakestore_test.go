@@ -95,7 +95,7 @@ func (s *fakeStore) deadLetters() []outcome {
 	return slices.Clone(s.dead)
 }
 
-func (s *fakeStore) claim(ctx context.Context, owner string, limit, window int, ttl time.Duration) ([]claimed, error) {
+func (s *fakeStore) claim(ctx context.Context, owner string, limit, maxBytes, window int, ttl time.Duration) ([]claimed, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.claims++
@@ -128,14 +128,23 @@ func (s *fakeStore) claim(ctx context.Context, owner string, limit, window int, 
 	}
 	gate := map[string]time.Time{}
 	var out []claimed
+	var bytes int64
 	for _, r := range win {
 		if r.available.After(gate[r.msg.Key]) {
 			gate[r.msg.Key] = r.available
 		}
-		if gate[r.msg.Key].After(now) || len(out) == limit {
+		if gate[r.msg.Key].After(now) {
 			continue
 		}
-		out = append(out, claimed{seq: r.seq, msg: r.msg, expired: !r.expires.IsZero() && !r.expires.After(now)})
+		size := int64(len(r.msg.Payload))
+		for k, v := range r.msg.Headers {
+			size += int64(len(k) + len(v))
+		}
+		if len(out) == limit || bytes >= int64(maxBytes) {
+			break
+		}
+		bytes += size
+		out = append(out, claimed{seq: r.seq, size: size, msg: r.msg, expired: !r.expires.IsZero() && !r.expires.After(now)})
 	}
 	for _, c := range out {
 		s.leases[c.msg.Key] = fakeLease{owner: owner, until: now.Add(ttl)}

@@ -51,7 +51,19 @@ type Config struct {
 	// rows of Table+"_keylock"; SQLite has a single writer and needs none.
 	// It costs Add one more statement.
 	LockKeys bool
+
+	// MaxMessageBytes is the largest message Add accepts: its payload and
+	// the names and values of its headers. A larger one is refused with an
+	// error matching ErrInvalidMessage that says both sizes, rather than
+	// stored to fail at the broker (NATS refuses messages over its
+	// max_payload, 1 MiB by default; Kafka's message.max.bytes is about the
+	// same) or to swell a relay's batch. Zero means DefaultMaxMessageBytes
+	// (1 MiB); negative panics.
+	MaxMessageBytes int
 }
+
+// DefaultMaxMessageBytes is the default of Config.MaxMessageBytes.
+const DefaultMaxMessageBytes = 1 << 20
 
 // Outbox writes messages into the outbox table in the caller's
 // transactions, for a Relay to publish. Make one with New; the zero value is
@@ -59,11 +71,12 @@ type Config struct {
 // of its own: it uses the *sql.DB given to New only for Migrate, Stats, the
 // dead-letter operations and its relays.
 type Outbox struct {
-	db      *sql.DB
-	d       Dialect
-	table   string // as configured, e.g. "events.outbox"
-	lockKey bool
-	q       queries
+	db       *sql.DB
+	d        Dialect
+	table    string // as configured, e.g. "events.outbox"
+	lockKey  bool
+	maxBytes int
+	q        queries
 }
 
 // New returns an Outbox for db. It panics with an "outbox: ..." message
@@ -81,7 +94,14 @@ func New(db *sql.DB, c Config) *Outbox {
 		c.Table = DefaultTable
 	}
 	checkTable("outbox", c.Dialect, c.Table)
-	return &Outbox{db: db, d: c.Dialect, table: c.Table, lockKey: c.LockKeys, q: newQueries(c.Dialect, c.Table)}
+	switch {
+	case c.MaxMessageBytes < 0:
+		panic("outbox: Config.MaxMessageBytes is negative")
+	case c.MaxMessageBytes == 0:
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	return &Outbox{db: db, d: c.Dialect, table: c.Table, lockKey: c.LockKeys, maxBytes: c.MaxMessageBytes,
+		q: newQueries(c.Dialect, c.Table)}
 }
 
 // Dialect returns the dialect the Outbox was made with.
@@ -120,9 +140,10 @@ type Execer interface {
 // not be stored and published byte for byte: a topic, key, ID or header
 // that is not valid UTF-8 or holds a NUL, a header name that is empty or
 // holds a space, colon or control character, a header value with a line
-// break. Everything Add accepts is published exactly as given (the payload
-// is any bytes). Otherwise it returns the error of the database, if any,
-// after which the caller should roll tx back. Attempts and CreatedAt are
+// break; or a message is over Config.MaxMessageBytes. Everything Add
+// accepts is published exactly as given (the payload is any bytes).
+// Otherwise it returns the error of the database, if any, after which the
+// caller should roll tx back. Attempts and CreatedAt are
 // ignored: the database's clock sets CreatedAt.
 //
 // Add is safe for concurrent use, on different transactions.
@@ -136,6 +157,10 @@ func (o *Outbox) Add(ctx context.Context, tx Execer, msgs ...Message) error {
 	for i := range msgs {
 		if err := check(&msgs[i]); err != nil {
 			return err
+		}
+		if n := size(&msgs[i]); n > o.maxBytes {
+			return fmt.Errorf("%w: message %d of %d has %d bytes of payload and headers, over the %d of Config.MaxMessageBytes",
+				ErrInvalidMessage, i+1, len(msgs), n, o.maxBytes)
 		}
 	}
 	for i := range msgs {
@@ -194,6 +219,15 @@ func check(m *Message) error {
 		}
 	}
 	return nil
+}
+
+// size is what a message counts against Config.MaxMessageBytes.
+func size(m *Message) int {
+	n := len(m.Payload)
+	for k, v := range m.Headers {
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 // text checks that v can be stored and published byte for byte: valid

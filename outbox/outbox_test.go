@@ -105,6 +105,7 @@ func TestNewPanics(t *testing.T) {
 		{"two dots", Config{Dialect: Postgres, Table: "a.b.c"}, "invalid table name"},
 		{"too long", Config{Dialect: Postgres, Table: strings.Repeat("t", 55)}, "too long"},
 		{"sqlite schema", Config{Dialect: SQLite, Table: "main.outbox"}, "cannot be schema-qualified"},
+		{"negative max message", Config{Dialect: SQLite, MaxMessageBytes: -1}, "MaxMessageBytes is negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -188,7 +189,8 @@ func TestQueriesPlaceholders(t *testing.T) {
 	t.Parallel()
 	q := newQueries(Postgres, "outbox")
 	assert.Contains(t, q.claimSelect, "LIMIT $3) p)")
-	assert.Contains(t, q.claimSelect, "g.gate <= $4 ORDER BY g.seq LIMIT $5")
+	assert.Contains(t, q.claimSelect, "g.gate <= $4) b")
+	assert.Contains(t, q.claimSelect, "b.upto - b.size < $5 ORDER BY b.seq LIMIT $6")
 	assert.Equal(t, 14, strings.Count(q.insert(2), "$"))
 	assert.Contains(t, q.upsertLeases(2), "$6")
 	mq := newQueries(MySQL, "outbox")

@@ -52,14 +52,27 @@ func newQueries(d Dialect, table string) queries {
 	// other relay holds (and that no back-off marker blocks). gate is the
 	// latest available_at of the rows of the key up to this one: a row may
 	// go only when it and every earlier row of its key are due.
-	q.claimSelect = r("SELECT o.seq, o." + strings.ReplaceAll(msgCols, ", ", ", o.") +
-		" FROM (SELECT p.seq, MAX(p.available_at) OVER (PARTITION BY p.msg_key ORDER BY p.seq" +
+	// Then, among the due rows, a running sum of their sizes (payload and
+	// headers) bounds the batch in bytes: a row goes while the rows before
+	// it stay under the budget, so the first always does. Both cuts are
+	// prefixes by seq, so no key loses an earlier row to a later one.
+	size := "COALESCE(LENGTH(w.payload), 0) + COALESCE(LENGTH(w.headers), 0)"
+	switch d {
+	case Postgres:
+		size = "COALESCE(octet_length(w.payload), 0) + COALESCE(octet_length(w.headers), 0)"
+	case SQLite:
+		size = "COALESCE(LENGTH(CAST(w.payload AS BLOB)), 0) + COALESCE(LENGTH(CAST(w.headers AS BLOB)), 0)"
+	}
+	q.claimSelect = r("SELECT o.seq, b.size, o." + strings.ReplaceAll(msgCols, ", ", ", o.") +
+		" FROM (SELECT g.seq, g.size, SUM(g.size) OVER (ORDER BY g.seq" +
+		" ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS upto" +
+		" FROM (SELECT p.seq, p.size, MAX(p.available_at) OVER (PARTITION BY p.msg_key ORDER BY p.seq" +
 		" ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS gate" +
-		" FROM (SELECT w.seq, w.msg_key, w.available_at FROM " + q.table + " w" +
+		" FROM (SELECT w.seq, w.msg_key, w.available_at, " + size + " AS size FROM " + q.table + " w" +
 		" WHERE w.published_at IS NULL AND NOT EXISTS (SELECT 1 FROM " + q.lease + " l" +
 		" WHERE l.msg_key = w.msg_key AND l.until > ? AND l.owner <> ?)" +
-		" ORDER BY w.seq LIMIT ?) p) g JOIN " + q.table + " o ON o.seq = g.seq" +
-		" WHERE g.gate <= ? ORDER BY g.seq LIMIT ?")
+		" ORDER BY w.seq LIMIT ?) p) g WHERE g.gate <= ?) b JOIN " + q.table + " o ON o.seq = b.seq" +
+		" WHERE b.upto - b.size < ? ORDER BY b.seq LIMIT ?")
 	q.renew = r("UPDATE " + q.lease + " SET until = " + q.now + " + ? WHERE owner = ?")
 	q.release = r("DELETE FROM " + q.lease + " WHERE owner = ?")
 	q.failed = r("UPDATE " + q.table + " SET attempts = ?, last_error = ?, available_at = " + q.now + " + ? WHERE seq = ?")

@@ -16,6 +16,7 @@ import (
 // Defaults for the zero fields of RelayConfig.
 const (
 	DefaultBatchSize       = 100
+	DefaultBatchBytes      = 4 << 20
 	DefaultPollInterval    = time.Second
 	DefaultLeaseTTL        = 30 * time.Second
 	DefaultMaxAttempts     = 10
@@ -36,6 +37,12 @@ type RelayConfig struct {
 	// BatchSize is how many messages the relay claims and hands to the
 	// publisher at once. Zero means DefaultBatchSize (100).
 	BatchSize int
+	// BatchBytes bounds a batch in bytes too (payloads and headers as
+	// stored): a claim takes messages while those before stay under it, so
+	// a batch holds at most BatchBytes plus one message (of at most
+	// Config.MaxMessageBytes), and always at least one message. Zero means
+	// DefaultBatchBytes (4 MiB).
+	BatchBytes int
 	// ScanWindow is how many waiting rows (of keys no other relay holds) a
 	// claim looks at to fill a batch with messages that are due, in
 	// insertion order: rows of keys that wait for a delayed message count
@@ -167,8 +174,8 @@ func newRelay(st store, pub Publisher, c RelayConfig) *Relay {
 		panic("outbox: NewRelay with a nil Publisher")
 	}
 	switch {
-	case c.BatchSize < 0, c.ScanWindow < 0, c.MaxAttempts < 0:
-		panic("outbox: RelayConfig: negative BatchSize, ScanWindow or MaxAttempts")
+	case c.BatchSize < 0, c.BatchBytes < 0, c.ScanWindow < 0, c.MaxAttempts < 0:
+		panic("outbox: RelayConfig: negative BatchSize, BatchBytes, ScanWindow or MaxAttempts")
 	case c.PollInterval < 0, c.LeaseTTL < 0, c.Retention < 0, c.ShutdownTimeout < 0:
 		panic("outbox: RelayConfig: negative duration")
 	case len(c.ID) > MaxIDLen:
@@ -180,6 +187,9 @@ func newRelay(st store, pub Publisher, c RelayConfig) *Relay {
 	}
 	if c.ID == "" {
 		c.ID = NewID()
+	}
+	if c.BatchBytes == 0 {
+		c.BatchBytes = DefaultBatchBytes
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
@@ -268,7 +278,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer timer.Stop()
 	var lastPurge time.Time
 	for ctx.Err() == nil {
-		n, pause, err := r.cycle(ctx)
+		full, pause, err := r.cycle(ctx)
 		if err != nil && ctx.Err() == nil {
 			r.report(ctx, err)
 			pause = r.c.PollInterval
@@ -279,7 +289,7 @@ func (r *Relay) Run(ctx context.Context) error {
 				r.report(ctx, err)
 			}
 		}
-		if n == r.c.BatchSize && pause == 0 {
+		if full && pause == 0 {
 			continue // more may be due at once
 		}
 		w := wake
@@ -303,21 +313,27 @@ var (
 	errLeaseLost = errors.New("outbox: lease about to expire")
 )
 
-// cycle claims one batch, publishes it and records the outcomes. It returns
-// how many messages it claimed and how long to pause before the next claim
-// (while the breaker is open).
-func (r *Relay) cycle(ctx context.Context) (int, time.Duration, error) {
+// cycle claims one batch, publishes it and records the outcomes. It reports
+// whether the batch was cut by BatchSize or BatchBytes (more may be due at
+// once) and how long to pause before the next claim (while the breaker is
+// open).
+func (r *Relay) cycle(ctx context.Context) (full bool, _ time.Duration, _ error) {
 	start := time.Now()
 	var batch []claimed
 	err := r.claimR.Do(ctx, func(ctx context.Context) error {
 		var err error
-		batch, err = r.st.claim(ctx, r.c.ID, r.c.BatchSize, r.c.ScanWindow, r.c.LeaseTTL)
+		batch, err = r.st.claim(ctx, r.c.ID, r.c.BatchSize, r.c.BatchBytes, r.c.ScanWindow, r.c.LeaseTTL)
 		return err
 	})
 	if err != nil || len(batch) == 0 {
-		return 0, 0, err
+		return false, 0, err
 	}
 	r.batches.Add(1)
+	var bytes int64
+	for i := range batch {
+		bytes += batch[i].size
+	}
+	full = len(batch) == r.c.BatchSize || bytes >= int64(r.c.BatchBytes)
 	out := make([]outcome, len(batch))
 	msgs := make([]Message, 0, len(batch))
 	idx := make([]int, 0, len(batch))
@@ -365,7 +381,7 @@ func (r *Relay) cycle(ctx context.Context) (int, time.Duration, error) {
 	}); err != nil {
 		// The leases run out and the batch is claimed again: its
 		// published messages are published twice, nothing is lost.
-		return len(batch), pause, err
+		return full, pause, err
 	}
 	for i := range out {
 		switch out[i].kind {
@@ -376,7 +392,7 @@ func (r *Relay) cycle(ctx context.Context) (int, time.Duration, error) {
 			}
 		}
 	}
-	return len(batch), pause, nil
+	return full, pause, nil
 }
 
 // unavailablePause is how long the relay waits before its next claim after

@@ -510,6 +510,7 @@ func TestNewRelayPanics(t *testing.T) {
 	}{
 		{"negative batch", RelayConfig{BatchSize: -1}, "negative"},
 		{"negative window", RelayConfig{ScanWindow: -1}, "negative"},
+		{"negative bytes", RelayConfig{BatchBytes: -1}, "negative"},
 		{"negative attempts", RelayConfig{MaxAttempts: -1}, "negative"},
 		{"negative poll", RelayConfig{PollInterval: -time.Second}, "negative duration"},
 		{"negative retention", RelayConfig{Retention: -time.Second}, "negative duration"},
@@ -531,7 +532,7 @@ func TestNewRelayPanics(t *testing.T) {
 func panicTail(want string) string {
 	switch want {
 	case "negative":
-		return ": negative BatchSize, ScanWindow or MaxAttempts"
+		return ": negative BatchSize, BatchBytes, ScanWindow or MaxAttempts"
 	case "negative duration":
 		return ": negative duration"
 	case "LeaseTTL":

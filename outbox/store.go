@@ -15,7 +15,7 @@ type store interface {
 	// claim leases to owner the keys of up to limit due messages, looking
 	// at the first window waiting rows of keys nobody else holds, and
 	// returns those messages, in seq order. The lease lasts ttl.
-	claim(ctx context.Context, owner string, limit, window int, ttl time.Duration) ([]claimed, error)
+	claim(ctx context.Context, owner string, limit, maxBytes, window int, ttl time.Duration) ([]claimed, error)
 	// renew extends owner's leases to ttl from now and reports how many
 	// keys it holds.
 	renew(ctx context.Context, owner string, ttl time.Duration) (int64, error)
@@ -28,6 +28,7 @@ type store interface {
 // claimed is a message leased to a relay.
 type claimed struct {
 	seq     int64
+	size    int64 // bytes of payload and headers as stored
 	msg     Message
 	expired bool
 }
@@ -65,7 +66,7 @@ func (o *Outbox) begin(ctx context.Context) (*sql.Tx, error) {
 	return o.db.BeginTx(ctx, opts)
 }
 
-func (o *Outbox) claim(ctx context.Context, owner string, limit, window int, ttl time.Duration) (_ []claimed, err error) {
+func (o *Outbox) claim(ctx context.Context, owner string, limit, maxBytes, window int, ttl time.Duration) (_ []claimed, err error) {
 	tx, err := o.begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: claim: %w", err)
@@ -102,7 +103,7 @@ func (o *Outbox) claim(ctx context.Context, owner string, limit, window int, ttl
 			return nil, err
 		}
 	}
-	rows, err := tx.QueryContext(ctx, o.q.claimSelect, now, owner, window, now, limit)
+	rows, err := tx.QueryContext(ctx, o.q.claimSelect, now, owner, window, now, maxBytes, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +112,7 @@ func (o *Outbox) claim(ctx context.Context, owner string, limit, window int, ttl
 		var c claimed
 		var headers sql.NullString
 		var created, expires int64
-		if err = rows.Scan(&c.seq, &c.msg.ID, &c.msg.Topic, &c.msg.Key, &c.msg.Payload, &headers,
+		if err = rows.Scan(&c.seq, &c.size, &c.msg.ID, &c.msg.Topic, &c.msg.Key, &c.msg.Payload, &headers,
 			&created, &expires, &c.msg.Attempts); err != nil {
 			rows.Close()
 			return nil, err

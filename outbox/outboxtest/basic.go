@@ -1,6 +1,7 @@
 package outboxtest
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -574,4 +575,67 @@ func testExactInputs(t *testing.T, s Suite) {
 	assert.Equal(t, good.ID, got[0].ID)
 	assert.Equal(t, good.Payload, got[0].Payload)
 	assert.Equal(t, good.Headers, got[0].Headers)
+}
+
+// testByteBudgets: Add refuses a message over Config.MaxMessageBytes, and
+// a relay's batches stay within RelayConfig.BatchBytes plus one message,
+// in order, however many messages BatchSize would allow.
+func testByteBudgets(t *testing.T, s Suite) {
+	const (
+		msgBytes   = 100 << 10
+		batchBytes = 250 << 10
+	)
+	e := newEnv(t, s, outbox.Config{MaxMessageBytes: msgBytes})
+	ctx := context.Background()
+	over := outbox.Message{Topic: "t", Key: "k", Payload: make([]byte, msgBytes-1), Headers: map[string]string{"ab": ""}}
+	err := e.ob.Add(ctx, e.db, over)
+	require.ErrorIs(t, err, outbox.ErrInvalidMessage)
+	assert.Contains(t, err.Error(), fmt.Sprintf("%d bytes", msgBytes+1))
+
+	var all []outbox.Message
+	for i := range 30 {
+		m := outbox.Message{Topic: "t", Key: fmt.Sprintf("k%d", i%3), Payload: make([]byte, msgBytes)}
+		copy(m.Payload, fmt.Sprintf("k%d/%d", i%3, i/3))
+		all = append(all, m)
+	}
+	e.add(t, all...)
+	pub := &batchSizes{MemoryPublisher: outbox.NewMemoryPublisher()}
+	e.run(t, pub, outbox.RelayConfig{BatchSize: 100, BatchBytes: batchBytes})
+	got, err := pub.Wait(waitCtx(t, 60*time.Second), 30)
+	require.NoError(t, err)
+	order := CheckOrder(trimmed(got), map[string]int{"k0": 10, "k1": 10, "k2": 10})
+	assert.Equal(t, OrderReport{Unique: 30}, order)
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	for _, n := range pub.sizes {
+		assert.LessOrEqual(t, n, batchBytes/msgBytes+1, "a batch of %d messages of %d bytes, over BatchBytes %d plus one", n, msgBytes, batchBytes)
+	}
+	assert.GreaterOrEqual(t, len(pub.sizes), 10)
+}
+
+// batchSizes records how many messages each Publish call was given.
+type batchSizes struct {
+	*outbox.MemoryPublisher
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (b *batchSizes) Publish(ctx context.Context, msgs []outbox.Message, errs []error) {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, len(msgs))
+	b.mu.Unlock()
+	b.MemoryPublisher.Publish(ctx, msgs, errs)
+}
+
+// trimmed is the payloads of msgs up to their first NUL.
+func trimmed(msgs []outbox.Message) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		p := m.Payload
+		if j := bytes.IndexByte(p, 0); j >= 0 {
+			p = p[:j]
+		}
+		out[i] = string(p)
+	}
+	return out
 }

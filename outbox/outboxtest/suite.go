@@ -61,6 +61,7 @@ func Run(t *testing.T, s Suite) {
 		{"LargeAdd", testLargeAdd},
 		{"AddWith", testAddWith},
 		{"ExactInputs", testExactInputs},
+		{"ByteBudgets", testByteBudgets},
 		{"Rollback", testRollback},
 		{"LateCommitNotSkipped", testLateCommit},
 		{"LateCommitDoesNotOvertake", testNoOvertake},
