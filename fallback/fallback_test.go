@@ -121,7 +121,7 @@ func TestFailureKinds(t *testing.T) {
 		name string
 		// run makes one call through fb and returns Do[int]'s value and
 		// error, and what it expects of them.
-		run func(t *testing.T, fb *fallback.Fallback[int]) (int, error)
+		run  func(t *testing.T, fb *fallback.Fallback[int]) (int, error)
 		want outcome
 		err  error // the error Do returns when not answered
 	}{
