@@ -44,8 +44,10 @@
 //     never see the outage.
 //   - Outside a time limit for the whole call: a time limit outside the
 //     Fallback reports its timeout even when the Fallback answered.
-//   - Outside a hedge: what the Fallback remembers (Stale) is the value of
-//     the whole call, which inside a race is not yet decided.
+//   - Outside a hedge (a resilience.ConcurrentPolicy), so that it answers
+//     the hedge's outcome, and because what it remembers (Stale) is the
+//     value of the call, which inside a race is not decided until the race
+//     is: a Fallback with Stale must not run inside a hedge.
 //
 // # What it answers
 //
@@ -56,7 +58,9 @@
 // caller that its call succeeded. Local rejections (an open breaker, a
 // full bulkhead, a local rate limit) and time limits set by a policy
 // (package timelimit) are answered. A panic in op is never answered: it
-// goes on to the caller unchanged.
+// goes on to the caller unchanged. An http.Client's Timeout is the
+// caller's deadline (it ends the request's context), so its expiry is not
+// answered: to answer slow responses, put a timelimit inside the Fallback.
 //
 // # Stale values
 //

@@ -42,7 +42,8 @@ type Config struct {
 	//
 	// The value is remembered as it is, not copied: a value that holds a
 	// pointer, slice or map is handed to every later caller answered with
-	// it, who must not modify it.
+	// it, who must not modify it. A Fallback with Stale must not run
+	// inside a hedge (see the package doc).
 	Stale time.Duration
 
 	// MaxKeys bounds the keys a value is remembered for; when a new key

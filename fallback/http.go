@@ -30,7 +30,10 @@ type HTTPConfig struct {
 	// Name, Match and OnFallback are those of [Config]. Match sees the
 	// failure of the round trip: a transport error, a rejection (an open
 	// breaker), or a *resilience.StatusError for a response that
-	// resilience.TransportConfig.Failure calls failed (a 503, say).
+	// resilience.TransportConfig.Failure calls failed (a 503, say). With
+	// DefaultMatch, the expiry of an http.Client's Timeout is not
+	// answered: it is the caller's deadline, on the request's context. A
+	// timelimit inside the Fallback is a policy's, and its expiry is.
 	Name       string
 	Match      func(ctx context.Context, err error) bool
 	OnFallback func(ctx context.Context, err error, k Kind)

@@ -21,6 +21,7 @@ import (
 	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/breaker"
 	"github.com/resiliencekit/resilience/fallback"
+	"github.com/resiliencekit/resilience/timelimit"
 )
 
 // upstream is a test server whose answer the test sets.
@@ -662,3 +663,25 @@ type trackBody struct {
 }
 
 func (b *trackBody) Close() error { b.closed.Add(1); return nil }
+
+// http.Client.Timeout is the caller's deadline (the client puts it on the
+// request's context): its expiry is not answered. A time limit inside the
+// fallback is a policy's, and is.
+func TestHTTPClientTimeoutIsTheCallers(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		slow := roundTripper(func(req *http.Request) (*http.Response, error) {
+			<-req.Context().Done()
+			return nil, req.Context().Err()
+		})
+		fb := fallback.NewHTTP(fallback.StaticResponse(200, nil, "dummy"), fallback.HTTPConfig{})
+		c := &http.Client{Transport: resilience.Transport(slow, fb), Timeout: time.Second}
+		_, err := c.Get("http://upstream.test/")
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, uint64(1), fb.Metrics().Unmatched)
+
+		c = &http.Client{Transport: resilience.Transport(slow, fb, timelimit.New(500*time.Millisecond, timelimit.Config{})), Timeout: time.Second}
+		_, body := get(t, c, "http://upstream.test/")
+		assert.Equal(t, "dummy", body)
+	})
+}
