@@ -54,9 +54,9 @@ type HTTPConfig struct {
 	// Cache-Control: no-store, and only once the caller has read its whole
 	// body: to io.EOF, or all of its Content-Length. The body is copied
 	// as the caller reads it, which adds no wait; a body closed before its
-	// end, one that fails, and one longer than MaxBody are not
-	// remembered. A HEAD response, or one with Content-Length 0, is
-	// remembered at once.
+	// end, one that fails, and one longer than MaxBody are not remembered
+	// (the response remembered before for that request, if any, stays). A
+	// HEAD response, or one with Content-Length 0, is remembered at once.
 	//
 	// A remembered response is answered with a body of its own each time
 	// (the bytes are shared, read-only; no reader is), a copy of its

@@ -308,6 +308,17 @@ func TestHTTPBounds(t *testing.T) {
 		_, body := get(t, &http.Client{Transport: resilience.Transport(rt, fc)}, "http://upstream.test/")
 		assert.Len(t, body, 101, "the caller reads it all")
 		assert.Zero(t, fc.Metrics().Stored)
+
+		// A response too large to remember leaves the older one of its
+		// request in place: it is still a good one, and says its age.
+		u.set(http.StatusOK, "older", nil)
+		get(t, c, u.URL+"/r")
+		u.set(http.StatusOK, strings.Repeat("x", 101), nil)
+		get(t, c, u.URL+"/r")
+		u.set(http.StatusBadGateway, "down", nil)
+		resp, body := get(t, c, u.URL+"/r")
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, "older", body)
 	})
 	t.Run("MaxBytes", func(t *testing.T) {
 		t.Parallel()

@@ -48,18 +48,16 @@ func newLRU[V any](maxKeys int, maxBytes int64) *lru[V] {
 }
 
 // put stores v under key (already bounded), stored at at, of size bytes.
-// A value larger than the whole bound is not stored (and the key's older
-// value is dropped: it is not the last good one any more).
+// A value larger than the whole bound is not stored; the key keeps the
+// value it had, as when a response's body is over MaxBody: an older good
+// value is still a good one, and says its age.
 func (l *lru[V]) put(key string, v V, at time.Time, size int64) {
+	if size > l.maxBytes {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e := l.m[key]
-	if size > l.maxBytes {
-		if e != nil {
-			l.remove(e)
-		}
-		return
-	}
 	l.stored++
 	if e != nil {
 		l.bytes += size - e.size
