@@ -89,10 +89,12 @@ const (
 	// fallback's type to answer into; Do returned an error matching
 	// [ErrNoResult] and op's error.
 	KindNoResult
-
-	numKinds = KindNoResult + 1
 )
 
+const numKinds = KindNoResult + 1
+
+// String returns the name of k: "value", "stale", "failed", "no value" or
+// "no result".
 func (k Kind) String() string {
 	switch k {
 	case KindValue:
@@ -123,7 +125,7 @@ type Metrics struct {
 	// Fallbacks counts the failures Match accepted, indexed by how they
 	// were answered: Fallbacks[KindStale] is how many got a stale value.
 	// Fallbacks[0] is always zero.
-	Fallbacks [numKinds]uint64
+	Fallbacks [KindNoResult + 1]uint64
 	// Stored counts the good values remembered, with Stale: every success
 	// of op under New, every complete response under NewHTTP.
 	Stored uint64
