@@ -1,0 +1,409 @@
+package hedge
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/resiliencekit/resilience"
+)
+
+// errGoexit is the panic value Do raises when an attempt on a goroutine of
+// the Hedge called runtime.Goexit (t.FailNow, say), which cannot be passed
+// on to the caller's goroutine as it is.
+var errGoexit = errors.New("hedge: an attempt called runtime.Goexit on a goroutine of the Hedge")
+
+// call is the state of one hedged call of Do. The first attempt runs on the
+// caller's goroutine; the timer starts each hedge on a goroutine of its own;
+// an attempt that fails starts the next one on its own goroutine. mu guards
+// everything below it; the race's Win and End, and the release of the
+// winner's context, happen on the caller's goroutine once every attempt
+// returned.
+type call struct {
+	h     *Hedge
+	ctx   context.Context // the caller's
+	op    func(context.Context) error
+	race  *resilience.Race
+	delay time.Duration
+	fire  func() // c.onTimer, bound once
+
+	mu        sync.Mutex
+	timer     *time.Timer
+	armed     bool // the timer is scheduled, or its function is about to run
+	lastStart time.Time
+	attempts  []attempt // the started ones: attempts[:started]
+	started   int
+	running   int // attempts started and not returned
+	inline    int // the attempt the caller's goroutine runs, or -1
+	// inlineReserved: the caller's goroutine asks the Budget for a hedge
+	// (read by abandon, on that goroutine)
+	inlineReserved bool
+	settled        bool // the call is decided: no attempt starts any more
+	outcome        int  // the attempt whose outcome Do returns, or -1
+	err            error
+	panicked       bool
+	panicVal       any
+	wake           chan struct{} // closed when the call is quiet, if the caller waits
+	woken          bool
+	buf            [1 + DefaultMaxHedges]attempt
+}
+
+// attempt is one call of op.
+type attempt struct {
+	ctx    context.Context // the race's attempt context, for op
+	cancel context.CancelCauseFunc
+	start  time.Time // for the adaptive delay
+	done   bool      // op returned
+}
+
+// hedged is Do with hedges.
+func (h *Hedge) hedged(ctx context.Context, op func(context.Context) error) error {
+	c := &call{h: h, ctx: ctx, op: op, inline: -1, outcome: -1}
+	c.fire = c.onTimer
+	if h.maxHedges < len(c.buf) {
+		c.attempts = c.buf[:]
+	} else {
+		c.attempts = make([]attempt, 1+h.maxHedges)
+	}
+	c.race = resilience.NewRace(ctx)
+	if h.counts {
+		h.budget.Request()
+	}
+	c.delay = h.Delay()
+	ended := false
+	defer func() {
+		if !ended { // a panic (or Goexit) on the caller's goroutine
+			c.abandon()
+		}
+	}()
+	c.mu.Lock()
+	i, actx := c.startLocked(false)
+	c.inline = i
+	c.armed = true
+	c.timer = time.AfterFunc(c.delay, c.fire)
+	c.mu.Unlock()
+	c.runInline(i, actx)
+	c.wait()
+	ended = true
+	return c.end()
+}
+
+// runInline runs attempts on the caller's goroutine: the first, and those
+// that a failure of one of them started.
+func (c *call) runInline(i int, actx context.Context) {
+	var cause error
+	for i >= 0 {
+		if i > 0 {
+			c.hook(i, cause)
+		}
+		err := c.op(actx)
+		i, actx, cause = c.finished(i, err, &c.inlineReserved)
+		c.inline = i // read by abandon, on this goroutine
+	}
+}
+
+// onTimer is the timer's function: it starts a hedge, if one is due and
+// the Budget allows it, and runs it (and those its failures start) on the
+// timer's goroutine. A panic there (in op, a hook or the Budget) is
+// recovered and goes on in the caller's goroutine.
+func (c *call) onTimer() {
+	i, actx, reserved, returned := -1, context.Context(nil), false, false
+	defer func() {
+		if !returned {
+			c.crashed(i, recover(), reserved)
+		}
+	}()
+	c.mu.Lock()
+	c.armed = false
+	switch {
+	case c.settled || c.ctx.Err() != nil || c.started > c.h.maxHedges:
+	case c.early():
+		// Fired for a delay that a hedge started on a failure has
+		// restarted since: wait for the rest of it.
+		c.armed = true
+		c.timer.Reset(c.delay - time.Since(c.lastStart))
+	default:
+		c.running++ // reserved: the call cannot end while the Budget is asked
+		reserved = true
+	}
+	c.notifyLocked()
+	c.mu.Unlock()
+	if !reserved {
+		returned = true
+		return
+	}
+	ok := c.ask()
+	c.mu.Lock()
+	c.running--
+	reserved = false
+	if ok && c.open() {
+		i, actx = c.startLocked(false)
+	}
+	c.notifyLocked()
+	c.mu.Unlock()
+	var cause error
+	for i >= 0 {
+		c.hook(i, cause)
+		err := c.op(actx)
+		i, actx, cause = c.finished(i, err, &reserved)
+	}
+	returned = true
+}
+
+// early reports whether the delay since the latest hedge has not passed.
+func (c *call) early() bool {
+	return !c.lastStart.IsZero() && time.Since(c.lastStart) < c.delay
+}
+
+func (c *call) hook(n int, cause error) {
+	if c.h.onHedge != nil {
+		c.h.onHedge(c.ctx, n, cause)
+	}
+}
+
+// open reports whether a hedge may start: the call is not decided, the
+// caller's context is live, and a hedge is left.
+func (c *call) open() bool {
+	return !c.settled && c.ctx.Err() == nil && c.started <= c.h.maxHedges
+}
+
+// startLocked starts attempt number c.started and returns it with its
+// context; a hedge restarts the delay for the next one.
+func (c *call) startLocked(onFailure bool) (int, context.Context) {
+	i := c.started
+	c.started++
+	c.running++
+	actx, cancel := context.WithCancelCause(c.ctx)
+	a := &c.attempts[i]
+	a.ctx, a.cancel, a.done = c.race.Attempt(actx), cancel, false
+	if c.h.sketch != nil {
+		a.start = time.Now()
+	}
+	if i == 0 {
+		return i, a.ctx
+	}
+	c.h.stats.hedges.Add(1)
+	if onFailure {
+		c.h.stats.hedgesOnFailure.Add(1)
+	}
+	c.lastStart = time.Now() // before the timer is reset, so that it never fires early
+	switch {
+	case c.started > c.h.maxHedges: // the last one: no timer needed
+		if c.armed && c.timer.Stop() {
+			c.armed = false
+		}
+	case !c.armed:
+		c.armed = true
+		c.timer.Reset(c.delay)
+	case onFailure:
+		if c.timer.Stop() {
+			c.timer.Reset(c.delay)
+		} // else the timer's function is about to run: lastStart tells it to wait
+	}
+	return i, a.ctx
+}
+
+// ask asks the Budget for a hedge, with no lock held.
+func (c *call) ask() bool {
+	if c.h.budget == nil || c.h.budget.Withdraw() {
+		return true
+	}
+	c.h.stats.budgetRefusals.Add(1)
+	return false
+}
+
+// finished records that attempt i returned err, and returns the attempt
+// that its goroutine runs next (a hedge started at once on a failure, with
+// that failure as its cause), or -1. *reserved is true while it asks the
+// Budget for that hedge, holding the call open.
+func (c *call) finished(i int, err error, reserved *bool) (int, context.Context, error) {
+	// Classified before the lock is taken: the error's methods are the
+	// caller's code.
+	decides := err == nil || permanent(err)
+	another := !decides && worthAnother(c.ctx, err)
+	c.mu.Lock()
+	a := &c.attempts[i]
+	a.done = true
+	c.running--
+	lost := c.settled
+	want := false
+	switch {
+	case lost: // another attempt decided the call
+	case decides:
+		c.settleLocked(i, err)
+	case another && c.started <= c.h.maxHedges:
+		want = true
+	case c.running == 0: // nothing else runs: this failure is the last
+		c.settleLocked(i, err)
+	}
+	next, nctx := -1, context.Context(nil)
+	if want {
+		c.running++
+		*reserved = true
+		c.mu.Unlock()
+		ok := c.ask()
+		c.mu.Lock()
+		c.running--
+		*reserved = false
+		switch {
+		case ok && c.open():
+			next, nctx = c.startLocked(true)
+		case !c.settled && c.running == 0:
+			c.settleLocked(i, err)
+		}
+	}
+	if c.outcome != i {
+		a.cancel(ErrLost) // its result is not the call's: release it now
+	}
+	c.notifyLocked()
+	start := a.start
+	c.mu.Unlock()
+	if err == nil && c.h.sketch != nil {
+		now := time.Now()
+		c.h.sketch.record(now.Sub(start), now)
+	}
+	if c.h.counts {
+		switch {
+		case err == nil:
+			c.h.budget.Success()
+		case another && !lost:
+			c.h.budget.Failure()
+		}
+	}
+	if next < 0 {
+		err = nil
+	}
+	return next, nctx, err
+}
+
+// settleLocked decides the call with the outcome of attempt i: the other
+// attempts are cancelled, and no attempt starts any more.
+func (c *call) settleLocked(i int, err error) {
+	c.settled = true
+	c.outcome, c.err = i, err
+	c.cancelOthersLocked(i)
+}
+
+func (c *call) cancelOthersLocked(keep int) {
+	for j := range c.started {
+		if a := &c.attempts[j]; j != keep && !a.done {
+			a.cancel(ErrLost)
+		}
+	}
+	if c.armed && c.timer.Stop() {
+		c.armed = false
+	}
+}
+
+// crashed records that the goroutine of the Hedge running attempt i (-1:
+// none yet) panicked with v (nil: it called runtime.Goexit), while it held
+// a reservation or not. The panic decides the call, even one a success
+// decided already: a panic is never swallowed.
+func (c *call) crashed(i int, v any, reserved bool) {
+	if v == nil {
+		v = errGoexit
+	}
+	c.mu.Lock()
+	if reserved {
+		c.running--
+	}
+	if i >= 0 {
+		if a := &c.attempts[i]; !a.done {
+			a.done = true
+			c.running--
+		}
+	}
+	if !c.panicked {
+		c.panicked, c.panicVal = true, v
+	}
+	c.settled = true
+	c.outcome, c.err = -1, nil
+	c.cancelOthersLocked(-1)
+	c.notifyLocked()
+	c.mu.Unlock()
+	if c.h.counts {
+		c.h.budget.Failure()
+	}
+}
+
+// abandon cleans up after a panic (or runtime.Goexit) on the caller's
+// goroutine, which goes on once every other attempt returned.
+func (c *call) abandon() {
+	c.mu.Lock()
+	if c.started == 0 {
+		c.mu.Unlock()
+		return
+	}
+	if c.inlineReserved {
+		c.inlineReserved = false
+		c.running--
+	}
+	if i := c.inline; i >= 0 && !c.attempts[i].done {
+		c.attempts[i].done = true
+		c.running--
+		if c.h.counts {
+			defer c.h.budget.Failure()
+		}
+	}
+	c.settled = true
+	c.outcome, c.err = -1, nil
+	c.cancelOthersLocked(-1)
+	c.mu.Unlock()
+	c.wait()
+	c.release()
+}
+
+// notifyLocked wakes the caller when the call is quiet: decided, every
+// attempt returned, and the timer's function not about to run.
+func (c *call) notifyLocked() {
+	if c.wake != nil && !c.woken && c.quietLocked() {
+		c.woken = true
+		close(c.wake)
+	}
+}
+
+func (c *call) quietLocked() bool { return c.settled && c.running == 0 && !c.armed }
+
+// wait returns once the call is quiet.
+func (c *call) wait() {
+	c.mu.Lock()
+	if c.quietLocked() {
+		c.mu.Unlock()
+		return
+	}
+	c.wake = make(chan struct{})
+	wake := c.wake
+	c.mu.Unlock()
+	<-wake
+}
+
+// end closes the race of a quiet call and returns its outcome: the
+// winner's result is kept, the others' discarded, and the winner's context
+// lives on as long as its result (resilience.DeferRelease).
+func (c *call) end() error {
+	if c.panicked {
+		c.release()
+		panic(c.panicVal)
+	}
+	a := &c.attempts[c.outcome]
+	c.race.Win(a.ctx)
+	c.race.End()
+	if c.outcome > 0 && c.err == nil {
+		c.h.stats.hedgeWins.Add(1)
+	}
+	cancel := a.cancel
+	if !resilience.DeferRelease(c.ctx, func() { cancel(nil) }) {
+		cancel(nil)
+	}
+	return c.err
+}
+
+// release closes the race of a call without winner (a panic) and releases
+// every attempt's context.
+func (c *call) release() {
+	c.race.End()
+	for j := range c.started {
+		c.attempts[j].cancel(ErrLost)
+	}
+}
