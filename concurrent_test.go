@@ -340,3 +340,52 @@ func (c *countClose) Close() error {
 type plain struct{}
 
 func (plain) Do(ctx context.Context, op func(context.Context) error) error { return op(ctx) }
+
+func TestResultInsideARaceIsUndecided(t *testing.T) {
+	t.Parallel()
+	var inside []bool
+	var mu sync.Mutex
+	peek := resilience.PolicyFunc(func(ctx context.Context, op func(context.Context) error) error {
+		err := op(ctx)
+		_, ok := resilience.Result[int](ctx)
+		mu.Lock()
+		inside = append(inside, ok)
+		mu.Unlock()
+		return err
+	})
+	var outside bool
+	after := resilience.PolicyFunc(func(ctx context.Context, op func(context.Context) error) error {
+		err := op(ctx)
+		v, ok := resilience.Result[int](ctx)
+		outside = ok && v == 10
+		return err
+	})
+	b := &both{pick: func([2]error) int { return 0 }}
+	v, err := resilience.Do(context.Background(), resilience.Chain(after, b, peek), func(ctx context.Context) (int, error) {
+		return 10 + attemptOf(ctx), nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 10, v)
+	assert.Equal(t, []bool{false, false}, inside, "inside an attempt the value is not decided")
+	assert.True(t, outside, "outside the race it is the winner's")
+}
+
+func TestSubstitutedResponseOfALoserIsClosed(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	var closed atomic.Int64
+	sub := resilience.PolicyFunc(func(ctx context.Context, op func(context.Context) error) error {
+		_ = op(ctx)
+		body := &countClose{ReadCloser: io.NopCloser(strings.NewReader("sub")), n: &closed}
+		resilience.Substitute(ctx, &http.Response{StatusCode: 299, Header: http.Header{}, Body: body})
+		return nil
+	})
+	b := &both{pick: func([2]error) int { return 1 }}
+	resp, err := (&http.Client{Transport: resilience.Transport(nil, b, sub)}).Get(srv.URL)
+	require.NoError(t, err)
+	assert.Equal(t, 299, resp.StatusCode)
+	assert.EqualValues(t, 1, closed.Load(), "the losing attempt's substitute was closed")
+	require.NoError(t, resp.Body.Close())
+	assert.EqualValues(t, 2, closed.Load())
+}

@@ -23,7 +23,9 @@ import (
 //  2. Do passes op a context derived from ctx; when ctx is cancelled Do
 //     stops waiting at once (it returns without starting another attempt).
 //  3. Do returns op's error, possibly wrapped with %w, or an error of its own
-//     (a rejection such as an open breaker or a full bulkhead).
+//     (a rejection such as an open breaker or a full bulkhead) — or nil for
+//     a failure it answers with a substitute of its own (a fallback, see
+//     [Substitute]), the one policy whose point is not to return it.
 //  4. A panic in op is recorded as a failure, the policy's state is restored
 //     (permits released, counters updated), and the panic propagates to the
 //     caller of Do unchanged.

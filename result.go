@@ -2,6 +2,7 @@ package resilience
 
 import (
 	"context"
+	"net/http"
 	"sync/atomic"
 )
 
@@ -88,7 +89,11 @@ func Substitute[T any](ctx context.Context, v T) bool {
 	if !ok {
 		return false
 	}
-	Keep(ctx, func() { s.substitute(v) }, nil)
+	var discard func()
+	if resp, ok := any(v).(*http.Response); ok && resp != nil && resp.Body != nil {
+		discard = func() { resp.Body.Close() } // a losing attempt's substitute
+	}
+	Keep(ctx, func() { s.substitute(v) }, discard)
 	return true
 }
 
@@ -96,11 +101,16 @@ func Substitute[T any](ctx context.Context, v T) bool {
 // latest call of op returned, or a substitute. A policy reads it after op
 // returned nil to remember a good value (a fallback that answers with the
 // last good one). ok is false when ctx holds no call of [Do] with type T or
-// of [Transport] (T *http.Response), or when no value was produced yet. Do
-// not keep a *http.Response: its body belongs to the caller.
+// of [Transport] (T *http.Response), when no value was produced yet, and
+// inside an attempt of a [ConcurrentPolicy] of that call: the value is not
+// decided there until the race is. Do not keep a *http.Response: its body
+// belongs to the caller.
 func Result[T any](ctx context.Context) (v T, ok bool) {
 	s, ok := ctx.Value(callKey{}).(slot[T])
 	if !ok {
+		return v, false
+	}
+	if a, ok := ctx.Value(raceKey{}).(*attemptCtx); ok && a.race.c == caller(s) {
 		return v, false
 	}
 	return s.result()
