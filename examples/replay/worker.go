@@ -109,7 +109,11 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 }
 
 // replay sends req unless the message id was replayed before; it reports
-// whether it did, and billing's answer.
+// whether it did, and billing's answer. The transaction stays open while
+// billing answers, which the worker's own SQLite file does not mind; on a
+// shared database the Inbox's row is locked meanwhile (which keeps a
+// second worker given the same message waiting, as it should), so the
+// request's time limit bounds that too.
 func (w *worker) replay(ctx context.Context, id string, req loggedRequest) (ran bool, answer string, err error) {
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
