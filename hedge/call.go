@@ -44,9 +44,8 @@ type call struct {
 	err            error
 	panicked       bool
 	panicVal       any
-	wake           chan struct{} // closed when the call is quiet, if the caller waits
+	wake           wakeup // closed when the call is quiet, if the caller waits
 	woken          bool
-	buf            [1 + DefaultMaxHedges]attempt
 }
 
 // attempt is one call of op.
@@ -59,18 +58,10 @@ type attempt struct {
 
 // hedged is Do with hedges.
 func (h *Hedge) hedged(ctx context.Context, op func(context.Context) error) error {
-	c := &call{h: h, ctx: ctx, op: op, inline: -1, outcome: -1}
-	c.fire = c.onTimer
-	if h.maxHedges < len(c.buf) {
-		c.attempts = c.buf[:]
-	} else {
-		c.attempts = make([]attempt, 1+h.maxHedges)
-	}
-	c.race = resilience.NewRace(ctx)
+	c := h.getCall(ctx, op)
 	if h.counts {
 		h.budget.Request()
 	}
-	c.delay = h.Delay()
 	ended := false
 	defer func() {
 		if !ended { // a panic (or Goexit) on the caller's goroutine
@@ -87,6 +78,38 @@ func (h *Hedge) hedged(ctx context.Context, op func(context.Context) error) erro
 	c.wait()
 	ended = true
 	return c.end()
+}
+
+// The state of a call is pooled: it is the one allocation of a call that
+// no one holds once the call is quiet — every attempt returned, and the
+// timer's function ran or never will. The contexts of the attempts, the
+// race and the timer are made afresh for each call, since an attempt's
+// context (the winner's, under resilience.Transport) outlives Do.
+
+func newCall(h *Hedge) *call {
+	c := &call{h: h, attempts: make([]attempt, 1+h.maxHedges)}
+	c.fire = c.onTimer
+	return c
+}
+
+func (h *Hedge) getCall(ctx context.Context, op func(context.Context) error) *call {
+	c := h.calls.Get().(*call)
+	c.ctx, c.op, c.race, c.delay = ctx, op, resilience.NewRace(ctx), h.Delay()
+	c.inline, c.outcome = -1, -1
+	return c
+}
+
+// put returns a quiet call to the pool. Its mutex is left alone: the last
+// goroutine to lock it may still be unlocking it.
+func (c *call) put() {
+	for j := range c.started {
+		c.attempts[j] = attempt{}
+	}
+	c.ctx, c.op, c.race, c.timer = nil, nil, nil, nil
+	c.armed, c.lastStart, c.started, c.running = false, time.Time{}, 0, 0
+	c.inlineReserved, c.settled, c.err, c.panicked, c.panicVal = false, false, nil, false, nil
+	c.wake, c.woken = nil, false
+	c.h.calls.Put(c)
 }
 
 // runInline runs attempts on the caller's goroutine: the first, and those
@@ -127,8 +150,9 @@ func (c *call) onTimer() {
 		c.running++ // reserved: the call cannot end while the Budget is asked
 		reserved = true
 	}
-	c.notifyLocked()
+	wake := c.quietLocked()
 	c.mu.Unlock()
+	wake.ring()
 	if !reserved {
 		returned = true
 		return
@@ -140,8 +164,9 @@ func (c *call) onTimer() {
 	if ok && c.open() {
 		i, actx = c.startLocked(false)
 	}
-	c.notifyLocked()
+	wake = c.quietLocked()
 	c.mu.Unlock()
+	wake.ring()
 	var cause error
 	for i >= 0 {
 		c.hook(i, cause)
@@ -256,19 +281,21 @@ func (c *call) finished(i int, err error, reserved *bool) (int, context.Context,
 	if c.outcome != i {
 		a.cancel(ErrLost) // its result is not the call's: release it now
 	}
-	c.notifyLocked()
-	start := a.start
+	h, start := c.h, a.start
+	wake := c.quietLocked()
 	c.mu.Unlock()
-	if err == nil && c.h.sketch != nil {
+	// The call may be quiet, and its state reused, from here on.
+	wake.ring()
+	if err == nil && h.sketch != nil {
 		now := time.Now()
-		c.h.sketch.record(now.Sub(start), now)
+		h.sketch.record(now.Sub(start), now)
 	}
-	if c.h.counts {
+	if h.counts {
 		switch {
 		case err == nil:
-			c.h.budget.Success()
+			h.budget.Success()
 		case another && !lost:
-			c.h.budget.Failure()
+			h.budget.Failure()
 		}
 	}
 	if next < 0 {
@@ -320,10 +347,12 @@ func (c *call) crashed(i int, v any, reserved bool) {
 	c.settled = true
 	c.outcome, c.err = -1, nil
 	c.cancelOthersLocked(-1)
-	c.notifyLocked()
+	h := c.h
+	wake := c.quietLocked()
 	c.mu.Unlock()
-	if c.h.counts {
-		c.h.budget.Failure()
+	wake.ring()
+	if h.counts {
+		h.budget.Failure()
 	}
 }
 
@@ -352,27 +381,41 @@ func (c *call) abandon() {
 	c.mu.Unlock()
 	c.wait()
 	c.release()
+	c.put()
 }
 
-// notifyLocked wakes the caller when the call is quiet: decided, every
-// attempt returned, and the timer's function not about to run.
-func (c *call) notifyLocked() {
-	if c.wake != nil && !c.woken && c.quietLocked() {
-		c.woken = true
-		close(c.wake)
+// quietLocked returns the channel to close, once c.mu is unlocked, to wake
+// the caller when the call just became quiet: decided, every attempt
+// returned, and the timer's function not about to run. It returns nil
+// otherwise, or when the caller does not wait.
+func (c *call) quietLocked() wakeup {
+	if c.wake == nil || c.woken || !c.quiet() {
+		return nil
+	}
+	c.woken = true
+	return c.wake
+}
+
+func (c *call) quiet() bool { return c.settled && c.running == 0 && !c.armed }
+
+// wakeup is the channel the caller waits on.
+type wakeup chan struct{}
+
+// ring wakes the caller, if w is not nil.
+func (w wakeup) ring() {
+	if w != nil {
+		close(w)
 	}
 }
-
-func (c *call) quietLocked() bool { return c.settled && c.running == 0 && !c.armed }
 
 // wait returns once the call is quiet.
 func (c *call) wait() {
 	c.mu.Lock()
-	if c.quietLocked() {
+	if c.quiet() {
 		c.mu.Unlock()
 		return
 	}
-	c.wake = make(chan struct{})
+	c.wake = make(wakeup)
 	wake := c.wake
 	c.mu.Unlock()
 	<-wake
@@ -383,8 +426,10 @@ func (c *call) wait() {
 // lives on as long as its result (resilience.DeferRelease).
 func (c *call) end() error {
 	if c.panicked {
+		v := c.panicVal
 		c.release()
-		panic(c.panicVal)
+		c.put()
+		panic(v)
 	}
 	a := &c.attempts[c.outcome]
 	c.race.Win(a.ctx)
@@ -392,11 +437,12 @@ func (c *call) end() error {
 	if c.outcome > 0 && c.err == nil {
 		c.h.stats.hedgeWins.Add(1)
 	}
-	cancel := a.cancel
-	if !resilience.DeferRelease(c.ctx, func() { cancel(nil) }) {
+	ctx, cancel, err := c.ctx, a.cancel, c.err
+	c.put()
+	if !resilience.DeferRelease(ctx, func() { cancel(nil) }) {
 		cancel(nil)
 	}
-	return c.err
+	return err
 }
 
 // release closes the race of a call without winner (a panic) and releases

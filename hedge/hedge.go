@@ -2,6 +2,7 @@ package hedge
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,8 +20,8 @@ import (
 // serves every call to a dependency, and learns the latency of its
 // attempts when its delay is adaptive.
 type Hedge struct {
-	calls atomic.Uint64 // the one counter of the success path, on a line of its own
-	_     [56]byte
+	ncalls atomic.Uint64 // the one counter of the success path, on a line of its own
+	_      [56]byte
 
 	maxHedges int
 	fixed     time.Duration // the fixed delay, or 0 for the adaptive one
@@ -31,6 +32,7 @@ type Hedge struct {
 	name      string
 
 	stats stats
+	calls sync.Pool // *call
 }
 
 type stats struct {
@@ -80,6 +82,7 @@ func New(c Config) *Hedge {
 	if adaptive && h.maxHedges > 0 {
 		h.sketch = newSketch(c.Quantile, c.MinDelay, c.MaxDelay, c.Window)
 	}
+	h.calls.New = func() any { return newCall(h) }
 	return h
 }
 
@@ -106,7 +109,7 @@ func (h *Hedge) Delay() time.Duration {
 // Metrics returns the counters of h.
 func (h *Hedge) Metrics() Metrics {
 	return Metrics{
-		Calls:           h.calls.Load(),
+		Calls:           h.ncalls.Load(),
 		Hedges:          h.stats.hedges.Load(),
 		HedgesOnFailure: h.stats.hedgesOnFailure.Load(),
 		HedgeWins:       h.stats.hedgeWins.Load(),
@@ -147,7 +150,7 @@ func (h *Hedge) Metrics() Metrics {
 // twice — or MaxHedges is resilience.None, Do calls op once, with ctx
 // itself.
 func (h *Hedge) Do(ctx context.Context, op func(context.Context) error) error {
-	h.calls.Add(1)
+	h.ncalls.Add(1)
 	if h.maxHedges == 0 {
 		return h.once(ctx, op)
 	}

@@ -30,7 +30,7 @@ func TestFixedDelay(t *testing.T) {
 			[]time.Duration{0, ms(20)}, []error{hedge.ErrLost, nil}},
 		{"slow first still wins", []step{{latency: ms(25)}, {latency: ms(10)}}, 0, ms(25),
 			[]time.Duration{0, ms(20)}, []error{nil, hedge.ErrLost}},
-		{"exactly at the delay: no hedge", []step{{latency: ms(20)}}, 0, ms(20), []time.Duration{0}, []error{nil}},
+		{"just under the delay: no hedge", []step{{latency: ms(19)}}, 0, ms(19), []time.Duration{0}, []error{nil}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
