@@ -1,0 +1,187 @@
+package hedge_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/hedge"
+	"github.com/resiliencekit/resilience/retry"
+)
+
+// flaky is a dependency where each attempt, drawn from a seeded source, is
+// slow (100 ms), fails at once, fails slowly (after 100 ms), or answers in
+// 10 ms; it counts attempts.
+type flaky struct {
+	mu       sync.Mutex
+	rnd      *rand.Rand
+	slow     float64
+	fail     float64
+	slowFail float64
+	attempts atomic.Int64
+}
+
+func newFlaky(seed uint64, slow, fail float64) *flaky {
+	return &flaky{rnd: rand.New(rand.NewPCG(seed, 1)), slow: slow, fail: fail}
+}
+
+func (f *flaky) op(ctx context.Context) error {
+	f.attempts.Add(1)
+	f.mu.Lock()
+	u := f.rnd.Float64()
+	f.mu.Unlock()
+	d, err := ms(10), error(nil)
+	switch {
+	case u < f.slow:
+		d = ms(100)
+	case u < f.slow+f.fail:
+		d, err = 0, errTransient
+	case u < f.slow+f.fail+f.slowFail:
+		d, err = ms(100), errTransient
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// run makes callers×calls calls of p, and returns how many.
+func run(p resilience.Policy, op func(context.Context) error, callers, calls int) int {
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			for range calls {
+				_ = p.Do(context.Background(), op)
+			}
+		})
+	}
+	wg.Wait()
+	return callers * calls
+}
+
+// A RatioBudget shared by a retry.Retry and a Hedge inside it, with
+// BudgetCountedByRetry: the extra attempts (retries plus hedges) stay
+// within the ratio of the calls. Half the calls come in good times (slow
+// 20 % of the time: hedges), half in an outage (every attempt fails at once:
+// a hedge at once, then retries, each of them hedged), so that both draw on
+// the budget and want far more than it holds. Without BudgetCountedByRetry
+// each call is counted twice (by the Retry and by the Hedge, once per
+// attempt of the Retry), and the extras pass the ratio: that is what the
+// flag is for.
+func TestBudgetSharedWithRetry(t *testing.T) {
+	t.Parallel()
+	const ratio = 0.1
+	for _, counted := range []bool{true, false} {
+		name := map[bool]string{true: "BudgetCountedByRetry", false: "counted twice"}[counted]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				b := retry.NewRatioBudget(retry.RatioConfig{Ratio: ratio, MinPerSecond: resilience.None, Window: time.Hour})
+				r := retry.New(retry.Config{MaxRetries: 3, Jitter: retry.JitterNone, InitialDelay: time.Millisecond, Budget: b})
+				h := hedge.New(hedge.Config{Delay: ms(20), MaxHedges: 2, Budget: b, BudgetCountedByRetry: counted})
+				p := resilience.Chain(r, h)
+				good, outage := newFlaky(7, 0.2, 0), newFlaky(7, 0, 1)
+				calls := run(p, good.op, 10, 50) + run(p, outage.op, 10, 50)
+				extras := good.attempts.Load() + outage.attempts.Load() - int64(calls)
+				m := h.Metrics()
+				retries := r.Metrics().Retries
+				t.Logf("%s: %d calls, %d retries + %d hedges = %d extra attempts (%.1f %% of calls), %d hedges and %d retries refused",
+					name, calls, retries, m.Hedges, extras, 100*float64(extras)/float64(calls),
+					m.BudgetRefusals, r.Metrics().GaveUp[retry.ReasonBudget])
+				assert.Equal(t, extras, int64(retries+m.Hedges))
+				if counted {
+					assert.LessOrEqual(t, float64(extras), ratio*float64(calls), "within the budget's ratio")
+					assert.Positive(t, retries, "the retry had its share")
+					assert.Positive(t, m.Hedges, "the hedge had its share")
+					assert.Positive(t, m.BudgetRefusals)
+				} else {
+					assert.Greater(t, float64(extras), ratio*float64(calls), "counted twice, the budget lets more through")
+				}
+			})
+		})
+	}
+}
+
+// A Hedge alone counts its calls in the Budget itself: its hedges stay
+// within a RatioBudget's ratio; a TokenBudget stops them in an outage.
+func TestBudgetAlone(t *testing.T) {
+	t.Parallel()
+	t.Run("RatioBudget", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			b := retry.NewRatioBudget(retry.RatioConfig{Ratio: 0.05, MinPerSecond: resilience.None, Window: time.Minute})
+			h := hedge.New(hedge.Config{Delay: ms(20), Budget: b})
+			f := newFlaky(3, 0.3, 0.1)
+			calls := run(h, f.op, 10, 100)
+			m := h.Metrics()
+			assert.LessOrEqual(t, float64(m.Hedges), 0.05*float64(calls))
+			assert.Positive(t, m.BudgetRefusals)
+			assert.EqualValues(t, int64(calls)+int64(m.Hedges), f.attempts.Load())
+		})
+	})
+	t.Run("TokenBudget in an outage", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			b := retry.NewTokenBudget(10, 0.1)
+			h := hedge.New(hedge.Config{Delay: ms(20), Budget: b})
+			f := newFlaky(3, 0, 1) // every attempt fails
+			calls := run(h, f.op, 1, 100)
+			m := h.Metrics()
+			// Each failure takes a token; hedges stop at half the bucket.
+			assert.LessOrEqual(t, m.Hedges, uint64(5))
+			assert.EqualValues(t, calls-int(m.Hedges), m.BudgetRefusals)
+			assert.LessOrEqual(t, b.Tokens(), 5.0)
+		})
+	})
+}
+
+// The Budget is asked before each hedge and never for a first attempt; a
+// refusal means no hedge (the first attempt goes on alone).
+func TestBudgetRefusal(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		b := &countingBudget{allow: false}
+		h := hedge.New(hedge.Config{Delay: ms(20), Budget: b})
+		s := newScript(step{latency: ms(100)}, step{latency: ms(10)})
+		v, err := resilience.Do(t.Context(), h, s.op)
+		require.NoError(t, err)
+		assert.Equal(t, 0, v)
+		assert.Equal(t, 1, s.attempts())
+		assert.Equal(t, hedge.Metrics{Calls: 1, BudgetRefusals: 1}, h.Metrics())
+		assert.Equal(t, countingBudget{requests: 1, successes: 1, withdrawals: 1}, b.counts())
+	})
+}
+
+type countingBudget struct {
+	mu                                         sync.Mutex
+	allow                                      bool
+	requests, successes, failures, withdrawals int
+}
+
+func (b *countingBudget) Request() { b.mu.Lock(); b.requests++; b.mu.Unlock() }
+func (b *countingBudget) Success() { b.mu.Lock(); b.successes++; b.mu.Unlock() }
+func (b *countingBudget) Failure() { b.mu.Lock(); b.failures++; b.mu.Unlock() }
+func (b *countingBudget) Withdraw() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.withdrawals++
+	return b.allow
+}
+
+func (b *countingBudget) counts() countingBudget {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return countingBudget{requests: b.requests, successes: b.successes, failures: b.failures, withdrawals: b.withdrawals}
+}
