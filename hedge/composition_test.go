@@ -22,14 +22,14 @@ import (
 func TestChain(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name     string
-		steps    []step
-		want     int
-		wantAt   time.Duration
-		starts   []time.Duration
-		hedge    hedge.Metrics
-		breaker  breaker.Metrics // Calls, Failures, Ignored
-		retries  uint64
+		name    string
+		steps   []step
+		want    int
+		wantAt  time.Duration
+		starts  []time.Duration
+		hedge   hedge.Metrics
+		breaker breaker.Metrics // Calls, Failures, Ignored
+		retries uint64
 	}{
 		{
 			// The first attempt hangs and is cut by the hedge's success:

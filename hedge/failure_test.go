@@ -31,7 +31,7 @@ func TestFailures(t *testing.T) {
 		steps     []step
 		wrap      func(h *hedge.Hedge) resilience.Policy // nil: the hedge alone
 		wantErr   error                                  // nil: success
-		wantValue int // -1: any
+		wantValue int                                    // -1: any
 		wantAt    time.Duration
 		starts    []time.Duration
 		causes    []error
@@ -55,7 +55,7 @@ func TestFailures(t *testing.T) {
 		},
 		{
 			name: "a failure while a hedge runs waits for it", maxHedges: 1,
-			steps:   []step{{latency: ms(30), err: errTransient}, {latency: ms(30)}},
+			steps:     []step{{latency: ms(30), err: errTransient}, {latency: ms(30)}},
 			wantValue: 1, wantAt: ms(50),
 			starts:  []time.Duration{0, ms(20)},
 			causes:  []error{nil, nil},
