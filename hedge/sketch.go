@@ -31,9 +31,9 @@ const (
 // to two windows: two sets of counters, the current one and the previous
 // one, of which the older is cleared and made current every window. Its
 // size is fixed at construction by the range [lo, hi]: 2 × 8 bytes per
-// bucket, with 32 buckets per power of two (352 buckets, 5.6 KiB, for the
-// default range of 1 ms to 1 s), whatever the number of latencies
-// recorded.
+// bucket, with 32 buckets per power of two and one below and above the
+// range (354 buckets, 5.5 KiB, for the default range of 1 ms to 1 s),
+// whatever the number of latencies recorded.
 type sketch struct {
 	lo, hi  int64 // nanoseconds: the delay's bounds; latencies outside count in the end buckets
 	loExp   int   // floor(log2(max(lo, minBucketed)))
