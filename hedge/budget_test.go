@@ -73,10 +73,10 @@ func run(p resilience.Policy, op func(context.Context) error, callers, calls int
 
 // A RatioBudget shared by a retry.Retry and a Hedge inside it, with
 // BudgetCountedByRetry: the extra attempts (retries plus hedges) stay
-// within the ratio of the calls. Half the calls come in good times (slow
-// 20 % of the time: hedges), half in an outage (every attempt fails at once:
-// a hedge at once, then retries, each of them hedged), so that both draw on
-// the budget and want far more than it holds. Without BudgetCountedByRetry
+// within the ratio of the calls. Half the calls come in good times (no
+// extra attempt: the budget fills), half in an outage (every attempt fails
+// at once: two hedges at once, then a retry, itself hedged, and so on), so
+// that both draw on the budget and want far more than it holds. Without BudgetCountedByRetry
 // each call is counted twice (by the Retry and by the Hedge, once per
 // attempt of the Retry), and the extras pass the ratio: that is what the
 // flag is for.
@@ -92,7 +92,7 @@ func TestBudgetSharedWithRetry(t *testing.T) {
 				r := retry.New(retry.Config{MaxRetries: 3, Jitter: retry.JitterNone, InitialDelay: time.Millisecond, Budget: b})
 				h := hedge.New(hedge.Config{Delay: ms(20), MaxHedges: 2, Budget: b, BudgetCountedByRetry: counted})
 				p := resilience.Chain(r, h)
-				good, outage := newFlaky(7, 0.2, 0), newFlaky(7, 0, 1)
+				good, outage := newFlaky(7, 0, 0), newFlaky(7, 0, 1)
 				calls := run(p, good.op, 10, 50) + run(p, outage.op, 10, 50)
 				extras := good.attempts.Load() + outage.attempts.Load() - int64(calls)
 				m := h.Metrics()
@@ -160,28 +160,63 @@ func TestBudgetRefusal(t *testing.T) {
 		assert.Equal(t, 0, v)
 		assert.Equal(t, 1, s.attempts())
 		assert.Equal(t, hedge.Metrics{Calls: 1, BudgetRefusals: 1}, h.Metrics())
-		assert.Equal(t, countingBudget{requests: 1, successes: 1, withdrawals: 1}, b.counts())
+		assert.Equal(t, budgetCounts{requests: 1, successes: 1, withdrawals: 1}, b.counts())
 	})
 }
 
+// countingBudget counts what a Hedge asks of it.
 type countingBudget struct {
-	mu                                         sync.Mutex
-	allow                                      bool
-	requests, successes, failures, withdrawals int
+	mu    sync.Mutex
+	allow bool
+	n     budgetCounts
 }
 
-func (b *countingBudget) Request() { b.mu.Lock(); b.requests++; b.mu.Unlock() }
-func (b *countingBudget) Success() { b.mu.Lock(); b.successes++; b.mu.Unlock() }
-func (b *countingBudget) Failure() { b.mu.Lock(); b.failures++; b.mu.Unlock() }
+type budgetCounts struct{ requests, successes, failures, withdrawals int }
+
+func (b *countingBudget) Request() { b.mu.Lock(); b.n.requests++; b.mu.Unlock() }
+func (b *countingBudget) Success() { b.mu.Lock(); b.n.successes++; b.mu.Unlock() }
+func (b *countingBudget) Failure() { b.mu.Lock(); b.n.failures++; b.mu.Unlock() }
 func (b *countingBudget) Withdraw() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.withdrawals++
+	b.n.withdrawals++
 	return b.allow
 }
 
-func (b *countingBudget) counts() countingBudget {
+func (b *countingBudget) counts() budgetCounts {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return countingBudget{requests: b.requests, successes: b.successes, failures: b.failures, withdrawals: b.withdrawals}
+	return b.n
+}
+
+// A call made with a single attempt (no hedge configured, or a request
+// that may not be sent twice) still counts in the Budget: Request, then
+// Success or Failure; a permanent failure counts neither.
+func TestBudgetSingleAttempt(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		err  error
+		want budgetCounts
+	}{
+		{"success", nil, budgetCounts{requests: 1, successes: 1}},
+		{"failure", errTransient, budgetCounts{requests: 1, failures: 1}},
+		{"permanent", errPermanent, budgetCounts{requests: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := &countingBudget{}
+			h := hedge.New(hedge.Config{MaxHedges: resilience.None, Budget: b})
+			assert.ErrorIs(t, h.Do(t.Context(), func(context.Context) error { return tt.err }), tt.err)
+			assert.Equal(t, tt.want, b.counts())
+		})
+	}
+	t.Run("panic", func(t *testing.T) {
+		t.Parallel()
+		b := &countingBudget{}
+		h := hedge.New(hedge.Config{MaxHedges: resilience.None, Budget: b})
+		assert.Panics(t, func() { _ = h.Do(t.Context(), func(context.Context) error { panic("boom") }) })
+		assert.Equal(t, budgetCounts{requests: 1, failures: 1}, b.counts())
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -103,3 +104,64 @@ func callerOf(name string) bool {
 		}
 	}
 }
+
+// A panic in the Budget, on the caller's goroutine (asked after the first
+// attempt failed) or on a timer's (asked after the delay), goes on in the
+// caller's goroutine like a panic of op; runtime.Goexit in a hedge is
+// turned into a panic of the caller, since it cannot be passed on.
+func TestPanicOutsideOp(t *testing.T) {
+	t.Parallel()
+	v := &boom{2}
+	tests := []struct {
+		name  string
+		steps []step
+		exit  bool
+	}{
+		{"Withdraw on the caller's goroutine", []step{{latency: ms(1), err: errTransient}}, false},
+		{"Withdraw on the timer's goroutine", []step{{latency: time.Hour}}, false},
+		{"runtime.Goexit in a hedge", []step{{latency: time.Hour}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				c := hedge.Config{Delay: ms(20), Budget: &panickyBudget{v: v}}
+				if tt.exit {
+					c.Budget = nil
+				}
+				h := hedge.New(c)
+				s := newScript(tt.steps...)
+				op := s.plain
+				if tt.exit {
+					var n atomic.Int32
+					op = func(ctx context.Context) error {
+						if n.Add(1) == 2 {
+							runtime.Goexit()
+						}
+						return s.plain(ctx)
+					}
+				}
+				var recovered any
+				func() {
+					defer func() { recovered = recover() }()
+					_ = h.Do(t.Context(), op)
+				}()
+				if tt.exit {
+					assert.ErrorContains(t, recovered.(error), "runtime.Goexit")
+				} else {
+					assert.Same(t, v, recovered)
+				}
+				assert.Zero(t, s.active.Load())
+				ok := newScript(step{latency: ms(1)})
+				require.NoError(t, hedge.New(hedge.Config{Delay: ms(20)}).Do(t.Context(), ok.plain))
+			})
+		})
+	}
+}
+
+type panickyBudget struct{ v any }
+
+func (panickyBudget) Request()          {}
+func (panickyBudget) Success()          {}
+func (panickyBudget) Failure()          {}
+func (b *panickyBudget) Withdraw() bool { panic(b.v) }
