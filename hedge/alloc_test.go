@@ -18,9 +18,10 @@ import (
 // Hedge's own state is pooled; what is left is made afresh for each call
 // because it may outlive Do or is not ours: the race (resilience.NewRace
 // and Race.Attempt: 3), the first attempt's cancellable context
-// (context.WithCancelCause: 2), its timer (time.AfterFunc: 1) and the
-// closure handed to resilience.DeferRelease (1). The adaptive delay adds
-// nothing to the fixed one: recording a latency allocates nothing.
+// (context.WithCancelCause: 2) and its timer (time.AfterFunc: 1); under
+// resilience.Transport, the release handed to resilience.DeferRelease is
+// one more. The adaptive delay adds nothing to the fixed one: recording a
+// latency allocates nothing.
 func TestAllocs(t *testing.T) {
 	ctx := context.Background()
 	ok := func(context.Context) error { return nil }
@@ -29,7 +30,7 @@ func TestAllocs(t *testing.T) {
 	f := testing.AllocsPerRun(1000, func() { _ = fixed.Do(ctx, ok) })
 	a := testing.AllocsPerRun(1000, func() { _ = adaptive.Do(ctx, ok) })
 	t.Logf("success path: %v allocations (fixed delay), %v (adaptive)", f, a)
-	assert.LessOrEqual(t, f, 7.0)
+	assert.LessOrEqual(t, f, 6.0)
 	assert.Equal(t, f, a, "the sketch allocates nothing")
 
 	none := hedge.New(hedge.Config{MaxHedges: resilience.None})

@@ -439,7 +439,10 @@ func (c *call) end() error {
 	}
 	ctx, cancel, err := c.ctx, a.cancel, c.err
 	c.put()
-	if !resilience.DeferRelease(ctx, func() { cancel(nil) }) {
+	// Only resilience.Transport defers a release (for the body of the
+	// response); RequestFrom is nil wherever DeferRelease would refuse, and
+	// asking it first spares other calls the closure.
+	if resilience.RequestFrom(ctx) == nil || !resilience.DeferRelease(ctx, func() { cancel(nil) }) {
 		cancel(nil)
 	}
 	return err
