@@ -32,6 +32,8 @@ func TestFixedDelay(t *testing.T) {
 			[]time.Duration{0, ms(20)}, []error{hedge.ErrLost, nil}},
 		{"slow first still wins", []step{{latency: ms(25)}, {latency: ms(10)}}, 0, ms(25),
 			[]time.Duration{0, ms(20)}, []error{nil, hedge.ErrLost}},
+		{"the loser succeeds later, ignoring its cancel: the winner's value", []step{{latency: ms(100), ignore: true}, {latency: ms(10)}}, 1, ms(100),
+			[]time.Duration{0, ms(20)}, []error{hedge.ErrLost, nil}},
 		{"just under the delay: no hedge", []step{{latency: ms(19)}}, 0, ms(19), []time.Duration{0}, []error{nil}},
 	}
 	for _, tt := range tests {
@@ -174,4 +176,22 @@ func TestAdaptiveDelay(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A hedge inside a hedge (each attempt of the outer one is hedged in
+// turn): the value is that of the attempt that won both races.
+func TestNested(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		outer := hedge.New(hedge.Config{Delay: ms(20)})
+		inner := hedge.New(hedge.Config{Delay: ms(5)})
+		// Attempts in the order they start: outer 1 (inner 1, 2 at 5 ms),
+		// outer 2 at 20 ms (inner 1; its hedge at 25 ms answers first).
+		s := newScript(step{latency: time.Hour}, step{latency: time.Hour}, step{latency: time.Hour}, step{latency: ms(1)})
+		v, err := resilience.Do(t.Context(), resilience.Chain(outer, inner), s.op)
+		require.NoError(t, err)
+		assert.Equal(t, 3, v)
+		assert.Equal(t, []time.Duration{0, ms(5), ms(20), ms(25)}, s.startTimes())
+		assert.Equal(t, []error{hedge.ErrLost, hedge.ErrLost, hedge.ErrLost, nil}, s.causesSeen())
+	})
 }
