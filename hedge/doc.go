@@ -27,10 +27,10 @@
 //
 // The first attempt runs on the caller's goroutine. Each time the latest
 // attempt has run for the delay without an answer, a hedge starts on a
-// goroutine of its own (a time.AfterFunc), up to Config.MaxHedges (one by
-// default). An attempt that fails with an error worth another attempt
-// starts the next hedge at once, without waiting for the delay, and the
-// delay of the one after counts from there. Errors that are not worth
+// goroutine of its own (that of a time.AfterFunc), up to Config.MaxHedges
+// (one by default). An attempt that fails with an error worth another
+// attempt starts the next hedge at once, on its own goroutine, without
+// waiting for the delay, and the delay of the one after counts from there. Errors that are not worth
 // another attempt start none: a permanent error (resilience.Permanent, a
 // backoff.PermanentError), which ends the call at once; a local rejection
 // (an open breaker, a full bulkhead: resilience.IsLocalRejection); any

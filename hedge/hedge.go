@@ -144,8 +144,10 @@ func (h *Hedge) Metrics() Metrics {
 // the winning attempt produced, and the winner's context is released
 // through resilience.DeferRelease.
 //
-// The first attempt runs on the caller's goroutine; each hedge runs on a
-// goroutine of its own (a time.AfterFunc). When resilience.Repeatable(ctx)
+// The first attempt runs on the caller's goroutine; a hedge started by the
+// delay runs on a goroutine of its own (that of a time.AfterFunc), one
+// started by a failure on the goroutine of the attempt that failed. When
+// resilience.Repeatable(ctx)
 // is false — resilience.Transport sends a request that may not be sent
 // twice — or MaxHedges is resilience.None, Do calls op once, with ctx
 // itself.
