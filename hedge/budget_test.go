@@ -220,3 +220,36 @@ func TestBudgetSingleAttempt(t *testing.T) {
 		assert.Equal(t, budgetCounts{requests: 1, failures: 1}, b.counts())
 	})
 }
+
+// While the timer's function asks the Budget for a hedge, the only attempt
+// fails with an error that starts none: that failure decides the call,
+// which returns once the Budget answered. (A regression: the question held
+// the call open as if a hedge ran, and nothing ever decided it.)
+func TestBudgetAskedWhileTheLastAttemptFails(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		answer := make(chan bool)
+		b := &slowBudget{answer: answer}
+		h := hedge.New(hedge.Config{Delay: ms(20), Budget: b, BudgetCountedByRetry: true})
+		s := newScript(step{latency: ms(30), err: rejection{}})
+		time.AfterFunc(ms(40), func() { answer <- false })
+		start := time.Now()
+		err := h.Do(t.Context(), s.plain)
+		assert.ErrorIs(t, err, rejection{})
+		assert.Equal(t, ms(40), time.Since(start), "Do waits for the timer's function to end")
+		assert.Equal(t, hedge.Metrics{Calls: 1, BudgetRefusals: 1}, h.Metrics())
+	})
+}
+
+type rejection struct{}
+
+func (rejection) Error() string        { return "rejected here" }
+func (rejection) LocalRejection() bool { return true }
+
+// slowBudget answers Withdraw with what it receives on answer.
+type slowBudget struct{ answer chan bool }
+
+func (*slowBudget) Request()         {}
+func (*slowBudget) Success()         {}
+func (*slowBudget) Failure()         {}
+func (b *slowBudget) Withdraw() bool { return <-b.answer }

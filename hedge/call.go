@@ -25,10 +25,11 @@ type call struct {
 	mu        sync.Mutex
 	timer     *time.Timer
 	armed     bool // the timer is scheduled, or its function is about to run
+	firing    bool // the timer's function asks the Budget for a hedge
 	lastStart time.Time
 	attempts  []attempt // the started ones: attempts[:started]
 	started   int
-	running   int // attempts started and not returned
+	running   int // attempts started and not returned, and those about to start
 	inline    int // the attempt the caller's goroutine runs, or -1
 	// inlineReserved: the caller's goroutine asks the Budget for a hedge
 	// (read by abandon, on that goroutine)
@@ -100,7 +101,7 @@ func (c *call) put() {
 		c.attempts[j] = attempt{}
 	}
 	c.ctx, c.op, c.race, c.timer = nil, nil, nil, nil
-	c.armed, c.lastStart, c.started, c.running = false, time.Time{}, 0, 0
+	c.armed, c.firing, c.lastStart, c.started, c.running = false, false, time.Time{}, 0, 0
 	c.inlineReserved, c.settled, c.err, c.panicked, c.panicVal = false, false, nil, false, nil
 	c.wake, c.woken = nil, false
 	c.h.calls.Put(c)
@@ -125,10 +126,10 @@ func (c *call) runInline(i int, actx context.Context) {
 // timer's goroutine. A panic there (in op, a hook or the Budget) is
 // recovered and goes on in the caller's goroutine.
 func (c *call) onTimer() {
-	i, actx, reserved, returned := -1, context.Context(nil), false, false
+	i, actx, firing, reserved, returned := -1, context.Context(nil), false, false, false
 	defer func() {
 		if !returned {
-			c.crashed(i, recover(), reserved)
+			c.crashed(i, recover(), firing, reserved)
 		}
 	}()
 	c.mu.Lock()
@@ -141,20 +142,20 @@ func (c *call) onTimer() {
 		c.armed = true
 		c.timer.Reset(c.delay - time.Since(c.lastStart))
 	default:
-		c.running++ // reserved: the call cannot end while the Budget is asked
-		reserved = true
+		// The call is not quiet while the Budget is asked, but it may be
+		// decided meanwhile, as when the timer is armed.
+		c.firing, firing = true, true
 	}
 	wake := c.quietLocked()
 	c.mu.Unlock()
 	wake.ring()
-	if !reserved {
+	if !firing {
 		returned = true
 		return
 	}
 	ok := c.ask()
 	c.mu.Lock()
-	c.running--
-	reserved = false
+	c.firing, firing = false, false
 	if ok && c.open() {
 		i, actx = c.startLocked(false)
 	}
@@ -258,6 +259,9 @@ func (c *call) finished(i int, err error, reserved *bool) (int, context.Context,
 	}
 	next, nctx := -1, context.Context(nil)
 	if want {
+		// Reserved: the hedge about to start counts as running, so that
+		// no other attempt's failure ends the call meanwhile, and this
+		// attempt's outcome stays usable if the Budget refuses.
 		c.running++
 		*reserved = true
 		c.mu.Unlock()

@@ -17,14 +17,18 @@ import (
 var errGoexit = errors.New("hedge: an attempt called runtime.Goexit on a goroutine of the Hedge")
 
 // crashed records that the goroutine of the Hedge running attempt i (-1:
-// none yet) panicked with v (nil: it called runtime.Goexit), while it held
-// a reservation or not. The panic decides the call, even one a success
+// none yet) panicked with v (nil: it called runtime.Goexit), while it
+// asked the Budget for a hedge of the timer (firing) or of a failure
+// (reserved), or not. The panic decides the call, even one a success
 // decided already: a panic is never swallowed.
-func (c *call) crashed(i int, v any, reserved bool) {
+func (c *call) crashed(i int, v any, firing, reserved bool) {
 	if v == nil {
 		v = errGoexit
 	}
 	c.mu.Lock()
+	if firing {
+		c.firing = false
+	}
 	if reserved {
 		c.running--
 	}
@@ -79,7 +83,7 @@ func (c *call) abandon() {
 
 // quietLocked returns the channel to close, once c.mu is unlocked, to wake
 // the caller when the call just became quiet: decided, every attempt
-// returned, and the timer's function not about to run. It returns nil
+// returned, and the timer's function not about to run nor running. It returns nil
 // otherwise, or when the caller does not wait.
 func (c *call) quietLocked() wakeup {
 	if c.wake == nil || c.woken || !c.quiet() {
@@ -89,7 +93,7 @@ func (c *call) quietLocked() wakeup {
 	return c.wake
 }
 
-func (c *call) quiet() bool { return c.settled && c.running == 0 && !c.armed }
+func (c *call) quiet() bool { return c.settled && c.running == 0 && !c.armed && !c.firing }
 
 // wakeup is the channel the caller waits on.
 type wakeup chan struct{}
