@@ -37,7 +37,8 @@ type slot[T any] interface {
 func Do[T any](ctx context.Context, p Policy, op func(context.Context) (T, error)) (T, error) {
 	c := &doCall[T]{Context: ctx, op: op}
 	err := p.Do(c, c.run)
-	return c.out, err
+	v, _ := c.result()
+	return v, err
 }
 
 // doCall is one call of Do: the context the policies get, which lets them
@@ -60,10 +61,10 @@ func (c *doCall[T]) Value(key any) any {
 func (c *doCall[T]) run(ctx context.Context) error {
 	v, err := c.op(ctx)
 	if c.race.Load() {
-		Keep(ctx, func() { c.out, c.set = v, true }, nil)
+		Keep(ctx, func() { c.substitute(v) }, nil)
 		return err
 	}
-	c.out, c.set = v, true
+	c.substitute(v)
 	return err
 }
 
