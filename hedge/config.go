@@ -105,7 +105,9 @@ type Config struct {
 	// Unless BudgetCountedByRetry is set, the Hedge also counts its calls
 	// and attempts in the Budget as a Retry does: Request once per call,
 	// Success for each attempt that succeeded, Failure for each attempt
-	// that failed with an error worth another attempt (or panicked).
+	// that failed with an error worth another attempt (or panicked). Its
+	// methods are called with no lock held, on the goroutines of the
+	// call's attempts and timer; a Withdraw that blocks holds up the call.
 	Budget retry.Budget
 
 	// BudgetCountedByRetry says that Budget is also the Budget of a
