@@ -253,3 +253,47 @@ func (*slowBudget) Request()         {}
 func (*slowBudget) Success()         {}
 func (*slowBudget) Failure()         {}
 func (b *slowBudget) Withdraw() bool { return <-b.answer }
+
+// Two runs of the timer's function may ask the Budget at once (a hedge on a
+// failure re-armed the timer while the first asked): the call waits for
+// both. (A regression: the first to be answered marked the call as no
+// longer asking, and Do returned while the second still used its state.)
+func TestBudgetAskedTwiceByTheTimer(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		b := &scriptedBudget{answers: []answer{{ms(30), false}, {0, true}, {ms(15), true}}}
+		h := hedge.New(hedge.Config{Delay: ms(20), MaxHedges: 3, Budget: b, BudgetCountedByRetry: true})
+		// Attempt 0 fails at 25 ms (after the timer's first question, at
+		// 20 ms): a hedge at once, which re-arms the timer (its second
+		// question, at 45 ms), then fails for good at 48 ms.
+		s := newScript(step{latency: ms(25), err: errTransient}, step{latency: ms(23), err: errPermanent})
+		start := time.Now()
+		err := h.Do(t.Context(), s.plain)
+		assert.ErrorIs(t, err, errPermanent)
+		assert.Equal(t, ms(60), time.Since(start), "Do waits for both questions")
+		assert.Equal(t, []time.Duration{0, ms(25)}, s.startTimes())
+	})
+}
+
+type answer struct {
+	after time.Duration
+	ok    bool
+}
+
+// scriptedBudget answers the n-th Withdraw with answers[n], after its delay.
+type scriptedBudget struct {
+	mu      sync.Mutex
+	answers []answer
+}
+
+func (*scriptedBudget) Request() {}
+func (*scriptedBudget) Success() {}
+func (*scriptedBudget) Failure() {}
+func (b *scriptedBudget) Withdraw() bool {
+	b.mu.Lock()
+	a := b.answers[0]
+	b.answers = b.answers[1:]
+	b.mu.Unlock()
+	time.Sleep(a.after)
+	return a.ok
+}

@@ -25,7 +25,7 @@ type call struct {
 	mu        sync.Mutex
 	timer     *time.Timer
 	armed     bool // the timer is scheduled, or its function is about to run
-	firing    bool // the timer's function asks the Budget for a hedge
+	firing    int  // runs of the timer's function asking the Budget for a hedge
 	lastStart time.Time
 	attempts  []attempt // the started ones: attempts[:started]
 	started   int
@@ -101,7 +101,7 @@ func (c *call) put() {
 		c.attempts[j] = attempt{}
 	}
 	c.ctx, c.op, c.race, c.timer = nil, nil, nil, nil
-	c.armed, c.firing, c.lastStart, c.started, c.running = false, false, time.Time{}, 0, 0
+	c.armed, c.firing, c.lastStart, c.started, c.running = false, 0, time.Time{}, 0, 0
 	c.inlineReserved, c.settled, c.err, c.panicked, c.panicVal = false, false, nil, false, nil
 	c.wake, c.woken = nil, false
 	c.h.calls.Put(c)
@@ -144,7 +144,8 @@ func (c *call) onTimer() {
 	default:
 		// The call is not quiet while the Budget is asked, but it may be
 		// decided meanwhile, as when the timer is armed.
-		c.firing, firing = true, true
+		c.firing++ // two runs may overlap: one re-armed the timer for the other
+		firing = true
 	}
 	wake := c.quietLocked()
 	c.mu.Unlock()
@@ -155,7 +156,8 @@ func (c *call) onTimer() {
 	}
 	ok := c.ask()
 	c.mu.Lock()
-	c.firing, firing = false, false
+	c.firing--
+	firing = false
 	if ok && c.open() {
 		i, actx = c.startLocked(false)
 	}

@@ -27,7 +27,7 @@ func (c *call) crashed(i int, v any, firing, reserved bool) {
 	}
 	c.mu.Lock()
 	if firing {
-		c.firing = false
+		c.firing--
 	}
 	if reserved {
 		c.running--
@@ -93,7 +93,7 @@ func (c *call) quietLocked() wakeup {
 	return c.wake
 }
 
-func (c *call) quiet() bool { return c.settled && c.running == 0 && !c.armed && !c.firing }
+func (c *call) quiet() bool { return c.settled && c.running == 0 && !c.armed && c.firing == 0 }
 
 // wakeup is the channel the caller waits on.
 type wakeup chan struct{}

@@ -17,8 +17,9 @@ import (
 	"github.com/resiliencekit/resilience/timelimit"
 )
 
-// replica is a store whose first answer never comes: the hedge, 10 ms
-// later, gets the answer, and the first attempt is cancelled.
+// replica is a store whose first request to arrive never gets an answer:
+// the other attempt (the hedge, 10 ms later) gets it, and the stuck one is
+// cancelled.
 type replica struct{ calls atomic.Int32 }
 
 func (r *replica) Get(ctx context.Context, key string) (string, error) {
@@ -39,10 +40,10 @@ func Example() {
 	})
 	fmt.Println(v, err)
 	m := h.Metrics()
-	fmt.Printf("calls %d, hedges %d, won by a hedge %d\n", m.Calls, m.Hedges, m.HedgeWins)
+	fmt.Printf("calls %d, hedges %d\n", m.Calls, m.Hedges)
 	// Output:
 	// value of user:42 <nil>
-	// calls 1, hedges 1, won by a hedge 1
+	// calls 1, hedges 1
 }
 
 // The usual chain: a retry outside the hedge, sharing its Budget (the

@@ -141,11 +141,29 @@ func TestHammer(t *testing.T) {
 }
 
 // The same in real time, where the timers of the hedges fire on other
-// threads while attempts run: a delay of a microsecond, and attempts that
-// yield a few times (no sleep) and fail, panic or succeed at random.
+// threads while attempts run: a delay of a microsecond, attempts that yield
+// a few times (no sleep) and fail, panic or succeed at random, with no
+// Budget and with one that yields while it is asked (so that the timer's
+// questions overlap with failures and with each other).
 func TestHammerRealTime(t *testing.T) {
 	t.Parallel()
-	h := hedge.New(hedge.Config{Delay: time.Microsecond, MaxHedges: 3})
+	for name, b := range map[string]retry.Budget{"no budget": nil, "yielding budget": yieldingBudget{}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			hammerRealTime(t, hedge.New(hedge.Config{Delay: time.Microsecond, MaxHedges: 3, Budget: b}))
+		})
+	}
+}
+
+// yieldingBudget allows every hedge, after yielding.
+type yieldingBudget struct{}
+
+func (yieldingBudget) Request()       {}
+func (yieldingBudget) Success()       {}
+func (yieldingBudget) Failure()       {}
+func (yieldingBudget) Withdraw() bool { runtime.Gosched(); return true }
+
+func hammerRealTime(t *testing.T, h *hedge.Hedge) {
 	var opCalls atomic.Int64
 	var wg sync.WaitGroup
 	const callers, calls = 8, 300

@@ -185,9 +185,10 @@ func TestTransportRepeatable(t *testing.T) {
 }
 
 // Against a real server (real time: sockets do not advance virtual time):
-// the first GET hangs, the hedge answers; the caller reads the winner's
-// body, and the server sees the first request's connection go (its
-// context is cancelled). goleak (TestMain) checks that nothing is left.
+// the first request to arrive hangs, the other answers; the caller reads
+// the winner's body, and the server sees the hung request's connection go
+// (its context is cancelled). goleak (TestMain) checks that nothing is
+// left.
 func TestTransportHTTPServer(t *testing.T) {
 	t.Parallel()
 	// round is what the server saw of one request of the client.
@@ -263,7 +264,11 @@ func TestTransportHTTPServer(t *testing.T) {
 			b, _ := rd.bodies.Load(i)
 			assert.Equal(t, "payload", b, "%s: request %d got the whole body", tc.name, i)
 		}
-		assert.Equal(t, hedge.Metrics{Calls: 1, Hedges: 1, HedgeWins: 1}, h.Metrics(), tc.name)
+		// Which request reached the server first (and hung) is up to the
+		// scheduler: the first attempt's, usually, or the hedge's on a
+		// loaded machine.
+		m := h.Metrics()
+		assert.Equal(t, hedge.Metrics{Calls: 1, Hedges: 1, HedgeWins: m.HedgeWins}, m, tc.name)
 		cancel()
 	}
 }
