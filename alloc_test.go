@@ -71,3 +71,17 @@ func TestDoAllocations(t *testing.T) {
 	op := func(context.Context) (int, error) { return 1, nil }
 	assert.LessOrEqual(t, testing.AllocsPerRun(1000, func() { _, _ = resilience.Do(context.Background(), p, op) }), 2.0)
 }
+
+// A race of one attempt that wins costs the race and the attempt's context
+// (the first attempts and their first results live inside them).
+func TestRaceAllocations(t *testing.T) {
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(1000, func() {
+		r := resilience.NewRace(ctx)
+		a := r.Attempt(ctx)
+		resilience.Keep(a, nil, nil)
+		r.Win(a)
+		r.End()
+	})
+	assert.LessOrEqual(t, allocs, 2.0)
+}

@@ -44,6 +44,7 @@ type Race struct {
 
 	mu     sync.Mutex
 	all    []*attemptCtx
+	buf    [3]*attemptCtx // all's first attempts, without an allocation of their own
 	winner *attemptCtx
 	ended  bool
 }
@@ -52,6 +53,7 @@ type Race struct {
 // context the policy's Do received.
 func NewRace(ctx context.Context) *Race {
 	r := &Race{}
+	r.all = r.buf[:0]
 	if c, ok := ctx.Value(callKey{}).(caller); ok {
 		r.c = c
 		c.raced()
@@ -67,6 +69,7 @@ func NewRace(ctx context.Context) *Race {
 // its own, so that a losing attempt can be stopped); pass the result to op.
 func (r *Race) Attempt(ctx context.Context) context.Context {
 	a := &attemptCtx{Context: ctx, race: r}
+	a.held = a.hbuf[:0]
 	r.mu.Lock()
 	r.all = append(r.all, a)
 	r.mu.Unlock()
@@ -108,7 +111,7 @@ func (r *Race) End() {
 			lost = append(lost, a.take()...)
 		}
 	}
-	r.all = nil
+	r.all, r.buf = nil, [3]*attemptCtx{}
 	r.mu.Unlock()
 	for _, k := range lost {
 		if k.discard != nil {
@@ -160,7 +163,8 @@ type attemptCtx struct {
 
 	mu   sync.Mutex
 	held []kept
-	done bool // taken: later results are settled at once
+	hbuf [2]kept // held's first results, without an allocation of their own
+	done bool    // taken: later results are settled at once
 	won  bool
 }
 
@@ -197,5 +201,5 @@ func (a *attemptCtx) take() []kept {
 	a.won = a.race.winner == a
 	ks := a.held
 	a.held = nil
-	return ks
+	return ks // may share hbuf: the attempt holds nothing more from now on
 }
