@@ -17,11 +17,11 @@ import (
 // What a call whose first attempt answers before the delay allocates. The
 // Hedge's own state is pooled; what is left is made afresh for each call
 // because it may outlive Do or is not ours: the race (resilience.NewRace
-// and Race.Attempt: 3), the first attempt's cancellable context
-// (context.WithCancelCause: 2) and its timer (time.AfterFunc: 1); under
-// resilience.Transport, the release handed to resilience.DeferRelease is
-// one more. The adaptive delay adds nothing to the fixed one: recording a
-// latency allocates nothing.
+// and Race.Attempt: 3 objects at most), the first attempt's cancellable
+// context (context.WithCancelCause: 2) and its timer (time.AfterFunc: 1);
+// under resilience.Transport, the release handed to
+// resilience.DeferRelease is one more. The adaptive delay adds nothing to
+// the fixed one: recording a latency allocates nothing.
 func TestAllocs(t *testing.T) {
 	ctx := context.Background()
 	ok := func(context.Context) error { return nil }

@@ -63,8 +63,9 @@ func (h *Hedge) hedged(ctx context.Context, op func(context.Context) error) erro
 			c.abandon()
 		}
 	}()
+	first := prepare(ctx)
 	c.mu.Lock()
-	i, actx := c.startLocked(false)
+	i, actx := c.startLocked(false, first)
 	c.inline = i
 	c.armed = true
 	c.timer = time.AfterFunc(c.delay, c.fire)
@@ -134,8 +135,9 @@ func (c *call) onTimer() {
 	}()
 	c.mu.Lock()
 	c.armed = false
+	ctx := c.ctx
 	switch {
-	case c.settled || c.ctx.Err() != nil || c.started > c.h.maxHedges:
+	case c.settled || c.started > c.h.maxHedges:
 	case c.early():
 		// Fired for a delay that a hedge started on a failure has
 		// restarted since: wait for the rest of it.
@@ -143,8 +145,9 @@ func (c *call) onTimer() {
 		c.timer.Reset(c.delay - time.Since(c.lastStart))
 	default:
 		// The call is not quiet while the Budget is asked, but it may be
-		// decided meanwhile, as when the timer is armed.
-		c.firing++ // two runs may overlap: one re-armed the timer for the other
+		// decided meanwhile, as when the timer is armed. Two runs may ask
+		// at once: a hedge on a failure re-armed the timer for the second.
+		c.firing++
 		firing = true
 	}
 	wake := c.quietLocked()
@@ -154,16 +157,24 @@ func (c *call) onTimer() {
 		returned = true
 		return
 	}
-	ok := c.ask()
+	// The caller's context, the Budget and the new attempt's context are
+	// the caller's code: asked with no lock held.
+	var next newAttempt
+	if ctx.Err() == nil && c.ask() {
+		next = prepare(ctx)
+	}
+	live := ctx.Err() == nil
 	c.mu.Lock()
 	c.firing--
 	firing = false
-	if ok && c.open() {
-		i, actx = c.startLocked(false)
+	if next.ctx != nil && live && c.openLocked() {
+		i, actx = c.startLocked(false, next)
+		next = newAttempt{}
 	}
 	wake = c.quietLocked()
 	c.mu.Unlock()
 	wake.ring()
+	next.discard()
 	var cause error
 	for i >= 0 {
 		c.hook(i, cause)
@@ -184,21 +195,40 @@ func (c *call) hook(n int, cause error) {
 	}
 }
 
-// open reports whether a hedge may start: the call is not decided, the
-// caller's context is live, and a hedge is left.
-func (c *call) open() bool {
-	return !c.settled && c.ctx.Err() == nil && c.started <= c.h.maxHedges
+// openLocked reports whether a hedge may start: the call is not decided,
+// and a hedge is left.
+func (c *call) openLocked() bool {
+	return !c.settled && c.started <= c.h.maxHedges
 }
 
-// startLocked starts attempt number c.started and returns it with its
-// context; a hedge restarts the delay for the next one.
-func (c *call) startLocked(onFailure bool) (int, context.Context) {
+// newAttempt is the context of an attempt about to start, made with no lock
+// held (deriving it calls the caller's context).
+type newAttempt struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+func prepare(ctx context.Context) newAttempt {
+	actx, cancel := context.WithCancelCause(ctx)
+	return newAttempt{actx, cancel}
+}
+
+// discard releases a context made for an attempt that did not start.
+func (n newAttempt) discard() {
+	if n.cancel != nil {
+		n.cancel(ErrLost)
+	}
+}
+
+// startLocked starts attempt number c.started with the context n and
+// returns it with the context for op; a hedge restarts the delay for the
+// next one.
+func (c *call) startLocked(onFailure bool, n newAttempt) (int, context.Context) {
 	i := c.started
 	c.started++
 	c.running++
-	actx, cancel := context.WithCancelCause(c.ctx)
 	a := &c.attempts[i]
-	a.ctx, a.cancel, a.done = c.race.Attempt(actx), cancel, false
+	a.ctx, a.cancel, a.done = c.race.Attempt(n.ctx), n.cancel, false
 	if c.h.sketch != nil {
 		a.start = time.Now()
 	}
@@ -260,20 +290,26 @@ func (c *call) finished(i int, err error, reserved *bool) (int, context.Context,
 		c.settleLocked(i, err)
 	}
 	next, nctx := -1, context.Context(nil)
+	var unused newAttempt
 	if want {
 		// Reserved: the hedge about to start counts as running, so that
 		// no other attempt's failure ends the call meanwhile, and this
 		// attempt's outcome stays usable if the Budget refuses.
 		c.running++
 		*reserved = true
+		ctx := c.ctx
 		c.mu.Unlock()
-		ok := c.ask()
+		if c.ask() {
+			unused = prepare(ctx)
+		}
+		live := ctx.Err() == nil
 		c.mu.Lock()
 		c.running--
 		*reserved = false
 		switch {
-		case ok && c.open():
-			next, nctx = c.startLocked(true)
+		case unused.ctx != nil && live && c.openLocked():
+			next, nctx = c.startLocked(true, unused)
+			unused = newAttempt{}
 		case !c.settled && c.running == 0:
 			c.settleLocked(i, err)
 		}
@@ -286,6 +322,7 @@ func (c *call) finished(i int, err error, reserved *bool) (int, context.Context,
 	c.mu.Unlock()
 	// The call may be quiet, and its state reused, from here on.
 	wake.ring()
+	unused.discard()
 	if err == nil && h.sketch != nil {
 		now := time.Now()
 		h.sketch.record(now.Sub(start), now)

@@ -135,10 +135,11 @@
 // # Cost
 //
 // A call whose first attempt answers before the delay makes no goroutine
-// and takes no lock but its own call state's; it allocates 6 small objects
-// (3 for the race of resilience.NewRace, 2 for a cancellable context for
-// the attempt, 1 for its timer; under Transport, 1 more for the release of
-// the winner's context), where the call state itself is pooled. A Hedge with MaxHedges resilience.None, and a call that
+// and takes no lock but its own call state's, which is pooled. What it
+// allocates is what may outlive it or is not the Hedge's: the race of
+// resilience.NewRace, a cancellable context for the attempt (2 objects),
+// its timer (1), and under Transport the release of the winner's context
+// (1): 6 objects at most, against failsafe-go's 24. A Hedge with MaxHedges resilience.None, and a call that
 // may not be repeated, cost a plain call.
 //
 // # Configuration and telemetry
