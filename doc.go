@@ -7,6 +7,8 @@
 //   - bulkhead: cap concurrent calls per dependency
 //   - timelimit: bound how long a call may take
 //   - ratelimit: client pacing, server-side 429s, per-key quotas
+//   - fallback: answer a failure with a substitute: a dummy, the last good value, an alternate call
+//   - hedge: start another attempt when the first is slow; the first success wins
 //   - cache: read-through cache that serves stale data when the source fails
 //   - outbox: transactional outbox relayed to a message broker
 //   - chaos: fault injection to test failure modes
