@@ -157,8 +157,7 @@ type roundTrip struct {
 	race      atomic.Bool // a race runs under this round trip
 
 	mu       sync.Mutex
-	origUsed bool // req.Body was given to an attempt (which closes it)
-	attempts int
+	origUsed bool           // req.Body was given to an attempt (which closes it)
 	last     *http.Response // the latest attempt's response, not yet discarded
 	rel      releaser
 }
@@ -181,8 +180,15 @@ func (rt *roundTrip) setLast(resp *http.Response) {
 	old := rt.last
 	rt.last = resp
 	rt.mu.Unlock()
-	if old != nil && old != resp && old.Body != nil {
-		drain(old.Body)
+	if old != resp {
+		drainResponse(old)
+	}
+}
+
+// drainResponse drains and closes the body of a discarded response, if any.
+func drainResponse(resp *http.Response) {
+	if resp != nil && resp.Body != nil {
+		drain(resp.Body)
 	}
 }
 
@@ -293,7 +299,6 @@ func (rt *roundTrip) attempt(ctx context.Context) error {
 	}
 	rt.mu.Lock()
 	body, getBody, err := rt.body()
-	rt.attempts++
 	rt.mu.Unlock()
 	if err != nil {
 		return rt.mark(err)
@@ -308,11 +313,7 @@ func (rt *roundTrip) attempt(ctx context.Context) error {
 		return rt.mark(err)
 	}
 	if raced {
-		Keep(ctx, func() { rt.setLast(resp) }, func() {
-			if resp.Body != nil {
-				drain(resp.Body)
-			}
-		})
+		Keep(ctx, func() { rt.setLast(resp) }, func() { drainResponse(resp) })
 	} else {
 		rt.mu.Lock()
 		rt.last = resp
@@ -340,9 +341,7 @@ func (rt *roundTrip) mark(err error) error {
 func (rt *roundTrip) discard() {
 	if resp := rt.last; resp != nil {
 		rt.last = nil
-		if resp.Body != nil {
-			drain(resp.Body)
-		}
+		drainResponse(resp)
 	}
 	rt.rel.run()
 }
