@@ -11,6 +11,7 @@
 //   - hedge: start another attempt when the first is slow; the first success wins
 //   - cache: read-through cache that serves stale data when the source fails
 //   - outbox: transactional outbox relayed to a message broker
+//   - idempotency: server-side Idempotency-Key; a retried POST is answered, not redone
 //   - chaos: fault injection to test failure modes
 //
 // # Policies
