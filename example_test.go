@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/resiliencekit/resilience"
@@ -86,6 +88,51 @@ func ExampleTransport() {
 	// attempt 1 failed: resilience: HTTP 503 Service Unavailable
 	// attempt 2 failed: resilience: HTTP 503 Service Unavailable
 	// 200 fresh data
+}
+
+// With TransportConfig.IdempotencyKey, a POST gets a key that every
+// attempt carries, and so it may be retried: a server that honours the key
+// (such as the idempotency package's Handler) does the work once. Here the
+// server fails the first attempt after taking note of its key.
+func ExampleNewTransport_idempotencyKey() {
+	var mu sync.Mutex
+	var keys []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		keys = append(keys, r.Header.Get("Idempotency-Key"))
+		n := len(keys)
+		mu.Unlock()
+		if n == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprint(w, "order placed")
+	}))
+	defer srv.Close()
+
+	retrier := retry.New(retry.Config{MaxRetries: 2, InitialDelay: time.Millisecond})
+	client := &http.Client{Transport: resilience.NewTransport(srv.Client().Transport,
+		resilience.TransportConfig{IdempotencyKey: resilience.NewIdempotencyKey}, retrier)}
+	resp, err := client.Post(srv.URL, "application/json", strings.NewReader(`{"item":42}`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.StatusCode, string(body))
+
+	mu.Lock()
+	defer mu.Unlock()
+	fmt.Println("attempts:", len(keys))
+	fmt.Println("a quoted key of 32 hex digits:", regexp.MustCompile(`^"[0-9a-f]{32}"$`).MatchString(keys[0]))
+	fmt.Println("the retry sent the same key:", keys[1] == keys[0])
+	// Output:
+	// 201 order placed
+	// attempts: 2
+	// a quoted key of 32 hex digits: true
+	// the retry sent the same key: true
 }
 
 // overloaded is a rejection as a bulkhead or rate limiter returns it.

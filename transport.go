@@ -3,6 +3,8 @@ package resilience
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +36,14 @@ const (
 // GetBody and larger than MaxReplayBody).
 var ErrBodyNotReplayable = errors.New("resilience: request body cannot be sent again")
 
+// ErrInvalidIdempotencyKey is returned, marked permanent and wrapped with
+// the position of the first offending byte, when
+// TransportConfig.IdempotencyKey returns a value that cannot be sent as it
+// is in a header: one with a byte outside printable ASCII other than an
+// inner space or tab (a control byte, a line break, non-ASCII), or with
+// leading or trailing white space, which a server would strip.
+var ErrInvalidIdempotencyKey = errors.New("resilience: invalid Idempotency-Key")
+
 // Transport returns an http.RoundTripper that sends each request through
 // next under the policies ps (composed as by [Chain]). It is
 // NewTransport(next, TransportConfig{}, ps...): the responses that fail are
@@ -45,7 +55,7 @@ func Transport(next http.RoundTripper, ps ...Policy) http.RoundTripper {
 
 // TransportConfig holds the optional settings of [NewTransport]. The zero
 // value classifies responses as [DefaultFailure] and [DefaultHonorRetryAfter]
-// do.
+// do, and adds no idempotency key.
 type TransportConfig struct {
 	// Failure reports whether a response is a failed attempt for the
 	// policies: a breaker counts it, a retry sends the request again. It is
@@ -61,6 +71,53 @@ type TransportConfig struct {
 	// DefaultHonorRetryAfter: on 429 Too Many Requests and 503 Service
 	// Unavailable, the statuses whose definitions give it a meaning.
 	HonorRetryAfter func(resp *http.Response) bool
+
+	// IdempotencyKey, when not nil, makes the keys that let requests which
+	// are not idempotent by their method (POST, PATCH, ...) be sent more
+	// than once. For such a request that has neither an Idempotency-Key
+	// nor an X-Idempotency-Key header, RoundTrip calls it once, before the
+	// first attempt, on the caller's goroutine; a non-empty result is sent
+	// as the Idempotency-Key header of every attempt of that RoundTrip,
+	// retries and hedges alike, and the request then counts as idempotent:
+	// its failures are not marked permanent and [Repeatable] says true
+	// (unless its body can be sent only once, see [MaxReplayBody]). An
+	// empty result sends the request without a key, its failures permanent
+	// as before. A result that is not a valid header value makes RoundTrip
+	// return [ErrInvalidIdempotencyKey] (marked permanent) without sending
+	// anything. It must not modify req; the key goes on the copies each
+	// attempt sends, never on the caller's request (nor on the request
+	// [RequestFrom] returns). It is not called for GET, HEAD, OPTIONS,
+	// TRACE, PUT and DELETE, nor for requests that carry a key of their
+	// own. It may be called from several goroutines at once.
+	//
+	// [NewIdempotencyKey] makes random keys as the IETF draft
+	// draft-ietf-httpapi-idempotency-key-header describes. A key makes a
+	// second attempt safe only when the server honours it: a server that
+	// honours the key, such as the idempotency package's Handler, answers
+	// a repeated request with the outcome of the first instead of doing
+	// the work again. A server that ignores the header may do it twice.
+	// Servers bound the length of a key; keep keys short.
+	//
+	// Nil, the default, adds no key.
+	IdempotencyKey func(req *http.Request) string
+}
+
+// NewIdempotencyKey returns a new random idempotency key, ready to be sent
+// as the value of an Idempotency-Key header: 128 bits from crypto/rand as
+// 32 lowercase hex digits, in double quotes, as the Structured Field string
+// that the IETF draft draft-ietf-httpapi-idempotency-key-header shows (for
+// example "8e03978e40d543e8bc936894a57f9324", quotes included). It ignores
+// req; its signature is that of TransportConfig.IdempotencyKey, which it
+// is meant for. Since Go 1.24 crypto/rand.Read never returns an error: if
+// the system cannot supply randomness the program crashes, so a guessable
+// key is never made. It is safe for concurrent use.
+func NewIdempotencyKey(*http.Request) string {
+	var raw [16]byte
+	_, _ = rand.Read(raw[:]) // never fails (see above)
+	var b [2 + 2*len(raw)]byte
+	b[0], b[len(b)-1] = '"', '"'
+	hex.Encode(b[1:len(b)-1], raw[:])
+	return string(b[:])
 }
 
 // DefaultFailure reports whether resp has one of the statuses that mean
@@ -102,7 +159,11 @@ func DefaultHonorRetryAfter(resp *http.Response) bool {
 // Requests that are not idempotent — any method but GET, HEAD, OPTIONS,
 // TRACE, PUT and DELETE — have their failures marked permanent (see
 // [Permanent]), so retry policies do not send them twice, unless they carry
-// an Idempotency-Key (or X-Idempotency-Key) header.
+// an Idempotency-Key (or X-Idempotency-Key) header. Opt in to
+// TransportConfig.IdempotencyKey (with [NewIdempotencyKey], say) and
+// Transport gives each such request a key of its own, the same on all its
+// attempts, and lets the policies send it again; that is safe with a
+// server that honours the key, such as the idempotency package's Handler.
 //
 // Policies that give each attempt a context of their own hand its
 // cancellation to Transport with [DeferRelease], so that the body of the
@@ -152,6 +213,7 @@ type roundTrip struct {
 	t         *transport
 	req       *http.Request
 	permanent bool   // failures are permanent: not idempotent, or body not replayable
+	key       string // the Idempotency-Key Transport adds to every attempt, if any
 	buffered  []byte // the body, when Transport buffered it
 	streamed  io.ReadCloser
 	race      atomic.Bool // a race runs under this round trip
@@ -198,6 +260,17 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errors.New("resilience: request has no URL")
 	}
 	rt := &roundTrip{t: t, req: req, permanent: !idempotent(req)}
+	if rt.permanent && t.c.IdempotencyKey != nil {
+		key := t.newKey(req)
+		if i := invalidHeaderValue(key); i >= 0 {
+			closeBody(req.Body)
+			return nil, Permanent(fmt.Errorf("%w: byte %#02x at offset %d of %d",
+				ErrInvalidIdempotencyKey, key[i], i, len(key)))
+		}
+		if key != "" {
+			rt.key, rt.permanent = key, false
+		}
+	}
 	if err := rt.prepareBody(); err != nil {
 		return nil, err
 	}
@@ -234,6 +307,39 @@ func idempotent(req *http.Request) bool {
 	_, key := req.Header["Idempotency-Key"]
 	_, xkey := req.Header["X-Idempotency-Key"]
 	return key || xkey
+}
+
+// newKey asks TransportConfig.IdempotencyKey for the key of req. Should it
+// panic, req's body is closed on the way out, as RoundTrip promises.
+func (t *transport) newKey(req *http.Request) string {
+	done := false
+	defer func() {
+		if !done {
+			closeBody(req.Body)
+		}
+	}()
+	key := t.c.IdempotencyKey(req)
+	done = true
+	return key
+}
+
+// invalidHeaderValue returns the offset of the first byte that keeps v from
+// being sent, unchanged, as a header value, or -1 if there is none: v may
+// hold printable ASCII, and spaces and tabs between other bytes. Bytes
+// above 0x7e are refused, though HTTP tolerates them as obs-text: their
+// meaning is not defined and a key is ASCII.
+func invalidHeaderValue(v string) int {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == ' ' || c == '\t':
+			if i == 0 || i == len(v)-1 {
+				return i
+			}
+		case c < 0x21 || c > 0x7e:
+			return i
+		}
+	}
+	return -1
 }
 
 // prepareBody makes the body replayable when it has to be buffered.
@@ -303,8 +409,14 @@ func (rt *roundTrip) attempt(ctx context.Context) error {
 	if err != nil {
 		return rt.mark(err)
 	}
-	r := rt.req.Clone(ctx)
+	r := rt.req.Clone(ctx) // its Header is a deep copy, nil for a nil one
 	r.Body, r.GetBody = body, getBody
+	if rt.key != "" {
+		if r.Header == nil {
+			r.Header = make(http.Header, 1)
+		}
+		r.Header["Idempotency-Key"] = []string{rt.key}
+	}
 	resp, err := rt.t.next.RoundTrip(r)
 	if err != nil {
 		if resp != nil && resp.Body != nil { // not allowed by the contract; be safe
