@@ -1,0 +1,18 @@
+module github.com/resiliencekit/resilience/idempotency/redis
+
+go 1.25.0
+
+replace github.com/resiliencekit/resilience => ../../
+
+require (
+	github.com/redis/go-redis/v9 v9.20.0
+	github.com/resiliencekit/resilience v0.0.0-00010101000000-000000000000
+	github.com/stretchr/testify v1.12.1
+	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	go.uber.org/atomic v1.11.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+)
