@@ -122,7 +122,8 @@
 // Under resilience.Transport a Hedge hedges only the requests that may be
 // sent twice, by the rules Transport applies to retries: GET, HEAD,
 // OPTIONS, TRACE, PUT and DELETE, and other methods with an
-// Idempotency-Key (or X-Idempotency-Key) header; for the others
+// Idempotency-Key (or X-Idempotency-Key) header, the caller's or one
+// that resilience.TransportConfig.IdempotencyKey adds; for the others
 // resilience.Repeatable is false and Do makes one attempt
 // (Metrics.NotRepeatable). Each attempt sends the whole body again (from
 // GetBody, or as buffered by Transport). The losers' requests are

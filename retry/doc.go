@@ -18,7 +18,8 @@
 //   - an error marked permanent (resilience.Permanent, or a
 //     *backoff.PermanentError of github.com/cenkalti/backoff/v4), which
 //     includes the failures resilience.Transport sees for non-idempotent
-//     requests;
+//     requests without an Idempotency-Key (TransportConfig.IdempotencyKey
+//     can give them one);
 //   - an error that [Config.Retryable] rejects;
 //   - a panic, which propagates to the caller.
 //
