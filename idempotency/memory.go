@@ -215,11 +215,11 @@ func clone(r Record) Record {
 func checkRecord(r *Record) error {
 	switch {
 	case r.Key == "" || len(r.Key) > MaxStoreKeyBytes:
-		return fmt.Errorf("idempotency: record key of %d bytes (want 1 to %d)", len(r.Key), MaxStoreKeyBytes)
+		return fmt.Errorf("%w: key of %d bytes (want 1 to %d)", ErrInvalidRecord, len(r.Key), MaxStoreKeyBytes)
 	case r.Token == "" || len(r.Token) > MaxTokenBytes:
-		return fmt.Errorf("idempotency: record token of %d bytes (want 1 to %d)", len(r.Token), MaxTokenBytes)
+		return fmt.Errorf("%w: token of %d bytes (want 1 to %d)", ErrInvalidRecord, len(r.Token), MaxTokenBytes)
 	case len(r.Fingerprint) > MaxFingerprintSize:
-		return fmt.Errorf("idempotency: fingerprint of %d bytes (want at most %d)", len(r.Fingerprint), MaxFingerprintSize)
+		return fmt.Errorf("%w: fingerprint of %d bytes (want at most %d)", ErrInvalidRecord, len(r.Fingerprint), MaxFingerprintSize)
 	}
 	return nil
 }

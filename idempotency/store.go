@@ -103,6 +103,11 @@ var ErrLeaseLost = errors.New("idempotency: lease lost")
 // ErrTooLarge is returned when an outcome is larger than a store keeps.
 var ErrTooLarge = errors.New("idempotency: outcome too large to store")
 
+// ErrInvalidRecord is returned, wrapped with what is wrong, by a Store
+// given a record beyond the bounds above (an empty or long key, token or
+// fingerprint), before anything is stored.
+var ErrInvalidRecord = errors.New("idempotency: invalid record")
+
 // ErrStoreFull is returned by Acquire when a store bounded in keys or bytes
 // holds as many live records as it may. Handler answers it with 503 Service
 // Unavailable and a Retry-After, since nothing was executed.

@@ -347,7 +347,7 @@ func testBadRecords(t *testing.T, s Suite) {
 		_, ok, err := st.Acquire(ctx, r, t0)
 		require.Error(t, err, name)
 		require.False(t, ok, name)
-		require.NotErrorIs(t, err, idempotency.ErrLeaseLost, name)
+		require.ErrorIs(t, err, idempotency.ErrInvalidRecord, name)
 	}
 }
 

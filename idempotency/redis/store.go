@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -32,11 +31,6 @@ const (
 // hold integers exactly up to 2^53 (about 285,000 years).
 const maxMillis = 1 << 53
 
-// ErrInvalidRecord is returned, wrapped with what is wrong, for a record or
-// an argument beyond the bounds every idempotency.Store accepts (an empty
-// key or token, a key, token or fingerprint too long), or a time too far
-// from 1970 to be kept to the millisecond. Nothing is sent to Redis then.
-var ErrInvalidRecord = errors.New("idempotency/redis: invalid record")
 
 // Config holds the optional settings of NewStore. The zero value is fine.
 type Config struct {
@@ -263,7 +257,7 @@ func checkRecord(r *idempotency.Record) error {
 		return err
 	}
 	if len(r.Fingerprint) > idempotency.MaxFingerprintSize {
-		return fmt.Errorf("%w: fingerprint of %d bytes (want at most %d)", ErrInvalidRecord, len(r.Fingerprint), idempotency.MaxFingerprintSize)
+		return fmt.Errorf("%w: fingerprint of %d bytes (want at most %d)", idempotency.ErrInvalidRecord, len(r.Fingerprint), idempotency.MaxFingerprintSize)
 	}
 	return nil
 }
@@ -271,9 +265,9 @@ func checkRecord(r *idempotency.Record) error {
 func checkKey(key, token string) error {
 	switch {
 	case key == "" || len(key) > idempotency.MaxStoreKeyBytes:
-		return fmt.Errorf("%w: key of %d bytes (want 1 to %d)", ErrInvalidRecord, len(key), idempotency.MaxStoreKeyBytes)
+		return fmt.Errorf("%w: key of %d bytes (want 1 to %d)", idempotency.ErrInvalidRecord, len(key), idempotency.MaxStoreKeyBytes)
 	case token == "" || len(token) > idempotency.MaxTokenBytes:
-		return fmt.Errorf("%w: token of %d bytes (want 1 to %d)", ErrInvalidRecord, len(token), idempotency.MaxTokenBytes)
+		return fmt.Errorf("%w: token of %d bytes (want 1 to %d)", idempotency.ErrInvalidRecord, len(token), idempotency.MaxTokenBytes)
 	}
 	return nil
 }
@@ -283,7 +277,7 @@ func checkKey(key, token string) error {
 func millis(name string, t time.Time) (int64, error) {
 	// Compare seconds first: UnixMilli is undefined far from 1970.
 	if s := t.Unix(); s > maxMillis/1000 || s < -maxMillis/1000 {
-		return 0, fmt.Errorf("%w: %s %v is too far from 1970", ErrInvalidRecord, name, t)
+		return 0, fmt.Errorf("%w: %s %v is too far from 1970", idempotency.ErrInvalidRecord, name, t)
 	}
 	return t.UnixMilli(), nil
 }

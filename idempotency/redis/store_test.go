@@ -224,17 +224,17 @@ func TestNoRoundTrip(t *testing.T) {
 	}
 	for i, r := range invalid {
 		_, ok, err := st.Acquire(ctx, r, t0)
-		assert.ErrorIs(t, err, redis.ErrInvalidRecord, "Acquire %d", i)
+		assert.ErrorIs(t, err, idempotency.ErrInvalidRecord, "Acquire %d", i)
 		assert.False(t, ok)
 		r.Done, r.Outcome = true, []byte("x")
-		assert.ErrorIs(t, st.Complete(ctx, r, t0), redis.ErrInvalidRecord, "Complete %d", i)
+		assert.ErrorIs(t, st.Complete(ctx, r, t0), idempotency.ErrInvalidRecord, "Complete %d", i)
 	}
 	_, _, err = st.Acquire(ctx, good, far)
-	assert.ErrorIs(t, err, redis.ErrInvalidRecord, "a now too far")
-	assert.ErrorIs(t, st.Extend(ctx, good.Key, good.Token, far), redis.ErrInvalidRecord)
+	assert.ErrorIs(t, err, idempotency.ErrInvalidRecord, "a now too far")
+	assert.ErrorIs(t, st.Extend(ctx, good.Key, good.Token, far), idempotency.ErrInvalidRecord)
 	for _, kt := range [][2]string{{"", good.Token}, {long, good.Token}, {good.Key, ""}, {good.Key, strings.Repeat("t", 65)}} {
-		assert.ErrorIs(t, st.Extend(ctx, kt[0], kt[1], t0.Add(time.Hour)), redis.ErrInvalidRecord, "Extend %q", kt)
-		assert.ErrorIs(t, st.Release(ctx, kt[0], kt[1]), redis.ErrInvalidRecord, "Release %q", kt)
+		assert.ErrorIs(t, st.Extend(ctx, kt[0], kt[1], t0.Add(time.Hour)), idempotency.ErrInvalidRecord, "Extend %q", kt)
+		assert.ErrorIs(t, st.Release(ctx, kt[0], kt[1]), idempotency.ErrInvalidRecord, "Release %q", kt)
 	}
 
 	big := with(func(r *idempotency.Record) {
