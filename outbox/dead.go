@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/resiliencekit/resilience/internal/sqldialect"
 )
 
 // Reasons a message is in the dead-letter table (DeadLetter.Reason).
@@ -82,7 +84,7 @@ func (f Filter) where() (string, []any) {
 // DeadLetters returns the dead letters f selects, oldest first.
 func (o *Outbox) DeadLetters(ctx context.Context, f Filter) ([]DeadLetter, error) {
 	where, args := f.where()
-	q := o.d.rebind("SELECT " + msgCols + ", last_error, reason, dead_at FROM " + o.q.dead + where)
+	q := sqldialect.Rebind(o.d, "SELECT "+msgCols+", last_error, reason, dead_at FROM "+o.q.dead+where)
 	rows, err := o.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: dead letters: %w", err)
@@ -134,7 +136,7 @@ func (o *Outbox) Redrive(ctx context.Context, f Filter) (n int, err error) {
 	if o.d != SQLite {
 		sel += " FOR UPDATE"
 	}
-	rows, err := tx.QueryContext(ctx, o.d.rebind(sel), args...)
+	rows, err := tx.QueryContext(ctx, sqldialect.Rebind(o.d, sel), args...)
 	if err != nil {
 		return 0, err
 	}
@@ -151,9 +153,9 @@ func (o *Outbox) Redrive(ctx context.Context, f Filter) (n int, err error) {
 		return 0, err
 	}
 	if err = o.execChunks(ctx, tx, seqs, func(n int) string {
-		return o.d.rebind("INSERT INTO " + o.q.table + " (id, topic, msg_key, payload, headers, created_at, available_at, expires_at, attempts)" +
-			" SELECT id, topic, msg_key, payload, headers, created_at, 0, 0, 0 FROM " + o.q.dead +
-			" WHERE seq IN (" + list(n) + ") ORDER BY seq")
+		return sqldialect.Rebind(o.d, "INSERT INTO "+o.q.table+" (id, topic, msg_key, payload, headers, created_at, available_at, expires_at, attempts)"+
+			" SELECT id, topic, msg_key, payload, headers, created_at, 0, 0, 0 FROM "+o.q.dead+
+			" WHERE seq IN ("+list(n)+") ORDER BY seq")
 	}); err != nil {
 		return 0, err
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/resiliencekit/resilience/internal/sqldialect"
 )
 
 // DefaultInboxTable is the name of the inbox table when InboxConfig.Table is
@@ -38,15 +40,15 @@ func NewInbox(db *sql.DB, c InboxConfig) *Inbox {
 	if db == nil {
 		panic("outbox: NewInbox with a nil *sql.DB")
 	}
-	if !c.Dialect.valid() {
+	if !sqldialect.Valid(c.Dialect) {
 		panic(fmt.Sprintf("outbox: InboxConfig.Dialect must be Postgres, MySQL or SQLite, not %v", c.Dialect))
 	}
 	if c.Table == "" {
 		c.Table = DefaultInboxTable
 	}
-	checkTable("outbox", c.Dialect, c.Table)
+	sqldialect.CheckTable("outbox", c.Dialect, c.Table)
 	in := &Inbox{db: db, d: c.Dialect, table: c.Table}
-	t, now := c.Dialect.qualified(c.Table), c.Dialect.nowExpr()
+	t, now := sqldialect.Qualified(c.Dialect, c.Table, ""), nowExpr(c.Dialect)
 	switch c.Dialect {
 	case MySQL:
 		// INSERT IGNORE reports 0 rows for a duplicate whatever the
@@ -54,15 +56,15 @@ func NewInbox(db *sql.DB, c InboxConfig) *Inbox {
 		// cannot fail any other way.
 		in.insert = "INSERT IGNORE INTO " + t + " (id, processed_at) VALUES (?, " + now + ")"
 	default:
-		in.insert = c.Dialect.rebind("INSERT INTO " + t + " (id, processed_at) VALUES (?, " + now + ") ON CONFLICT (id) DO NOTHING")
+		in.insert = sqldialect.Rebind(c.Dialect, "INSERT INTO "+t+" (id, processed_at) VALUES (?, "+now+") ON CONFLICT (id) DO NOTHING")
 	}
-	in.purge = c.Dialect.rebind("DELETE FROM " + t + " WHERE processed_at < " + now + " - ?")
+	in.purge = sqldialect.Rebind(c.Dialect, "DELETE FROM "+t+" WHERE processed_at < "+now+" - ?")
 	return in
 }
 
 // Migrate creates the inbox table if it does not exist.
 func (in *Inbox) Migrate(ctx context.Context) error {
-	t := in.d.qualified(in.table)
+	t := sqldialect.Qualified(in.d, in.table, "")
 	var s string
 	switch in.d {
 	case Postgres:

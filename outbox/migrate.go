@@ -4,10 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math/rand/v2"
-	"time"
 
-	"github.com/resiliencekit/resilience/internal/errs"
+	"github.com/resiliencekit/resilience/internal/sqldialect"
 )
 
 // Migrate creates the outbox, dead-letter and lease tables and their
@@ -36,31 +34,9 @@ func migrate(ctx context.Context, db *sql.DB, d Dialect, table string, stmts []s
 		return migrateOnce(ctx, db, d, table, stmts)
 	}
 	// SQLite answers SQLITE_BUSY without waiting in a few cases its busy
-	// timeout does not cover (a lock it would have to wait for while
-	// holding another); the cure is to roll back and start again.
-	pause := 10 * time.Millisecond
-	for {
-		err := migrateOnce(ctx, db, d, table, stmts)
-		if err == nil || !sqliteBusy(err) {
-			return err
-		}
-		t := time.NewTimer(pause + rand.N(pause))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		pause = min(2*pause, time.Second)
-	}
-}
-
-// sqliteBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED
-// (with any extended code), read from the Code() int method that the pure
-// Go driver's errors have.
-func sqliteBusy(err error) bool {
-	c, ok := errs.As[interface{ Code() int }](err)
-	return ok && (c.Code()&0xff == 5 || c.Code()&0xff == 6)
+	// timeout does not cover; RetryBusy starts the migration again, until
+	// ctx ends.
+	return sqldialect.RetryBusy(ctx, 0, func() error { return migrateOnce(ctx, db, d, table, stmts) })
 }
 
 func migrateOnce(ctx context.Context, db *sql.DB, d Dialect, table string, stmts []string) error {

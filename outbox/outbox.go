@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/resiliencekit/resilience/internal/sqldialect"
 )
 
 // DefaultTable is the name of the outbox table when Config.Table is empty.
@@ -87,13 +89,13 @@ func New(db *sql.DB, c Config) *Outbox {
 	if db == nil {
 		panic("outbox: New with a nil *sql.DB")
 	}
-	if !c.Dialect.valid() {
+	if !sqldialect.Valid(c.Dialect) {
 		panic(fmt.Sprintf("outbox: Config.Dialect must be Postgres, MySQL or SQLite, not %v", c.Dialect))
 	}
 	if c.Table == "" {
 		c.Table = DefaultTable
 	}
-	checkTable("outbox", c.Dialect, c.Table)
+	sqldialect.CheckTable("outbox", c.Dialect, c.Table)
 	switch {
 	case c.MaxMessageBytes < 0:
 		panic("outbox: Config.MaxMessageBytes is negative")
@@ -290,7 +292,7 @@ func (o *Outbox) lockKeys(ctx context.Context, tx Execer, msgs []Message) error 
 	} else {
 		q = "INSERT INTO " + o.q.keylock + " (k) VALUES " + placeholders(len(ids), 1) + " ON DUPLICATE KEY UPDATE k = k"
 	}
-	if _, err := tx.ExecContext(ctx, o.d.rebind(q), args...); err != nil {
+	if _, err := tx.ExecContext(ctx, sqldialect.Rebind(o.d, q), args...); err != nil {
 		return fmt.Errorf("outbox: lock keys: %w", err)
 	}
 	return nil

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -70,23 +69,12 @@ func hexVal(t *testing.T, s string) int64 {
 	return v
 }
 
+// TestDialect checks the names; quoting and rebinding are tested in
+// internal/sqldialect, whose Dialect this one is.
 func TestDialect(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		d                  Dialect
-		name, quoted, bind string
-	}{
-		{Postgres, "postgres", `"s"."t"`, "a = $1 AND b IN ($2,$3)"},
-		{MySQL, "mysql", "`s`.`t`", "a = ? AND b IN (?,?)"},
-		{SQLite, "sqlite", `"s"."t"`, "a = ? AND b IN (?,?)"},
-		{Dialect(9), "Dialect(9)", `"s"."t"`, "a = ? AND b IN (?,?)"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			assert.Equal(t, tc.name, tc.d.String())
-			assert.Equal(t, tc.quoted, tc.d.qualified("s.t"))
-			assert.Equal(t, tc.bind, tc.d.rebind("a = ? AND b IN ("+list(2)+")"))
-		})
+	for d, name := range map[Dialect]string{Postgres: "postgres", MySQL: "mysql", SQLite: "sqlite", Dialect(9): "Dialect(9)"} {
+		assert.Equal(t, name, d.String())
 	}
 }
 
@@ -303,29 +291,4 @@ func TestLocalNotifier(t *testing.T) {
 	n.Notify()
 	assert.Empty(t, c1)
 	cancel2()
-}
-
-// sqliteErr carries an SQLite result code as the pure Go driver's errors do.
-type sqliteErr int
-
-func (e sqliteErr) Error() string { return "sqlite error" }
-func (e sqliteErr) Code() int     { return int(e) }
-
-func TestSQLiteBusy(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		err  error
-		busy bool
-	}{
-		{sqliteErr(5), true},        // SQLITE_BUSY
-		{sqliteErr(5 | 2<<8), true}, // SQLITE_BUSY_SNAPSHOT
-		{sqliteErr(6), true},        // SQLITE_LOCKED
-		{fmt.Errorf("outbox: migrate: %w", sqliteErr(5)), true},
-		{sqliteErr(1), false},                     // SQLITE_ERROR
-		{sqliteErr(19), false},                    // SQLITE_CONSTRAINT
-		{errors.New("database is locked"), false}, // never by text
-		{nil, false},
-	} {
-		assert.Equal(t, tc.busy, sqliteBusy(tc.err), "%v", tc.err)
-	}
 }

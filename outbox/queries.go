@@ -3,6 +3,8 @@ package outbox
 import (
 	"strconv"
 	"strings"
+
+	"github.com/resiliencekit/resilience/internal/sqldialect"
 )
 
 // queries holds the quoted table names of one outbox and the statements
@@ -27,18 +29,13 @@ type queries struct {
 const msgCols = "id, topic, msg_key, payload, headers, created_at, expires_at, attempts"
 
 func newQueries(d Dialect, table string) queries {
-	schema, name := splitTable(table)
-	qual := func(suffix string) string {
-		if schema == "" {
-			return d.quote(name + suffix)
-		}
-		return d.quote(schema) + "." + d.quote(name+suffix)
-	}
+	_, name := sqldialect.SplitTable(table)
+	qual := func(suffix string) string { return sqldialect.Qualified(d, table, suffix) }
 	q := queries{
 		d: d, table: qual(""), dead: qual("_dead"), lease: qual("_lease"), lock: qual("_lock"),
-		keylock: qual("_keylock"), name: name, deadName: name + "_dead", now: d.nowExpr(),
+		keylock: qual("_keylock"), name: name, deadName: name + "_dead", now: nowExpr(d),
 	}
-	r := d.rebind
+	r := func(q string) string { return sqldialect.Rebind(d, q) }
 	q.stats = "SELECT COUNT(*), COALESCE(MIN(created_at), 0), " + q.now + " FROM " + q.table + " WHERE published_at IS NULL"
 	q.deadCount = "SELECT COUNT(*) FROM " + q.dead
 	switch d {
@@ -94,7 +91,7 @@ func (q *queries) insert(n int) string {
 		}
 		b.WriteString(row)
 	}
-	return q.d.rebind(b.String())
+	return sqldialect.Rebind(q.d, b.String())
 }
 
 // upsertLeases gives n keys to a relay (args: key, owner, ttl per key).
@@ -108,7 +105,7 @@ func (q *queries) upsertLeases(n int) string {
 	default:
 		s += " ON CONFLICT (msg_key) DO UPDATE SET owner = excluded.owner, until = excluded.until"
 	}
-	return q.d.rebind(s)
+	return sqldialect.Rebind(q.d, s)
 }
 
 // markers blocks n keys for a while after a failure (args: key, delay),
@@ -120,18 +117,18 @@ func (q *queries) markers(n int) string {
 	case MySQL:
 		return "INSERT IGNORE INTO " + q.lease + " (msg_key, owner, until) VALUES " + vals
 	default:
-		return q.d.rebind("INSERT INTO " + q.lease + " (msg_key, owner, until) VALUES " + vals + " ON CONFLICT (msg_key) DO NOTHING")
+		return sqldialect.Rebind(q.d, "INSERT INTO "+q.lease+" (msg_key, owner, until) VALUES "+vals+" ON CONFLICT (msg_key) DO NOTHING")
 	}
 }
 
 // deleteSeqs deletes n rows of table by seq.
 func (q *queries) deleteSeqs(table string, n int) string {
-	return q.d.rebind("DELETE FROM " + table + " WHERE seq IN (" + list(n) + ")")
+	return sqldialect.Rebind(q.d, "DELETE FROM "+table+" WHERE seq IN ("+list(n)+")")
 }
 
 // markPublished keeps n published rows (retention), by seq.
 func (q *queries) markPublished(n int) string {
-	return q.d.rebind("UPDATE " + q.table + " SET published_at = " + q.now + " WHERE seq IN (" + list(n) + ")")
+	return sqldialect.Rebind(q.d, "UPDATE "+q.table+" SET published_at = "+q.now+" WHERE seq IN ("+list(n)+")")
 }
 
 // schema returns the statements of Migrate, in order.
@@ -146,7 +143,7 @@ func (q *queries) schema() []string {
 	}
 }
 
-func (q *queries) idx(suffix string) string { return q.d.quote(q.name + suffix) }
+func (q *queries) idx(suffix string) string { return sqldialect.Quote(q.d, q.name+suffix) }
 
 func (q *queries) postgresSchema() []string {
 	fn := strings.TrimSuffix(q.table, `"`) + `_notify"`
