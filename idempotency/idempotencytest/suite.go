@@ -47,6 +47,11 @@ type Suite struct {
 	// again with RunIfChild in its TestMain. Nil skips the crash test, for a
 	// store that lives in one process (MemoryStore).
 	Child func() (idempotency.Store, error)
+	// ChildEnv is added to the environment of the crash child (which
+	// inherits the test's), as "NAME=value" strings, so that Child can
+	// tell which store to open when one test binary runs the suite on
+	// several. Optional.
+	ChildEnv []string
 	// MaxOutcomeBytes is the largest outcome the store keeps; the suite
 	// stores one of exactly that size, and expects ErrTooLarge from one
 	// byte more. Required.
@@ -478,7 +483,7 @@ func testCrash(t *testing.T, s Suite) {
 	st, ctx, t0 := s.New(t), t.Context(), now()
 	k := key(t, "crash")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+k+"|"+t0.Format(time.RFC3339Nano))
+	cmd.Env = append(append(os.Environ(), s.ChildEnv...), childEnv+"="+k+"|"+t0.Format(time.RFC3339Nano))
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	var stderr bytes.Buffer
