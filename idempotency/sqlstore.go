@@ -360,3 +360,6 @@ func (s *SQLStore) retry(ctx context.Context, f func() error) error {
 // sqlBytes returns s as a non-nil byte slice: drivers store a nil one as
 // NULL, and SQLite keeps a string as TEXT, which never equals a BLOB.
 func sqlBytes(s string) []byte { return append(make([]byte, 0, len(s)), s...) }
+
+// SQLStore completes records in the caller's transactions.
+var _ TxStore = (*SQLStore)(nil)
