@@ -39,14 +39,13 @@ const (
 	DefaultMaxResponseBytes = DefaultMaxOutcomeBytes - maxStoredHeaderBytes - 64
 )
 
-// DefaultMethods are the methods Handler guards unless Config.Methods says
+// defaultMethods are the methods Handler guards unless Config.Methods says
 // otherwise: those that are not idempotent by definition.
-var DefaultMethods = []string{http.MethodPost, http.MethodPatch}
+var defaultMethods = []string{http.MethodPost, http.MethodPatch}
 
-// DefaultHeaders are the response headers Handler stores and replays unless
-// Config.Headers says otherwise. Others (Set-Cookie, Date, tracing headers)
-// belong to the response they were sent with and are not replayed.
-var DefaultHeaders = []string{
+// defaultHeaders are the response headers Handler stores and replays unless
+// Config.Headers says otherwise.
+var defaultHeaders = []string{
 	"Content-Type", "Content-Language", "Content-Encoding", "Content-Location",
 	"Location", "ETag", "Last-Modified", "Cache-Control", "Link", "Retry-After",
 }
@@ -79,11 +78,16 @@ type Config struct {
 	KeyRequired bool
 
 	// Methods are the methods Handler guards; requests of other methods
-	// pass through untouched. Nil means DefaultMethods (POST and PATCH).
+	// pass through untouched. Nil means POST and PATCH, the methods that
+	// are not idempotent by definition.
 	Methods []string
 
 	// Headers are the response headers Handler stores and replays. Nil
-	// means DefaultHeaders.
+	// means Content-Type, Content-Language, Content-Encoding,
+	// Content-Location, Location, ETag, Last-Modified, Cache-Control, Link
+	// and Retry-After. Others (Set-Cookie, Date, tracing headers) belong
+	// to the response they were sent with, and are not replayed unless
+	// named here.
 	Headers []string
 
 	// MaxKeyBytes is the longest key accepted; a longer one gets 400. Zero
@@ -203,10 +207,10 @@ func New(store Store, c Config) *Keys {
 		c.Scope = DefaultScope
 	}
 	if c.Methods == nil {
-		c.Methods = DefaultMethods
+		c.Methods = defaultMethods
 	}
 	if c.Headers == nil {
-		c.Headers = DefaultHeaders
+		c.Headers = defaultHeaders
 	}
 	k := &Keys{store: store, c: c, methods: make(map[string]bool)}
 	for _, m := range c.Methods {
