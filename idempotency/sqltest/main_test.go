@@ -108,7 +108,7 @@ type fixture struct {
 	store *idempotency.SQLStore
 }
 
-func newFixture(t *testing.T, tg target, c idempotency.SQLConfig) *fixture {
+func newFixture(t testing.TB, tg target, c idempotency.SQLConfig) *fixture {
 	t.Helper()
 	f := &fixture{tg: tg, dsn: tg.dsn(t), table: "idem_" + strings.ToLower(rand.Text()[:12])}
 	db, err := open(tg.d, f.dsn)
