@@ -29,6 +29,7 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	runHandlerChild() // TestKilledHandler's child, before the suite's
 	idempotencytest.RunIfChild(openChild)
 	goleak.VerifyTestMain(m)
 }
