@@ -31,7 +31,6 @@ const (
 // hold integers exactly up to 2^53 (about 285,000 years).
 const maxMillis = 1 << 53
 
-
 // Config holds the optional settings of NewStore. The zero value is fine.
 type Config struct {
 	// Prefix is put before every key in Redis, so that stores sharing a
