@@ -18,6 +18,11 @@ type fakeStore struct {
 	leases   map[string]fakeLease
 	claimErr []error // returned by the next claims, in order
 	ackErr   []error
+	// ackWait makes every ack wait that long before it runs, or fail
+	// with its context's error if that ends first: a database that makes
+	// the writer wait for a lock (SQLite's busy timeout).
+	ackWait  time.Duration
+	acks     int // ack calls that recorded their outcomes
 	renewErr error
 	renewals int
 	purges   int
@@ -188,12 +193,25 @@ func (s *fakeStore) row(seq int64) *fakeRow {
 
 func (s *fakeStore) ack(ctx context.Context, owner string, out []outcome, retain bool) error {
 	s.mu.Lock()
+	wait := s.ackWait
+	s.mu.Unlock()
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.ackErr) > 0 {
 		err := s.ackErr[0]
 		s.ackErr = s.ackErr[1:]
 		return err
 	}
+	s.acks++
 	s.releaseLocked(owner)
 	now := time.Now()
 	for _, o := range out {

@@ -25,6 +25,13 @@ const (
 	DefaultMaxBackoff      = 5 * time.Minute
 )
 
+// DefaultAckTimeout bounds one attempt at recording a batch's outcomes.
+// It is longer than the busy timeouts the SQL stores set (outbox/sqlite
+// waits up to 10 s for the write lock) so that a database that makes the
+// relay wait is waited for, not cut off; an attempt that still times out
+// is retried with the same outcomes.
+const DefaultAckTimeout = 15 * time.Second
+
 // RelayConfig configures a Relay. Every zero field means its documented
 // default. A RelayConfig is a plain value; a Breaker or Notifier in it is
 // shared by the relays made from its copies.
@@ -231,10 +238,14 @@ func newRelay(st store, pub Publisher, c RelayConfig) *Relay {
 	// is waited for, with backoff, not given up on.
 	r.claimR = retry.New(retry.Config{MaxRetries: 1 << 30, InitialDelay: 50 * time.Millisecond,
 		MaxDelay: 5 * time.Second, OnRetry: onRetry})
-	// Acknowledgements retry until the lease would have run out: after
-	// that another relay may publish the batch again anyway.
+	// Acknowledgements retry until they are recorded, or for
+	// ShutdownTimeout after Run's context ended (see ack): giving up
+	// after the lease TTL would throw away the progress of a batch that
+	// was published, and under contention claim and publish it again and
+	// again. A late ack is safe: it releases only this relay's leases and
+	// records outcomes by sequence number.
 	r.ackR = retry.New(retry.Config{MaxRetries: 1 << 30, InitialDelay: 20 * time.Millisecond,
-		MaxDelay: time.Second, MaxElapsed: c.LeaseTTL, OnRetry: onRetry})
+		MaxDelay: time.Second, OnRetry: onRetry})
 	return r
 }
 
@@ -374,11 +385,7 @@ func (r *Relay) cycle(ctx context.Context) (full bool, _ time.Duration, _ error)
 			}
 		}
 	}
-	ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.c.LeaseTTL)
-	defer cancel()
-	if err := r.ackR.Do(ackCtx, func(ctx context.Context) error {
-		return r.st.ack(ctx, r.c.ID, out, r.c.Retention > 0)
-	}); err != nil {
+	if err := r.ack(ctx, out); err != nil {
 		// The leases run out and the batch is claimed again: its
 		// published messages are published twice, nothing is lost.
 		return full, pause, err
@@ -393,6 +400,31 @@ func (r *Relay) cycle(ctx context.Context) (full bool, _ time.Duration, _ error)
 		}
 	}
 	return full, pause, nil
+}
+
+// ack records out, retrying each failed or timed-out attempt (at most
+// DefaultAckTimeout each) until one succeeds or ctx has been done for
+// ShutdownTimeout.
+func (r *Relay) ack(ctx context.Context, out []outcome) error {
+	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	var grace *time.Timer
+	armed := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		grace = time.AfterFunc(r.c.ShutdownTimeout, cancel)
+		close(armed)
+	})
+	defer func() {
+		if !stop() { // ctx ended: the grace timer is (being) set
+			<-armed
+			grace.Stop()
+		}
+	}()
+	return r.ackR.Do(actx, func(actx context.Context) error {
+		attempt, cancel := context.WithTimeout(actx, DefaultAckTimeout)
+		defer cancel()
+		return r.st.ack(attempt, r.c.ID, out, r.c.Retention > 0)
+	})
 }
 
 // unavailablePause is how long the relay waits before its next claim after
