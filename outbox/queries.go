@@ -20,6 +20,7 @@ type queries struct {
 	claimLock        string // PostgreSQL and MySQL: take the claim lock, return now
 	sweepLeases      string
 	claimSelect      string
+	anyDue           string // SQLite: is there a message to claim, read without the write lock
 	renew, release   string
 	failed           string
 	deadFromOutbox   string
@@ -45,6 +46,7 @@ func newQueries(d Dialect, table string) queries {
 		q.claimLock = "SELECT " + q.now + " FROM " + q.lock + " WHERE id = 1 FOR UPDATE"
 	}
 	q.sweepLeases = r("DELETE FROM " + q.lease + " WHERE until <= " + q.now)
+	q.anyDue = "SELECT 1 FROM " + q.table + " WHERE published_at IS NULL AND available_at <= " + q.now + " LIMIT 1"
 	// The window: the first rows by seq among those waiting whose key no
 	// other relay holds (and that no back-off marker blocks). gate is the
 	// latest available_at of the rows of the key up to this one: a row may

@@ -135,8 +135,10 @@ type RelayConfig struct {
 
 	// ShutdownTimeout is how long a batch in flight may keep publishing
 	// after Run's context ends; then the publisher's context is cancelled
-	// and what was not published is released for the next relay. Zero
-	// means DefaultShutdownTimeout (5 s).
+	// and what was not published is released for the next relay. Its
+	// outcomes are then recorded: a failing attempt is retried for
+	// ShutdownTimeout more, and the attempt in flight is let finish (up
+	// to DefaultAckTimeout). Zero means DefaultShutdownTimeout (5 s).
 	ShutdownTimeout time.Duration
 
 	// OnError, when not nil, is called with the database errors the relay
@@ -404,7 +406,7 @@ func (r *Relay) cycle(ctx context.Context) (full bool, _ time.Duration, _ error)
 
 // ack records out, retrying each failed or timed-out attempt (at most
 // DefaultAckTimeout each) until one succeeds or ctx has been done for
-// ShutdownTimeout.
+// ShutdownTimeout; an attempt begun before then is let finish.
 func (r *Relay) ack(ctx context.Context, out []outcome) error {
 	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
@@ -421,7 +423,11 @@ func (r *Relay) ack(ctx context.Context, out []outcome) error {
 		}
 	}()
 	return r.ackR.Do(actx, func(actx context.Context) error {
-		attempt, cancel := context.WithTimeout(actx, DefaultAckTimeout)
+		// The grace ends the retries, not the attempt in flight: the
+		// acknowledgement of a batch interrupted by the shutdown starts
+		// after ctx ended, and is what releases its keys for the next
+		// relay at once.
+		attempt, cancel := context.WithTimeout(context.WithoutCancel(actx), DefaultAckTimeout)
 		defer cancel()
 		return r.st.ack(attempt, r.c.ID, out, r.c.Retention > 0)
 	})

@@ -67,6 +67,19 @@ func (o *Outbox) begin(ctx context.Context) (*sql.Tx, error) {
 }
 
 func (o *Outbox) claim(ctx context.Context, owner string, limit, maxBytes, window int, ttl time.Duration) (_ []claimed, err error) {
+	if o.d == SQLite {
+		// A claim takes SQLite's one write lock, which Add (and every
+		// other writer) then waits for, polling: an idle relay looks
+		// first, without it, whether any message is due. (A due message
+		// whose key another relay holds still costs a claim.)
+		var one int
+		switch err := o.db.QueryRowContext(ctx, o.q.anyDue).Scan(&one); {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil, nil
+		case err != nil:
+			return nil, fmt.Errorf("outbox: claim: %w", err)
+		}
+	}
 	tx, err := o.begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: claim: %w", err)
