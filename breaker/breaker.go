@@ -36,13 +36,13 @@ const (
 // A Breaker is safe for concurrent use by many goroutines.
 type Breaker struct {
 	// Read on every call; written only on transitions and failures.
-	word      atomic.Uint64 // generation<<8 | State
-	consec    atomic.Int64  // failures in a row in the current closed period
-	pending   atomic.Bool   // a window below MinCalls has failures: judge it on successes
-	openUntil atomic.Int64  // when Open: ns since epoch of the next probe
-	timed     bool          // closed calls need the clock (SlowCall)
-	cfg       settings
-	epoch     time.Time // monotonic origin of now
+	word    atomic.Uint64             // generation<<8 | State
+	consec  atomic.Int64              // failures in a row in the current closed period
+	pending atomic.Bool               // a window below MinCalls has failures: judge it on successes
+	opened  atomic.Pointer[OpenError] // the rejection of the current (or last) open period; nil before the first
+	timed   bool                      // closed calls need the clock (SlowCall)
+	cfg     settings
+	epoch   time.Time // monotonic origin of now
 
 	// Written on every closed call (but in a time window, which counts
 	// per bucket): the outcomes counted in Closed and Disabled. Striped, so
@@ -187,17 +187,17 @@ func (b *Breaker) doSlow(ctx context.Context, op func(context.Context) error, s 
 	case Closed, Disabled:
 		return b.doTimed(ctx, op, s)
 	case Open:
-		if wait := b.openUntil.Load() - b.now(); wait > 0 || b.healthActive() {
-			return b.reject(Open, time.Duration(max(wait, 0)))
+		if e := b.opened.Load(); b.healthActive() || e.until > b.now() {
+			return b.reject(e)
 		}
 		return b.probe(ctx, op)
 	case HalfOpen:
 		if b.healthActive() {
-			return b.reject(HalfOpen, 0)
+			return b.reject(halfOpenError)
 		}
 		return b.probe(ctx, op)
 	}
-	return b.reject(ForcedOpen, 0)
+	return b.reject(forcedOpenError)
 }
 
 // doTimed runs a call in Closed or Disabled, measuring it when needed.
@@ -336,9 +336,11 @@ func panicOutcome(v any) Outcome {
 	return Failure
 }
 
-func (b *Breaker) reject(st State, wait time.Duration) error {
+// reject counts a rejection and returns e, an immutable error shared with
+// the other rejections of its open period or state: nothing is allocated.
+func (b *Breaker) reject(e *OpenError) error {
 	b.rejections.Add(1)
-	return &OpenError{State: st, Wait: wait}
+	return e
 }
 
 // trip opens a closed breaker, unless it changed since s.

@@ -235,11 +235,23 @@ func TestOpenError(t *testing.T) {
 		require.ErrorAs(t, err, &hs)
 		assert.Equal(t, 503, hs.HTTPStatus())
 		assert.Equal(t, "breaker: open (next probe in 6s)", err.Error())
-		assert.Equal(t, "breaker: open (forced)", (&breaker.OpenError{State: breaker.ForcedOpen}).Error())
-		assert.Equal(t, "breaker: open (half-open, probes in flight)", (&breaker.OpenError{State: breaker.HalfOpen}).Error())
 		m := b.Metrics()
 		assert.Equal(t, uint64(1), m.Rejections)
 		assert.Equal(t, 6*time.Second, m.NextProbe)
+
+		time.Sleep(2 * time.Second)
+		assert.Equal(t, "breaker: open (next probe in 4s)", err.Error(), "the wait as of now")
+		time.Sleep(4 * time.Second)
+		assert.Equal(t, "breaker: open", err.Error(), "its open period is over")
+
+		b.ForceOpen()
+		assert.Equal(t, "breaker: open (forced)", call(b, ok).Error())
+
+		var zero breaker.OpenError
+		assert.Equal(t, breaker.Open, zero.State(), "the zero value is an open rejection")
+		assert.Zero(t, zero.RetryAfter())
+		assert.Equal(t, "breaker: open", zero.Error())
+		assert.ErrorIs(t, &zero, breaker.ErrOpen)
 	})
 }
 
@@ -378,9 +390,10 @@ func TestOpenDurationMultiplierAndJitter(t *testing.T) {
 		for range 4 {
 			var oe *breaker.OpenError
 			require.ErrorAs(t, call(b, ok), &oe)
-			require.GreaterOrEqual(t, oe.Wait, base/2)
-			require.LessOrEqual(t, oe.Wait, base)
-			time.Sleep(oe.Wait)
+			wait := oe.RetryAfter()
+			require.GreaterOrEqual(t, wait, base/2)
+			require.LessOrEqual(t, wait, base)
+			time.Sleep(wait)
 			_ = call(b, fail)
 			base *= 3
 		}

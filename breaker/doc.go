@@ -102,15 +102,19 @@
 // [ErrOpen] and is a
 // local rejection (resilience.IsLocalRejection): retry policies give up at
 // once on it rather than wait for the next probe, and breakers and
-// adaptive limits outside this breaker do not count it. An
-// OpenError is made for each rejection, so a caller may keep or change
-// the one it got without affecting any other.
+// adaptive limits outside this breaker do not count it. An OpenError is
+// immutable, read through methods, and shared: one per open period, made
+// when the breaker opens, whose RetryAfter counts down to the end of that
+// period (so an error kept after it answers 0, never the wait of a later
+// period), and one for every half-open or forced-open rejection.
 //
 // # Cost
 //
 // A call in the Closed state that succeeds takes no lock, allocates nothing
 // and does not read the clock (unless Config.SlowCall asks to time calls);
 // it increments one counter, striped over cache lines so that concurrent
-// callers on different CPUs do not contend. Failures, transitions and
-// Metrics do the rest of the work.
+// callers on different CPUs do not contend. A rejection allocates nothing
+// either: it reads the clock once (unless a health check probes) and
+// counts itself. Failures, transitions and Metrics do the rest of the
+// work.
 package breaker

@@ -17,35 +17,69 @@ var ErrOpen = errors.New("breaker: open")
 // through (RetryAfter, which retry policies wait for and
 // resilience.Handler sends as a Retry-After header) and makes
 // resilience.Handler answer 503 Service Unavailable (HTTPStatus).
+//
+// An OpenError is immutable and shared, so that rejecting allocates
+// nothing: the rejections of one open period all return the same one,
+// made when the breaker opened, which holds the moment the period ends;
+// the next open period gets a new one. Its data is read through methods,
+// and RetryAfter is computed when it is called, so an error kept after its
+// open period ended answers 0 rather than the wait of a later period. The
+// rejections in the HalfOpen and ForcedOpen states share one per state.
+//
+// The zero value describes an open breaker with no known wait: State
+// returns Open and RetryAfter 0.
 type OpenError struct {
-	// State is the state that rejected the call: Open, HalfOpen or
-	// ForcedOpen.
-	State State
-	// Wait is the time until the breaker lets the next probe through, 0
-	// when it is not known (forced open, or half-open with its probes in
-	// flight).
-	Wait time.Duration
+	state State     // Open (or the zero value, Closed, which reads as Open), HalfOpen or ForcedOpen
+	until int64     // Open: the end of the open period, ns since the breaker's epoch
+	end   time.Time // Open: the end of the open period; zero when not known
 }
 
-// Error returns a message such as "breaker: open (next probe in 12s)".
+// The rejections in the HalfOpen and ForcedOpen states, whose wait is not
+// known: immutable, shared by every breaker.
+var (
+	halfOpenError   = &OpenError{state: HalfOpen}
+	forcedOpenError = &OpenError{state: ForcedOpen}
+)
+
+// State returns the state that rejected the call: Open, HalfOpen (every
+// probe slot taken, or the health check probes) or ForcedOpen.
+func (e *OpenError) State() State {
+	if e.state == Closed {
+		return Open
+	}
+	return e.state
+}
+
+// RetryAfter returns the time from now until the end of the open period
+// that rejected the call, when the breaker lets the next probe through; 0
+// when that moment has passed or is not known (forced open, half-open with
+// its probes in flight, a health check probing instead of calls).
+func (e *OpenError) RetryAfter() time.Duration {
+	if e.end.IsZero() {
+		return 0
+	}
+	return max(time.Until(e.end), 0)
+}
+
+// Error returns a message such as "breaker: open (next probe in 12s)", the
+// wait as of the call of Error.
 func (e *OpenError) Error() string {
 	msg := "breaker: open"
-	switch {
-	case e.State == ForcedOpen:
+	switch e.state {
+	case ForcedOpen:
 		msg += " (forced)"
-	case e.State == HalfOpen:
+	case HalfOpen:
 		msg += " (half-open, probes in flight)"
-	case e.Wait > 0:
-		msg += " (next probe in " + e.Wait.String() + ")"
+	default:
+		if wait := e.RetryAfter(); wait > 0 {
+			msg += " (next probe in " + wait.String() + ")"
+		}
 	}
 	return msg
 }
 
 // Is reports whether target is ErrOpen.
 func (e *OpenError) Is(target error) bool { return target == ErrOpen }
-
-// RetryAfter returns Wait: the time until the next probe, 0 when unknown.
-func (e *OpenError) RetryAfter() time.Duration { return e.Wait }
 
 // LocalRejection returns true: the breaker refused the call before it
 // reached the dependency (see resilience.IsLocalRejection). Retry policies

@@ -351,7 +351,7 @@ func (b *Breaker) holding() bool {
 	case ForcedOpen:
 		return true
 	case Open:
-		return b.openUntil.Load() > b.now()
+		return b.opened.Load().until > b.now()
 	}
 	return false
 }

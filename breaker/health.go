@@ -75,7 +75,7 @@ func (h *health) loop() {
 			b.mu.Unlock()
 			return
 		}
-		wait := b.openUntil.Load() - b.now()
+		wait := b.opened.Load().until - b.now()
 		if wait <= 0 {
 			b.setLocked(h.ctx, HalfOpen)
 			s = b.word.Load()

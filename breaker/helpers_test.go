@@ -38,7 +38,7 @@ func requireOpen(t *testing.T, err error, st breaker.State, wait time.Duration) 
 	require.ErrorIs(t, err, breaker.ErrOpen)
 	var oe *breaker.OpenError
 	require.ErrorAs(t, err, &oe)
-	require.Equal(t, st, oe.State)
+	require.Equal(t, st, oe.State())
 	require.Equal(t, wait, oe.RetryAfter())
 }
 

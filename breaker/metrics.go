@@ -62,7 +62,7 @@ func (b *Breaker) Metrics() Metrics {
 		m.SlowCallRate = float64(slows) / float64(calls)
 	}
 	if m.State == Open {
-		m.NextProbe = time.Duration(max(b.openUntil.Load()-b.now(), 0))
+		m.NextProbe = time.Duration(max(b.opened.Load().until-b.now(), 0))
 	}
 	return m
 }

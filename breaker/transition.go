@@ -14,16 +14,16 @@ func (b *Breaker) probe(ctx context.Context, op func(context.Context) error) err
 	s := b.word.Load()
 	switch State(s & stateMask) {
 	case Open:
-		if wait := b.openUntil.Load() - b.now(); wait > 0 || b.healthActive() {
+		if e := b.opened.Load(); e.until > b.now() || b.healthActive() {
 			b.mu.Unlock()
-			return b.reject(Open, time.Duration(max(wait, 0)))
+			return b.reject(e)
 		}
 		b.setLocked(ctx, HalfOpen)
 		s = b.word.Load()
 	case HalfOpen:
 		if b.healthActive() {
 			b.mu.Unlock()
-			return b.reject(HalfOpen, 0)
+			return b.reject(halfOpenError)
 		}
 	default:
 		// Another call closed, reset or forced the breaker meanwhile.
@@ -34,7 +34,7 @@ func (b *Breaker) probe(ctx context.Context, op func(context.Context) error) err
 	if b.probes >= b.cfg.maxProbes {
 		b.mu.Unlock()
 		b.dispatch()
-		return b.reject(HalfOpen, 0)
+		return b.reject(halfOpenError)
 	}
 	b.probes++
 	b.mu.Unlock()
@@ -111,7 +111,10 @@ func (b *Breaker) setLocked(ctx context.Context, to State) {
 	case Open:
 		d := b.openDuration()
 		b.reopens++
-		b.openUntil.Store(b.now() + int64(d))
+		// One immutable rejection per open period, made here, off the
+		// path of the calls it rejects.
+		until := b.now() + int64(d)
+		b.opened.Store(&OpenError{state: Open, until: until, end: b.epoch.Add(time.Duration(until))})
 	}
 	b.word.Store(old&^stateMask + genOne | uint64(to))
 	if to == Open && b.health != nil {

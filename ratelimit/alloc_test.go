@@ -5,11 +5,15 @@ package ratelimit_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
 	"github.com/resiliencekit/resilience"
@@ -60,4 +64,110 @@ func TestSuccessPathAllocatesNothing(t *testing.T) {
 	for name, f := range tests {
 		assert.Zero(t, testing.AllocsPerRun(1000, f), name)
 	}
+}
+
+// Refusals allocate nothing either, under a storm of them: the limiters
+// hand out their last refusal again while it says the same (see
+// LimitedError). Serial, with testing.AllocsPerRun; a storm from several
+// goroutines is in TestRefusalStormAllocations.
+func TestRefusalsAllocateNothing(t *testing.T) {
+	for name, refuse := range refusers(t) {
+		require.Error(t, refuse(), name)
+		assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = refuse() }), name)
+	}
+}
+
+// TestRefusalStormAllocations refuses from 8 goroutines at once and
+// reports the allocations per refusal (the real average, less what the
+// goroutines themselves cost). It is not parallel, so that no other test
+// allocates meanwhile.
+func TestRefusalStormAllocations(t *testing.T) {
+	const goroutines, calls = 8, 20000
+	storm := func(f func() error) uint64 {
+		var before, after runtime.MemStats
+		var wg sync.WaitGroup
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for range goroutines {
+			wg.Go(func() {
+				for range calls {
+					_ = f()
+				}
+			})
+		}
+		wg.Wait()
+		runtime.ReadMemStats(&after)
+		return after.Mallocs - before.Mallocs
+	}
+	base := storm(func() error { return nil })
+	for name, refuse := range refusers(t) {
+		avg := (float64(storm(refuse)) - float64(base)) / (goroutines * calls)
+		t.Logf("%-26s %.6f allocs per refusal", name, max(avg, 0))
+		assert.Less(t, avg, 0.001, name)
+	}
+
+	// Refusals of many keys in turn share nothing (each shard keeps the
+	// last one only), and cost what they did when each was made anew:
+	// one allocation.
+	k := ratelimit.NewGroup(1e-3, 1, ratelimit.GroupConfig{})
+	keys := make([]string, 1000)
+	for i := range keys {
+		keys[i] = fmt.Sprint("client-", i)
+		k.Allow(keys[i])
+	}
+	var i atomic.Int64
+	avg := (float64(storm(func() error {
+		return k.Wait(context.Background(), keys[i.Add(1)%int64(len(keys))])
+	})) - float64(base)) / (goroutines * calls)
+	t.Logf("%-26s %.6f allocs per refusal", "Group, 1000 keys in turn", avg)
+	assert.LessOrEqual(t, avg, 1.0)
+}
+
+// refusers returns calls that are refused, one per kind of refusal.
+func refusers(t *testing.T) map[string]func() error {
+	ctx := context.Background()
+	const slow = 1e-3 // a token every 1000 s: none comes during a test
+	empty := ratelimit.New(slow, 1, ratelimit.Config{OnLimited: func(context.Context, *ratelimit.LimitedError) {}})
+	empty.Allow()
+	waits := ratelimit.New(slow, 1, ratelimit.Config{MaxWait: time.Millisecond})
+	waits.Allow()
+	paused := ratelimit.New(rate.Inf, 1, ratelimit.Config{})
+	paused.Pause(time.Hour)
+	costly := ratelimit.New(slow, 1, ratelimit.Config{Cost: func(context.Context) int { return 2 }})
+	k := ratelimit.NewGroup(slow, 1, ratelimit.GroupConfig{Config: ratelimit.Config{OnLimited: func(context.Context, *ratelimit.LimitedError) {}}})
+	keyed := resilience.WithKey(ctx, "client-1")
+	k.Allow("client-1")
+	infPaused := ratelimit.NewGroup(rate.Inf, 1, ratelimit.GroupConfig{})
+	infPaused.Pause("client-1", time.Hour)
+	zero := ratelimit.NewGroup(0, 1, ratelimit.GroupConfig{})
+	zero.Allow("client-1")
+	overloaded := &resilience.StatusError{Code: 503}
+	th := ratelimit.NewThrottle(ratelimit.ThrottleConfig{K: 1})
+	for range 1000 {
+		_ = th.Do(ctx, func(context.Context) error { return overloaded })
+	}
+	overload := func(context.Context) error { return overloaded }
+	return map[string]func() error{
+		"Limiter.Do":                func() error { return empty.Do(ctx, nop) },
+		"Limiter.Take":              func() error { return refusedTake(empty.Take(ctx, "", 1)) },
+		"Limiter.Do, wait too long": func() error { return waits.Do(ctx, nop) },
+		"Limiter.Do, paused":        func() error { return paused.Do(ctx, nop) },
+		"Limiter.Do, too costly":    func() error { return costly.Do(ctx, nop) },
+		"Group.Do":                  func() error { return k.Do(keyed, nop) },
+		"Group.Take":                func() error { return refusedTake(k.Take(ctx, "client-1", 1)) },
+		"Group.Do, rate.Inf paused": func() error { return infPaused.Do(keyed, nop) },
+		"Group.Do, rate 0":          func() error { return zero.Do(keyed, nop) },
+		"Throttle.Do":               func() error { return th.Do(ctx, overload) }, // dropped, or op's own error
+	}
+}
+
+// refusedTake turns what Take returned into an error: a refusal or not.
+func refusedTake(d ratelimit.Decision, err error) error {
+	if err == nil && d.Allowed {
+		return nil
+	}
+	if err == nil {
+		return ratelimit.ErrLimited
+	}
+	return err
 }

@@ -154,7 +154,7 @@ func (s *settings) costOf(ctx context.Context) int {
 }
 
 func (s *settings) limited(ctx context.Context, e *LimitedError) {
-	s.refused.add(e.Reason)
+	s.refused.add(e.reason)
 	if s.onLimited != nil {
 		s.onLimited(ctx, e)
 	}

@@ -118,7 +118,7 @@ func TestDefaultMaxQueue(t *testing.T) {
 				err := wait(ctx)
 				var le *ratelimit.LimitedError
 				require.ErrorAs(t, err, &le)
-				assert.Equal(t, ratelimit.ReasonQueueFull, le.Reason)
+				assert.Equal(t, ratelimit.ReasonQueueFull, le.Reason())
 				cancel()
 				wg.Wait()
 			})

@@ -93,9 +93,10 @@
 //
 // # Errors
 //
-// Every refusal is a [*LimitedError] of its own (changing one changes no
-// other call), which matches [ErrLimited] with errors.Is (and
-// [ErrThrottled] for a [Throttle]), carries its [Reason], tells
+// Every refusal is a [*LimitedError], which matches [ErrLimited] with
+// errors.Is (and [ErrThrottled] for a [Throttle]), carries its [Reason]
+// (read through methods: it is immutable and shared by the refusals that
+// say the same, so a storm of refusals allocates nothing), tells
 // when to come back through RetryAfter (so resilience.Handler sends it as
 // Retry-After), gives its HTTP status through HTTPStatus, and is a local
 // rejection (resilience.IsLocalRejection): the call never reached the

@@ -123,7 +123,7 @@ func ExampleConfig_cost() {
 		},
 		DryRun: true,
 		OnLimited: func(ctx context.Context, err *ratelimit.LimitedError) {
-			fmt.Println("would refuse", resilience.RequestFrom(ctx).URL.Path+":", err.Reason)
+			fmt.Println("would refuse", resilience.RequestFrom(ctx).URL.Path+":", err.Reason())
 		},
 	})
 	h := resilience.Handler(api, limits)

@@ -69,6 +69,8 @@ type gcraResult struct {
 	remaining int64
 	reset     time.Duration
 	newTAT    int64
+	at        int64  // wait > 0: when the call could be admitted, ns since the epoch of now
+	shard     *shard // the shard of the key, when known
 }
 
 // take decides a call of cost n at now against tat (0 or anything up to now
@@ -83,9 +85,9 @@ func (g gcra) take(tat, now, n int64, maxWait time.Duration) gcraResult {
 	allowAt := newTAT - g.tolerance
 	if wait := allowAt - now; wait > 0 {
 		if wait > int64(maxWait) {
-			return gcraResult{wait: time.Duration(wait), remaining: g.left(tat, now), reset: time.Duration(tat - now)}
+			return gcraResult{wait: time.Duration(wait), at: allowAt, remaining: g.left(tat, now), reset: time.Duration(tat - now)}
 		}
-		return gcraResult{ok: true, wait: time.Duration(wait), newTAT: newTAT, reset: time.Duration(newTAT - now)}
+		return gcraResult{ok: true, wait: time.Duration(wait), at: allowAt, newTAT: newTAT, reset: time.Duration(newTAT - now)}
 	}
 	return gcraResult{ok: true, newTAT: newTAT, remaining: g.left(newTAT, now), reset: time.Duration(newTAT - now)}
 }

@@ -125,7 +125,8 @@ type shard struct {
 	sweepAt  int              // size at which the next insertion sweeps
 	peak     int              // largest size since the map was last rebuilt
 	admitted uint64           // calls admitted at once (finite quotas), under mu
-	_        [16]byte         // keep shards on separate cache lines
+	refusals lastRefusal      // the last refusal of a key of the shard, handed out again while it says the same
+	_        [8]byte          // keep shards on separate cache lines
 }
 
 const minSweep = 64
@@ -210,7 +211,7 @@ func (k *Group) DoKey(ctx context.Context, key string, op func(context.Context) 
 	case k.s.dryRun:
 		_, g := k.limit(key)
 		if r := k.take(key, g, n, k.budget(ctx)); !r.ok {
-			k.reject(ctx, key, r.reason, r.wait)
+			k.reject(ctx, key, &r)
 		}
 	case h == nil: // the common path, on the client side
 		_, g := k.limit(key)
@@ -297,13 +298,13 @@ func (k *Group) wait(ctx context.Context, key string, g gcra, n int, out *gcraRe
 // ends or the queue is full).
 func (k *Group) settle(ctx context.Context, key string, g gcra, n int, r *gcraResult) error {
 	if !r.ok {
-		return k.reject(ctx, key, r.reason, r.wait)
+		return k.reject(ctx, key, r)
 	}
 	if w := k.waiters.Add(1); w > k.s.MaxQueue {
 		k.waiters.Add(-1)
 		k.refund(key, g, n)
 		r.ok, r.reason = false, ReasonQueueFull
-		return k.reject(ctx, key, ReasonQueueFull, r.wait)
+		return k.reject(ctx, key, r)
 	}
 	err := sleepCtx(ctx, r.wait)
 	k.waiters.Add(-1)
@@ -326,7 +327,7 @@ func (k *Group) Take(ctx context.Context, key string, cost int) (Decision, error
 	d := Decision{Allowed: r.ok, Quota: l, Remaining: int(r.remaining), Reset: r.reset}
 	if !r.ok {
 		d.Reason, d.RetryAfter = r.reason, r.wait
-		k.s.limited(ctx, &LimitedError{Key: key, Reason: d.Reason, Wait: d.RetryAfter})
+		k.s.limited(ctx, k.refusal(key, &r))
 	}
 	return d, nil
 }
@@ -366,19 +367,25 @@ func (k *Group) Pause(key string, d time.Duration) {
 // Paused returns how long the pause of key lasts from now; 0 when key is
 // not paused.
 func (k *Group) Paused(key string) time.Duration {
+	if until, now := k.pauseOf(key); until != 0 {
+		return time.Duration(until - now)
+	}
+	return 0
+}
+
+// pauseOf returns the end of the pause of key, 0 when there is none in
+// force, and the time now it was looked up at.
+func (k *Group) pauseOf(key string) (until, now int64) {
 	if k.pauses.Load() == 0 {
-		return 0
+		return 0, 0
 	}
 	key = bound(key)
-	now := k.now()
+	now = k.now()
 	s := k.shard(key)
 	s.mu.Lock()
-	until := k.pausedUntil(s, key, now)
+	until = k.pausedUntil(s, key, now)
 	s.mu.Unlock()
-	if until == 0 {
-		return 0
-	}
-	return time.Duration(until - now)
+	return until, now
 }
 
 // setPause records the end of the pause of key. s.mu is held.
@@ -553,13 +560,12 @@ func (k *Group) take(key string, g gcra, n int, maxWait time.Duration) gcraResul
 	key = bound(key)
 	n = max(n, 0)
 	if g.inf {
-		if k.pauses.Load() != 0 {
-			if left := k.Paused(key); left > 0 {
-				if left > maxWait {
-					return gcraResult{reason: ReasonPaused, wait: left}
-				}
-				return gcraResult{ok: true, wait: left, remaining: g.burst}
+		if until, now := k.pauseOf(key); until != 0 {
+			left := time.Duration(until - now)
+			if left > maxWait {
+				return gcraResult{reason: ReasonPaused, wait: left, at: until}
 			}
+			return gcraResult{ok: true, wait: left, at: until, remaining: g.burst}
 		}
 		return gcraResult{ok: true, remaining: g.burst}
 	}
@@ -577,9 +583,9 @@ func (k *Group) take(key string, g gcra, n int, maxWait time.Duration) gcraResul
 		if r.ok && len(s.pauses) != 0 {
 			if until := k.pausedUntil(s, key, now); until != 0 {
 				if wait := time.Duration(until - now); wait > maxWait {
-					r = gcraResult{reason: ReasonPaused, wait: wait, reset: never}
+					r = gcraResult{reason: ReasonPaused, wait: wait, at: until, reset: never}
 				} else {
-					r.wait = wait
+					r.wait, r.at = wait, until
 				}
 			}
 		}
@@ -594,6 +600,7 @@ func (k *Group) take(key string, g gcra, n int, maxWait time.Duration) gcraResul
 	if r.ok && r.wait == 0 {
 		s.admitted++ // a call that waits is counted when its wait ends
 	}
+	r.shard = s
 	if r.ok && n > 0 { // a free call only looks
 		if !found {
 			key = k.admit(s, key)
@@ -625,10 +632,26 @@ func (k *Group) refund(key string, g gcra, n int) {
 	s.mu.Unlock()
 }
 
-func (k *Group) reject(ctx context.Context, key string, reason Reason, wait time.Duration) error {
-	e := &LimitedError{Key: key, Reason: reason, Wait: wait}
+// reject refuses the call of key that take refused (or that found the
+// queue full).
+func (k *Group) reject(ctx context.Context, key string, r *gcraResult) error {
+	e := k.refusal(key, r)
 	k.s.limited(ctx, e)
 	return e
+}
+
+// refusal returns the error of a refused call of key: the last refusal of
+// its shard when it says the same (see [LimitedError]), else a new one.
+func (k *Group) refusal(key string, r *gcraResult) *LimitedError {
+	s := r.shard
+	if s == nil { // decided without the shard: a rate.Inf quota
+		s = k.shard(bound(key))
+	}
+	var at time.Time
+	if r.at != 0 && r.wait > 0 {
+		at = k.epoch.Add(time.Duration(r.at))
+	}
+	return s.refusals.get(key, r.reason, at)
 }
 
 // admit makes room in s for one more key and returns the key to store (a

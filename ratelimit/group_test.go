@@ -80,7 +80,7 @@ func TestGroupDoUsesContextKey(t *testing.T) {
 	err := k.Do(ctxA, nop)
 	var le *ratelimit.LimitedError
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, "a", le.Key)
+	assert.Equal(t, "a", le.Key())
 	assert.ErrorIs(t, err, ratelimit.ErrLimited)
 	require.NoError(t, k.Do(ctxB, nop))
 
@@ -127,7 +127,7 @@ func TestGroupMaxWaitAndRefund(t *testing.T) {
 		err := k.Wait(ctx, "k") // over MaxQueue
 		var le *ratelimit.LimitedError
 		require.ErrorAs(t, err, &le)
-		assert.Equal(t, ratelimit.ReasonQueueFull, le.Reason)
+		assert.Equal(t, ratelimit.ReasonQueueFull, le.Reason())
 		stopped := time.Now()
 		cancel()
 		require.ErrorIs(t, <-done, context.Canceled)
@@ -142,13 +142,13 @@ func TestGroupMaxWaitAndRefund(t *testing.T) {
 		start = time.Now()
 		err = k.WaitN(ctx, "other", 2)
 		require.ErrorAs(t, err, &le)
-		assert.Equal(t, ratelimit.ReasonTooCostly, le.Reason)
+		assert.Equal(t, ratelimit.ReasonTooCostly, le.Reason())
 		dctx, dcancel := context.WithTimeout(ctx, 100*time.Millisecond)
 		defer dcancel()
 		err = k.Wait(dctx, "k")
 		require.ErrorAs(t, err, &le)
-		assert.Equal(t, ratelimit.ReasonRate, le.Reason)
-		assert.Equal(t, time.Second, le.Wait)
+		assert.Equal(t, ratelimit.ReasonRate, le.Reason())
+		assert.Equal(t, time.Second, le.RetryAfter())
 		assert.Zero(t, time.Since(start))
 	})
 }
@@ -161,7 +161,7 @@ func TestGroupTake(t *testing.T) {
 		k := ratelimit.NewGroup(2, 4, ratelimit.GroupConfig{Config: ratelimit.Config{
 			OnLimited: func(_ context.Context, e *ratelimit.LimitedError) {
 				mu.Lock()
-				limited = append(limited, e.Key)
+				limited = append(limited, e.Key())
 				mu.Unlock()
 			},
 		}})
@@ -196,7 +196,7 @@ func TestGroupPausesOn429(t *testing.T) {
 		err = k.DoKey(ctx, "api.example.com", nop)
 		var le *ratelimit.LimitedError
 		require.ErrorAs(t, err, &le)
-		assert.Equal(t, 2*time.Second, le.Wait)
+		assert.Equal(t, 2*time.Second, le.RetryAfter())
 		assert.True(t, k.Allow("other.example.com"), "other hosts are not paused")
 		time.Sleep(2 * time.Second)
 		assert.True(t, k.Allow("api.example.com"))
@@ -428,7 +428,7 @@ func TestGroupLongKeys(t *testing.T) {
 	err := g.DoKey(context.Background(), long, nop)
 	var le *ratelimit.LimitedError
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, long, le.Key, "the error names the caller's key")
+	assert.Equal(t, long, le.Key(), "the error names the caller's key")
 
 	_, ok := g.Metrics(long)
 	assert.True(t, ok, "Metrics takes the caller's key")

@@ -43,6 +43,8 @@ type Limiter struct {
 	mu      sync.Mutex // serializes the reservations of waiting calls
 	waiters atomic.Int64
 	paused  atomic.Int64 // nanoseconds since epoch until which nothing is admitted; 0: none
+
+	refusals lastRefusal // the last refusal, handed out again while it says the same
 }
 
 // New returns a Limiter that admits r calls per second on average (a
@@ -86,8 +88,9 @@ func (l *Limiter) Do(ctx context.Context, op func(context.Context) error) error 
 	if l.s.headers != NoHeaders {
 		h = resilience.ResponseHeader(ctx)
 	}
-	if p := l.paused.Load(); p != 0 || !l.lim.AllowN(time.Now(), n) {
-		if err := l.slow(ctx, n, p == 0); err != nil {
+	now := time.Now()
+	if p := l.paused.Load(); p != 0 || !l.lim.AllowN(now, n) {
+		if err := l.slow(ctx, n, p == 0, now); err != nil {
 			if h != nil {
 				l.setHeaders(h, n, err)
 			}
@@ -129,8 +132,8 @@ func (l *Limiter) setHeaders(h http.Header, n int, err error) {
 		d.Reset = never
 	}
 	if le != nil {
-		d.Reason, d.RetryAfter = le.Reason, le.Wait
-		if le.Reason == ReasonPaused {
+		d.Reason, d.RetryAfter = le.Reason(), le.RetryAfter()
+		if d.Reason == ReasonPaused {
 			d.Remaining = 0
 		}
 	}
@@ -142,11 +145,11 @@ func (l *Limiter) dry(ctx context.Context, n int) {
 	now := time.Now()
 	budget := l.budget(ctx, now)
 	if l.lim.Limit() != rate.Inf && n > l.lim.Burst() {
-		l.reject(ctx, ReasonTooCostly, 0)
+		l.reject(ctx, ReasonTooCostly, 0, now)
 		return
 	}
 	if p := l.pauseLeft(now); p > budget {
-		l.reject(ctx, ReasonPaused, p)
+		l.reject(ctx, ReasonPaused, p, now)
 		return
 	}
 	l.mu.Lock()
@@ -154,7 +157,7 @@ func (l *Limiter) dry(ctx context.Context, n int) {
 	if d := r.DelayFrom(now); d > budget {
 		r.CancelAt(now)
 		l.mu.Unlock()
-		l.reject(ctx, ReasonRate, d)
+		l.reject(ctx, ReasonRate, d, now)
 		return
 	}
 	l.mu.Unlock()
@@ -199,10 +202,11 @@ func (l *Limiter) Wait(ctx context.Context) error { return l.WaitN(ctx, 1) }
 // ReasonTooCostly.
 func (l *Limiter) WaitN(ctx context.Context, n int) error {
 	p := l.paused.Load()
-	if p == 0 && l.lim.AllowN(time.Now(), n) {
+	now := time.Now()
+	if p == 0 && l.lim.AllowN(now, n) {
 		return nil
 	}
-	return l.slow(ctx, n, p == 0)
+	return l.slow(ctx, n, p == 0, now)
 }
 
 // Take takes cost tokens if they are there, without waiting, and reports
@@ -239,7 +243,7 @@ func (l *Limiter) Take(ctx context.Context, _ string, cost int) (Decision, error
 		d.Reset = never
 	}
 	if !d.Allowed {
-		l.s.limited(ctx, &LimitedError{Reason: d.Reason, Wait: d.RetryAfter})
+		l.s.limited(ctx, l.refusals.get("", d.Reason, admitAt(now, d.RetryAfter)))
 	}
 	return d, nil
 }
@@ -317,29 +321,30 @@ func (l *Limiter) pauseLeft(now time.Time) time.Duration {
 	return left
 }
 
-func (l *Limiter) reject(ctx context.Context, reason Reason, wait time.Duration) error {
-	e := &LimitedError{Reason: reason, Wait: wait}
+// reject refuses a call decided at now that could be admitted after wait
+// (0: not known), with the last refusal when it says the same.
+func (l *Limiter) reject(ctx context.Context, reason Reason, wait time.Duration, now time.Time) error {
+	e := l.refusals.get("", reason, admitAt(now, wait))
 	l.s.limited(ctx, e)
 	return e
 }
 
-// slow is the path of a call that did not get its tokens at once: the
-// limiter is paused, or the bucket is short (tried: the caller already
+// slow is the path of a call that did not get its tokens at once, at now:
+// the limiter is paused, or the bucket is short (tried: the caller already
 // found it short).
-func (l *Limiter) slow(ctx context.Context, n int, tried bool) error {
-	now := time.Now()
+func (l *Limiter) slow(ctx context.Context, n int, tried bool, now time.Time) error {
 	limit := l.lim.Limit()
 	if limit != rate.Inf && n > l.lim.Burst() {
-		return l.reject(ctx, ReasonTooCostly, 0)
+		return l.reject(ctx, ReasonTooCostly, 0, now)
 	}
 	budget := l.budget(ctx, now)
 	if p := l.pauseLeft(now); p > 0 {
 		if p > budget {
-			return l.reject(ctx, ReasonPaused, p)
+			return l.reject(ctx, ReasonPaused, p, now)
 		}
 		if w := l.waiters.Add(1); w > l.s.MaxQueue {
 			l.waiters.Add(-1)
-			return l.reject(ctx, ReasonQueueFull, p)
+			return l.reject(ctx, ReasonQueueFull, p, now)
 		}
 		err := sleepCtx(ctx, p)
 		l.waiters.Add(-1)
@@ -354,7 +359,16 @@ func (l *Limiter) slow(ctx context.Context, n int, tried bool) error {
 		if !tried && l.lim.AllowN(now, n) {
 			return nil
 		}
-		return l.reject(ctx, ReasonRate, durationOfTokens(limit, float64(n)-l.lim.TokensAt(now)))
+		return l.reject(ctx, ReasonRate, durationOfTokens(limit, float64(n)-l.lim.TokensAt(now)), now)
+	}
+	// A wait that is too long as the bucket stands is refused without a
+	// reservation, so that refusing leaves the bucket alone (and computes
+	// the moment of admission as the MaxWait 0 path does: refusals keep
+	// sharing their error).
+	if limit > 0 && limit != rate.Inf {
+		if d := durationOfTokens(limit, float64(n)-l.lim.TokensAt(now)); d > budget {
+			return l.reject(ctx, ReasonRate, d, now)
+		}
 	}
 	// Reserve and, if the wait is too long, cancel under l.mu: no other
 	// reservation can come between the two, so the cancellation gives the
@@ -364,7 +378,7 @@ func (l *Limiter) slow(ctx context.Context, n int, tried bool) error {
 	r := l.lim.ReserveN(now, n)
 	if !r.OK() { // the burst shrank meanwhile
 		l.mu.Unlock()
-		return l.reject(ctx, ReasonTooCostly, 0)
+		return l.reject(ctx, ReasonTooCostly, 0, now)
 	}
 	d := r.DelayFrom(now)
 	if d == 0 {
@@ -374,13 +388,13 @@ func (l *Limiter) slow(ctx context.Context, n int, tried bool) error {
 	if d > budget {
 		r.CancelAt(now)
 		l.mu.Unlock()
-		return l.reject(ctx, ReasonRate, d)
+		return l.reject(ctx, ReasonRate, d, now)
 	}
 	if w := l.waiters.Add(1); w > l.s.MaxQueue {
 		l.waiters.Add(-1)
 		r.CancelAt(now)
 		l.mu.Unlock()
-		return l.reject(ctx, ReasonQueueFull, d)
+		return l.reject(ctx, ReasonQueueFull, d, now)
 	}
 	l.mu.Unlock()
 	err := sleepCtx(ctx, d)

@@ -68,7 +68,7 @@ func TestLimiterBurstThenRate(t *testing.T) {
 		assert.Zero(t, calls, "a rejected call must not run op")
 		var le *ratelimit.LimitedError
 		require.ErrorAs(t, err, &le)
-		assert.Equal(t, ratelimit.ReasonRate, le.Reason)
+		assert.Equal(t, ratelimit.ReasonRate, le.Reason())
 		assert.Equal(t, 100*time.Millisecond, le.RetryAfter())
 		assert.Equal(t, http.StatusTooManyRequests, le.HTTPStatus())
 		assert.False(t, le.Permanent())
@@ -190,7 +190,7 @@ func TestLimiterMaxQueue(t *testing.T) {
 		l := ratelimit.New(1, 1, ratelimit.Config{MaxWait: time.Minute, MaxQueue: 1,
 			OnLimited: func(_ context.Context, e *ratelimit.LimitedError) {
 				mu.Lock()
-				hooked = append(hooked, e.Reason)
+				hooked = append(hooked, e.Reason())
 				mu.Unlock()
 			}})
 		require.True(t, l.Allow())
@@ -200,7 +200,7 @@ func TestLimiterMaxQueue(t *testing.T) {
 		err := l.Do(context.Background(), nop)
 		var le *ratelimit.LimitedError
 		require.ErrorAs(t, err, &le)
-		assert.Equal(t, ratelimit.ReasonQueueFull, le.Reason)
+		assert.Equal(t, ratelimit.ReasonQueueFull, le.Reason())
 		require.NoError(t, <-done)
 		mu.Lock()
 		assert.Equal(t, []ratelimit.Reason{ratelimit.ReasonQueueFull}, hooked)
@@ -218,7 +218,7 @@ func TestLimiterTooCostly(t *testing.T) {
 	err := l.WaitN(context.Background(), 4)
 	var le *ratelimit.LimitedError
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, ratelimit.ReasonTooCostly, le.Reason)
+	assert.Equal(t, ratelimit.ReasonTooCostly, le.Reason())
 	assert.True(t, resilience.IsPermanent(err))
 	_, ok := resilience.RetryAfter(err)
 	assert.False(t, ok)
@@ -244,7 +244,7 @@ func TestLimiterPausesOn429(t *testing.T) {
 		{"429 without a wait", ratelimit.Config{}, &resilience.StatusError{Code: 429}, 0},
 		{"MaxPause None", ratelimit.Config{MaxPause: resilience.None}, &resilience.StatusError{Code: 429, Wait: 3 * time.Second}, 0},
 		{"MaxPause caps", ratelimit.Config{MaxPause: 2 * time.Second}, &resilience.StatusError{Code: 429, Wait: 3 * time.Second}, 2 * time.Second},
-		{"own rejection does not pause", ratelimit.Config{}, &ratelimit.LimitedError{Wait: time.Second}, 0},
+		{"own rejection does not pause", ratelimit.Config{}, ratelimit.NewLimitedError("", ratelimit.ReasonRate, time.Second, nil), 0},
 		{"other 429 error", ratelimit.Config{}, status429{}, 2 * time.Second},
 	}
 	for _, tt := range tests {
@@ -262,8 +262,8 @@ func TestLimiterPausesOn429(t *testing.T) {
 				err = l.Do(ctx, nop)
 				var le *ratelimit.LimitedError
 				require.ErrorAs(t, err, &le)
-				assert.Equal(t, ratelimit.ReasonPaused, le.Reason)
-				assert.Equal(t, tt.paused, le.Wait)
+				assert.Equal(t, ratelimit.ReasonPaused, le.Reason())
+				assert.Equal(t, tt.paused, le.RetryAfter())
 				assert.False(t, l.Allow())
 				d, _ := l.Take(ctx, "", 1)
 				assert.Equal(t, ratelimit.ReasonPaused, d.Reason)

@@ -140,8 +140,8 @@ func TestPauseWaitsWithinMaxWait(t *testing.T) {
 				err := k.Wait(ctx, "k")
 				var le *ratelimit.LimitedError
 				require.ErrorAs(t, err, &le)
-				assert.Equal(t, ratelimit.ReasonPaused, le.Reason)
-				assert.Equal(t, 3*time.Second, le.Wait)
+				assert.Equal(t, ratelimit.ReasonPaused, le.Reason())
+				assert.Equal(t, 3*time.Second, le.RetryAfter())
 				d, _ := k.Take(ctx, "k", 1)
 				assert.Equal(t, ratelimit.ReasonPaused, d.Reason)
 				assert.False(t, k.Allow("k"))

@@ -107,11 +107,12 @@ type Decision struct {
 	Reason Reason
 }
 
-// Err returns nil when the decision allowed the call, and otherwise the
-// [*LimitedError] that describes the refusal for key.
+// Err returns nil when the decision allowed the call, and otherwise a new
+// [*LimitedError] that describes the refusal for key, whose RetryAfter
+// counts down from d.RetryAfter as of the call of Err.
 func (d Decision) Err(key string) error {
 	if d.Allowed {
 		return nil
 	}
-	return &LimitedError{Key: key, Reason: d.Reason, Wait: d.RetryAfter}
+	return NewLimitedError(key, d.Reason, d.RetryAfter, nil)
 }

@@ -153,7 +153,7 @@ func TestServerDryRun(t *testing.T) {
 	onLimited := func(ctx context.Context, e *ratelimit.LimitedError) {
 		mu.Lock()
 		defer mu.Unlock()
-		limited = append(limited, e.Key+" "+resilience.RequestFrom(ctx).RemoteAddr+" "+e.Reason.String())
+		limited = append(limited, e.Key()+" "+resilience.RequestFrom(ctx).RemoteAddr+" "+e.Reason().String())
 	}
 	cfg := ratelimit.Config{DryRun: true, OnLimited: onLimited}
 	for name, p := range map[string]resilience.Policy{

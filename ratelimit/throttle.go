@@ -81,6 +81,7 @@ type Throttle struct {
 	epoch       time.Time
 	name        string
 	throttled   atomic.Uint64 // calls dropped
+	refusals    lastRefusal   // the last drop, handed out again for the same key
 
 	mu    sync.Mutex
 	slots []throttleSlot
@@ -163,7 +164,7 @@ func (a *Throttle) Do(ctx context.Context, op func(context.Context) error) error
 		if a.onThrottled != nil {
 			a.onThrottled(ctx, p)
 		}
-		return &LimitedError{Key: resilience.KeyFrom(ctx), Reason: ReasonThrottled}
+		return a.refusals.get(resilience.KeyFrom(ctx), ReasonThrottled, time.Time{})
 	}
 	err := op(ctx)
 	if err == nil || !a.rejected(err) {

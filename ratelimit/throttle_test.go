@@ -80,8 +80,8 @@ func TestThrottleDrops(t *testing.T) {
 	require.ErrorIs(t, err, ErrLimited)
 	var le *LimitedError
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, "backend", le.Key)
-	assert.Equal(t, ReasonThrottled, le.Reason)
+	assert.Equal(t, "backend", le.Key())
+	assert.Equal(t, ReasonThrottled, le.Reason())
 	assert.Equal(t, []float64{50.0 / 51}, probs)
 	req, acc := a.Counts()
 	assert.Equal(t, 51, req, "dropped calls count as requests")
@@ -150,7 +150,7 @@ func TestOverloaded(t *testing.T) {
 		{&resilience.StatusError{Code: 503}, true},
 		{&resilience.StatusError{Code: 500}, false},
 		{&LimitedError{}, true},
-		{&LimitedError{Reason: ReasonUnavailable}, true},
+		{NewLimitedError("", ReasonUnavailable, 0, nil), true},
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, overloaded(tt.err), "%v", tt.err)

@@ -86,7 +86,7 @@ func TestRefusedByBreaker(t *testing.T) {
 	live := context.Background()
 	gone, cancel := context.WithCancel(live)
 	cancel()
-	open := &breaker.OpenError{State: breaker.Open}
+	open := &breaker.OpenError{} // the zero value: an open breaker's rejection
 	for _, tc := range []struct {
 		name string
 		ctx  context.Context

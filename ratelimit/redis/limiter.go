@@ -399,7 +399,7 @@ func (l *Limiter) Take(ctx context.Context, key string, cost int) (ratelimit.Dec
 	case err == nil && d.Allowed:
 		l.admitted.Add(1)
 	case err == nil:
-		l.limited(ctx, &ratelimit.LimitedError{Key: key, Reason: d.Reason, Wait: d.RetryAfter})
+		l.limited(ctx, ratelimit.NewLimitedError(key, d.Reason, d.RetryAfter, nil))
 	}
 	return d, err
 }
@@ -503,15 +503,16 @@ func (l *Limiter) fallback(ctx context.Context, key string, n int, wait bool, ca
 	}
 	switch l.mode {
 	case FailClosed:
-		e := &ratelimit.LimitedError{Key: key, Reason: ratelimit.ReasonUnavailable, Wait: l.retryLeft(), Cause: cause}
+		wait := l.retryLeft()
+		e := ratelimit.NewLimitedError(key, ratelimit.ReasonUnavailable, wait, cause)
 		l.limited(ctx, e)
-		return ratelimit.Decision{Reason: ratelimit.ReasonUnavailable, RetryAfter: e.Wait, Remaining: -1}, e
+		return ratelimit.Decision{Reason: ratelimit.ReasonUnavailable, RetryAfter: wait, Remaining: -1}, e
 	case FailLocal:
 		if wait {
 			if err := l.local.WaitN(ctx, key, n); err != nil {
 				var le *ratelimit.LimitedError
 				if errors.As(err, &le) {
-					return ratelimit.Decision{Reason: le.Reason, RetryAfter: le.Wait, Remaining: -1}, nil
+					return ratelimit.Decision{Reason: le.Reason(), RetryAfter: le.RetryAfter(), Remaining: -1}, nil
 				}
 				return ratelimit.Decision{Remaining: -1}, err
 			}
@@ -567,14 +568,14 @@ func (l *Limiter) markUp(ctx context.Context) {
 }
 
 func (l *Limiter) reject(ctx context.Context, key string, reason ratelimit.Reason, wait time.Duration) error {
-	e := &ratelimit.LimitedError{Key: key, Reason: reason, Wait: wait}
+	e := ratelimit.NewLimitedError(key, reason, wait, nil)
 	l.limited(ctx, e)
 	return e
 }
 
 func (l *Limiter) limited(ctx context.Context, e *ratelimit.LimitedError) {
-	if int(e.Reason) < len(l.refused) {
-		l.refused[e.Reason].Add(1)
+	if r := e.Reason(); int(r) < len(l.refused) {
+		l.refused[r].Add(1)
 	}
 	if l.onLimited != nil {
 		l.onLimited(ctx, e)

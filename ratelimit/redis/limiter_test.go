@@ -148,7 +148,7 @@ func TestWaitAndRefund(t *testing.T) {
 	err := l.Wait(ctx, "k")
 	var le *ratelimit.LimitedError
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, ratelimit.ReasonQueueFull, le.Reason)
+	assert.Equal(t, ratelimit.ReasonQueueFull, le.Reason())
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
 	d, err := l.Take(ctx, "k", 1)
@@ -164,8 +164,8 @@ func TestWaitAndRefund(t *testing.T) {
 	start = time.Now()
 	err = short.Wait(ctx, "k")
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, ratelimit.ReasonRate, le.Reason)
-	assert.Greater(t, le.Wait, 9*time.Second)
+	assert.Equal(t, ratelimit.ReasonRate, le.Reason())
+	assert.Greater(t, le.RetryAfter(), 9*time.Second)
 	assert.Less(t, time.Since(start), 5*time.Second)
 	dctx, dcancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer dcancel()
@@ -248,9 +248,9 @@ func TestFailModes(t *testing.T) {
 					if tt.mode == redis.FailClosed {
 						var le *ratelimit.LimitedError
 						require.ErrorAs(t, err, &le)
-						assert.Equal(t, ratelimit.ReasonUnavailable, le.Reason)
+						assert.Equal(t, ratelimit.ReasonUnavailable, le.Reason())
 						assert.Equal(t, http.StatusServiceUnavailable, le.HTTPStatus())
-						assert.Positive(t, le.Wait)
+						assert.Positive(t, le.RetryAfter())
 						continue
 					}
 					require.NoError(t, err)
@@ -324,8 +324,8 @@ func TestOutageAndRecovery(t *testing.T) {
 	require.ErrorIs(t, err, ratelimit.ErrLimited)
 	var le *ratelimit.LimitedError
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, ratelimit.ReasonUnavailable, le.Reason)
-	assert.NotNil(t, le.Cause)
+	assert.Equal(t, ratelimit.ReasonUnavailable, le.Reason())
+	assert.NotNil(t, le.Unwrap())
 	assert.False(t, l.Available())
 	assert.Equal(t, int32(1), downs.Load())
 
@@ -446,7 +446,7 @@ func TestLongKeysAreBounded(t *testing.T) {
 	err = l.Wait(ctx, long)
 	var le *ratelimit.LimitedError
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, long, le.Key)
+	assert.Equal(t, long, le.Key())
 
 	sum := sha256.Sum256([]byte(long))
 	n, err := c.Exists(ctx, pre+"sha256:"+hex.EncodeToString(sum[:])).Result()

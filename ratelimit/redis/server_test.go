@@ -180,7 +180,7 @@ func TestInfPauseWaitsWithinMaxWait(t *testing.T) {
 		err := l.Wait(ctx, "k")
 		var le *ratelimit.LimitedError
 		require.ErrorAs(t, err, &le)
-		assert.Equal(t, ratelimit.ReasonPaused, le.Reason)
+		assert.Equal(t, ratelimit.ReasonPaused, le.Reason())
 		time.Sleep(time.Second)
 		start := time.Now()
 		require.NoError(t, l.Wait(ctx, "k"))

@@ -31,7 +31,7 @@ func TestFromError(t *testing.T) {
 		{"429, RateLimit not exhausted", withHeader(`"a";r=2;t=5`), 0},
 		{"429, malformed RateLimit", withHeader(`"a";r=0;t=`), 0},
 		{"429, huge RateLimit", withHeader(`"a";r=0;t=999999999`), resilience.MaxRetryAfter},
-		{"own LimitedError", &ratelimit.LimitedError{Wait: time.Second}, 0},
+		{"own LimitedError", ratelimit.NewLimitedError("", ratelimit.ReasonRate, time.Second, nil), 0},
 		{"other 429 error", status429{}, 2 * time.Second},
 	}
 	for _, tt := range tests {
