@@ -29,3 +29,14 @@ func TestTimeoutAllocatesNoError(t *testing.T) {
 	b := testing.AllocsPerRun(200, func() { _ = l.Do(ctx, own) })
 	assert.Equal(t, a+1, b, "usual %v, own error %v", a, b)
 }
+
+// A call in time allocates its context and nothing else (outside a
+// synctest bubble, with a limit of a millisecond or more):
+// context.WithTimeout allocates four times and arms a timer per call.
+func TestInTimeAllocatesOnce(t *testing.T) {
+	ctx := context.Background()
+	l := timelimit.New(time.Second, timelimit.Config{})
+	op := func(ctx context.Context) error { return ctx.Err() }
+	require.NoError(t, l.Do(ctx, op))
+	assert.Equal(t, 1.0, testing.AllocsPerRun(1000, func() { _ = l.Do(ctx, op) }))
+}

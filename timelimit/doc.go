@@ -8,11 +8,21 @@
 // and both can be combined: a total budget around a retry whose attempts
 // each have a shorter one.
 //
-// A [TimeLimit] gives op a context that expires after the time limit
-// (context.WithTimeoutCause) and reports its own expiry as a
-// [*TimeoutError], which matches both [ErrTimeout] and
-// context.DeadlineExceeded; when the caller's context ends first, its error
-// passes through unchanged.
+// A [TimeLimit] gives op a context that expires after the time limit and
+// reports its own expiry as a [*TimeoutError], which matches both
+// [ErrTimeout] and context.DeadlineExceeded; when the caller's context ends
+// first, its error passes through unchanged.
+//
+// That context behaves as context.WithTimeoutCause's does (its Err is
+// context.DeadlineExceeded, context.Cause returns the TimeoutError, the
+// contexts derived from it and context.AfterFunc end with it), but it is a
+// type of this package and costs less: one allocation and one clock read
+// per call, where context.WithTimeout arms a timer of its own for each call
+// and allocates four times. All the calls of one TimeLimit have the same
+// limit, so their deadlines come in the order they start: the TimeLimit
+// queues its calls in flight by deadline and keeps one timer, for the first.
+// In a testing/synctest bubble, and for limits under a millisecond, it uses
+// context.WithTimeoutCause itself.
 //
 // # Operations must honour their context
 //

@@ -58,6 +58,7 @@ type Metrics struct {
 type TimeLimit struct {
 	d     time.Duration
 	cause *TimeoutError // the cause of every expiry of this TimeLimit's contexts
+	q     *queue        // the calls in flight, and the timer that expires them
 	// expiredErr is returned, shared (it is immutable), when op returns
 	// context.DeadlineExceeded (or the cause) after the time limit expired,
 	// as ops that honour their context do: no allocation for the usual
@@ -87,9 +88,11 @@ func New(d time.Duration, c Config) *TimeLimit {
 	case c.Grace == 0:
 		c.Grace = DefaultGrace
 	}
+	cause := &TimeoutError{limit: d}
 	return &TimeLimit{
 		d:          d,
-		cause:      &TimeoutError{limit: d},
+		cause:      cause,
+		q:          newQueue(cause),
 		expiredErr: &TimeoutError{limit: d, err: context.DeadlineExceeded},
 		grace:      c.Grace,
 		onTimeout:  c.OnTimeout,
@@ -124,6 +127,42 @@ func (l *TimeLimit) Name() string { return l.name }
 // context is handed to it with resilience.DeferRelease, so that the body of
 // the response stays readable, within the time limit, until it is closed.
 func (l *TimeLimit) Do(ctx context.Context, op func(context.Context) error) error {
+	now := time.Now()
+	if l.d < queuedLimit || !hasMonotonic(now) {
+		// In a synctest bubble (or after 2157) the bubble's fake clock
+		// and timers belong to it, and the queue's timer to no bubble.
+		return l.doStd(ctx, op)
+	}
+	actx := l.q.start(ctx, now, l.d)
+	returned := false
+	defer func() {
+		if !returned { // op panicked
+			actx.release()
+		}
+	}()
+	err := op(actx)
+	returned = true
+	if actx.state.Load() != expired || !l.expiredFirst(ctx, actx) {
+		// (RequestFrom first: outside Transport and Handler, which is
+		// where DeferRelease can hold the release, it saves making a
+		// func of it.)
+		if actx.state.Load() == live && (resilience.RequestFrom(ctx) == nil || !resilience.DeferRelease(ctx, actx.release)) {
+			actx.release()
+		}
+		return err
+	}
+	return l.expired(ctx, actx, err)
+}
+
+// queuedLimit is the shortest time limit whose calls are queued (see
+// queue). A shorter one takes context.WithTimeoutCause's context, which
+// is done at once when its deadline has passed by the time it is made:
+// the queue's timer would let such a call start, and the cost of a timer
+// is not what matters at that scale.
+const queuedLimit = time.Millisecond
+
+// doStd is Do with a context of context.WithTimeoutCause.
+func (l *TimeLimit) doStd(ctx context.Context, op func(context.Context) error) error {
 	actx, cancel := context.WithTimeoutCause(ctx, l.d, l.cause)
 	returned := false
 	defer func() {
@@ -142,6 +181,10 @@ func (l *TimeLimit) Do(ctx context.Context, op func(context.Context) error) erro
 	cancel()
 	return l.expired(ctx, actx, err)
 }
+
+// hasMonotonic reports whether t holds a monotonic clock reading, as
+// time.Now does but in a synctest bubble.
+func hasMonotonic(t time.Time) bool { return t != t.Round(0) }
 
 // expiredFirst reports whether actx, which is done, ended because of this
 // TimeLimit's time limit and not because of the caller's context. As actx is
