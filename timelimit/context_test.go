@@ -41,8 +41,8 @@ func TestOwnContextExpires(t *testing.T) {
 		opCtx = ctx
 		dl, ok := ctx.Deadline()
 		assert.True(t, ok)
-		assert.WithinDuration(t, start.Add(20*time.Millisecond), dl, 5*time.Millisecond)
-		assert.NoError(t, ctx.Err())
+		assert.False(t, dl.Before(start.Add(20*time.Millisecond)), "the deadline is the limit after the call began")
+		assert.False(t, dl.After(time.Now().Add(20*time.Millisecond)))
 		waitDone(t, ctx)
 		assert.False(t, time.Now().Before(dl), "not before its deadline")
 		return ctx.Err()
@@ -134,6 +134,7 @@ func TestOwnContextChildren(t *testing.T) {
 	t.Parallel()
 	l := timelimit.New(20*time.Millisecond, timelimit.Config{})
 	var ran, stoppedRan atomic.Bool
+	var stopped bool
 	var child context.Context
 	err := l.Do(context.Background(), func(ctx context.Context) error {
 		c, cancel := context.WithCancel(ctx)
@@ -143,20 +144,26 @@ func TestOwnContextChildren(t *testing.T) {
 		defer wcancel()
 		afterDone := make(chan struct{})
 		context.AfterFunc(ctx, func() { ran.Store(true); close(afterDone) })
-		stop := context.AfterFunc(ctx, func() { stoppedRan.Store(true) })
-		assert.True(t, stop(), "stopped before the context ended")
+		stopDone := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() { stoppedRan.Store(true); close(stopDone) })
+		stopped = stop() // true unless the time limit is over already (a busy machine)
 		waitDone(t, c)
 		waitDone(t, w)
-		select {
-		case <-afterDone:
-		case <-time.After(10 * time.Second):
-			t.Error("AfterFunc did not run")
+		for _, ch := range []chan struct{}{afterDone, stopDone} {
+			if ch == stopDone && stopped {
+				continue
+			}
+			select {
+			case <-ch:
+			case <-time.After(10 * time.Second):
+				t.Error("AfterFunc did not run")
+			}
 		}
 		return c.Err()
 	})
 	require.ErrorIs(t, err, timelimit.ErrTimeout)
 	assert.True(t, ran.Load())
-	assert.False(t, stoppedRan.Load())
+	assert.Equal(t, !stopped, stoppedRan.Load(), "a stopped func does not run")
 	assert.ErrorIs(t, context.Cause(child), timelimit.ErrTimeout, "the child has the TimeLimit's cause")
 }
 
@@ -233,7 +240,7 @@ func TestOwnContextTransport(t *testing.T) {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	ctx := b.ctxs[0]
-	assert.NoError(t, ctx.Err(), "readable after the round trip")
+	assert.NotEqual(t, context.Canceled, ctx.Err(), "not released by the end of the round trip")
 	waitDone(t, ctx)
 	_, err = resp.Body.Read(make([]byte, 1))
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "the time limit covers the body")
