@@ -2,9 +2,12 @@ package timelimit
 
 import (
 	"context"
+	"math/bits"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // The context a TimeLimit gives op is a type of this package rather than
@@ -237,8 +240,42 @@ type queue struct {
 	armed      time.Time   // when timer fires; zero when it is stopped or fired
 }
 
-func newQueue(cause error) *queue {
-	return &queue{cause: causeOf(cause)}
+// queues are the queues of a TimeLimit: four per P (rounded up to a power
+// of two, at most 64), so that calls on different CPUs seldom take one
+// mutex. A call joins the queue its goroutine's stack address picks (with
+// one queue per P, two goroutines on two CPUs shared one half the time);
+// the queues share nothing but the cause.
+type queues struct {
+	qs    []paddedQueue
+	shift uint8 // 64 - log2(len(qs))
+}
+
+// paddedQueue keeps each queue's mutex on cache lines of its own.
+type paddedQueue struct {
+	queue
+	_ [128 - unsafe.Sizeof(queue{})%128]byte
+}
+
+func newQueues(cause error) queues {
+	n := min(4*runtime.GOMAXPROCS(0), 64)
+	b := bits.Len(uint(n - 1)) // n rounded up to 1<<b
+	qs := queues{qs: make([]paddedQueue, 1<<b), shift: uint8(64 - b)}
+	ctx := causeOf(cause)
+	for i := range qs.qs {
+		qs.qs[i].cause = ctx
+	}
+	return qs
+}
+
+// pick returns the caller's queue, by the address of its stack: one
+// goroutine keeps to one queue, and goroutines spread over them.
+func (qs queues) pick() *queue {
+	if len(qs.qs) == 1 {
+		return &qs.qs[0].queue
+	}
+	var here byte
+	h := uint64(uintptr(unsafe.Pointer(&here))) >> 11 // 2 KiB: the smallest goroutine stack
+	return &qs.qs[(h*0x9e3779b97f4a7c15)>>qs.shift].queue
 }
 
 // start returns the context of a call that began at now.

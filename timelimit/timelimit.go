@@ -58,7 +58,7 @@ type Metrics struct {
 type TimeLimit struct {
 	d     time.Duration
 	cause *TimeoutError // the cause of every expiry of this TimeLimit's contexts
-	q     *queue        // the calls in flight, and the timer that expires them
+	qs    queues        // the calls in flight, and the timers that expire them
 	// expiredErr is returned, shared (it is immutable), when op returns
 	// context.DeadlineExceeded (or the cause) after the time limit expired,
 	// as ops that honour their context do: no allocation for the usual
@@ -92,7 +92,7 @@ func New(d time.Duration, c Config) *TimeLimit {
 	return &TimeLimit{
 		d:          d,
 		cause:      cause,
-		q:          newQueue(cause),
+		qs:         newQueues(cause),
 		expiredErr: &TimeoutError{limit: d, err: context.DeadlineExceeded},
 		grace:      c.Grace,
 		onTimeout:  c.OnTimeout,
@@ -133,7 +133,7 @@ func (l *TimeLimit) Do(ctx context.Context, op func(context.Context) error) erro
 		// and timers belong to it, and the queue's timer to no bubble.
 		return l.doStd(ctx, op)
 	}
-	actx := l.q.start(ctx, now, l.d)
+	actx := l.qs.pick().start(ctx, now, l.d)
 	returned := false
 	defer func() {
 		if !returned { // op panicked
