@@ -229,3 +229,37 @@ func ExampleWithKey() {
 	fmt.Println(resilience.KeyFrom(ctx))
 	// Output: customer-42
 }
+
+// A caller's deadline travels with the request: the client's Transport
+// sends how long it will wait, and the server's Handler ends the
+// request's context by then, less a margin, or refuses at once a request
+// with too little time left.
+func ExampleDeadlineConfig() {
+	srv := httptest.NewServer(resilience.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dl, _ := r.Context().Deadline()
+		fmt.Fprintln(w, "within 9.95s:", time.Until(dl) <= 9950*time.Millisecond)
+	}), resilience.HandlerConfig{Deadline: &resilience.DeadlineConfig{
+		Margin:  50 * time.Millisecond, // the answer's way back
+		MinLeft: 2 * time.Second,       // less than that: 503 at once
+	}}))
+	defer srv.Close()
+
+	client := &http.Client{Transport: resilience.NewTransport(nil, resilience.TransportConfig{SendDeadline: true})}
+	for _, wait := range []time.Duration{10 * time.Second, 1500 * time.Millisecond} {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			fmt.Println(err)
+			cancel()
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		fmt.Println(resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	// Output:
+	// 200 within 9.95s: true
+	// 503 Service Unavailable
+}

@@ -45,6 +45,17 @@ type HandlerConfig struct {
 	// [RejectionStatus] of err, and the Retry-After header and any headers
 	// the policies set (see [ResponseHeader]) are already in w.Header().
 	Reject func(w http.ResponseWriter, r *http.Request, err error)
+
+	// Deadline, when not nil, applies the deadline that callers send in
+	// [DeadlineHeader] (as [Transport] does with
+	// TransportConfig.SendDeadline): the request's context, which the
+	// policies and next get, ends by then, less DeadlineConfig.Margin, or
+	// at its own deadline if that is earlier. A request with too little
+	// time left is answered 503 at once ([ErrDeadlineTooShort]), one with
+	// a malformed header 400 ([ErrInvalidDeadline]), through Reject when
+	// it is set; neither runs the policies or next. Nil, the default,
+	// ignores the header.
+	Deadline *DeadlineConfig
 }
 
 // NewHandler returns an http.Handler that serves each request with next
@@ -84,6 +95,11 @@ func NewHandler(next http.Handler, c HandlerConfig, ps ...Policy) http.Handler {
 	}
 	if c.Key == nil {
 		c.Key = defaultKey
+	}
+	if c.Deadline != nil {
+		d := *c.Deadline // the caller's value stays as it was
+		d.check()
+		c.Deadline = &d
 	}
 	p := Chain(ps...)
 	if concurrent(p) {
@@ -134,8 +150,20 @@ type serving struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := &serving{h: h, sw: statusWriter{ResponseWriter: w}, r: r}
+	ctx := r.Context()
+	if h.c.Deadline != nil {
+		dctx, cancel, err := h.c.Deadline.apply(ctx, r)
+		if err != nil {
+			h.refuse(w, r, err)
+			return
+		}
+		if cancel != nil {
+			defer cancel()
+		}
+		ctx = dctx
+	}
 	s.k = keyed{key: h.c.Key(r), req: r, header: w.Header()}
-	ctx := context.WithValue(r.Context(), keyCtx{}, &s.k)
+	ctx = context.WithValue(ctx, keyCtx{}, &s.k)
 	err := h.p.Do(ctx, s.attempt)
 	if s.aborted {
 		panic(http.ErrAbortHandler)
@@ -143,6 +171,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err == nil || s.sw.code != 0 {
 		return
 	}
+	h.refuse(w, r, err)
+}
+
+// refuse answers a request that was refused with err before the handler
+// responded.
+func (h *handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	setRetryAfter(w.Header(), err)
 	if h.c.Reject != nil {
 		h.c.Reject(w, r, err)

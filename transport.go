@@ -100,6 +100,17 @@ type TransportConfig struct {
 	//
 	// Nil, the default, adds no key.
 	IdempotencyKey func(req *http.Request) string
+
+	// SendDeadline, when true, sends with every attempt the time left
+	// until the deadline of its context — the caller's, or a time limit's
+	// among the policies, whichever comes first — in [DeadlineHeader], in
+	// whole milliseconds rounded down, so that a server behind
+	// [Handler] with HandlerConfig.Deadline stops working when the caller
+	// stops waiting. An attempt without a deadline sends no header, and a
+	// smaller value the request already carries (a proxy forwarding its
+	// own caller's) is kept. Send it to your own services: it tells a
+	// third party how long you wait. False, the default, sends nothing.
+	SendDeadline bool
 }
 
 // NewIdempotencyKey returns a new random idempotency key, ready to be sent
@@ -416,6 +427,9 @@ func (rt *roundTrip) attempt(ctx context.Context) error {
 			r.Header = make(http.Header, 1)
 		}
 		r.Header["Idempotency-Key"] = []string{rt.key}
+	}
+	if rt.t.c.SendDeadline {
+		sendDeadline(ctx, r)
 	}
 	resp, err := rt.t.next.RoundTrip(r)
 	if err != nil {
