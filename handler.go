@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -56,6 +57,14 @@ type HandlerConfig struct {
 	// it is set; neither runs the policies or next. Nil, the default,
 	// ignores the header.
 	Deadline *DeadlineConfig
+
+	// Criticality, when not nil, reads the criticality that callers send
+	// in [CriticalityHeader] (as [Transport] does with
+	// TransportConfig.SendCriticality) into the request's context, where
+	// the policies and next find it with [CriticalityFrom]. A malformed
+	// value is answered 400 ([ErrInvalidCriticality]), through Reject when
+	// it is set. Nil, the default, ignores the header.
+	Criticality *CriticalityConfig
 }
 
 // NewHandler returns an http.Handler that serves each request with next
@@ -100,6 +109,13 @@ func NewHandler(next http.Handler, c HandlerConfig, ps ...Policy) http.Handler {
 		d := *c.Deadline // the caller's value stays as it was
 		d.check()
 		c.Deadline = &d
+	}
+	if c.Criticality != nil {
+		if m := c.Criticality.Max; m < Sheddable || m > Critical {
+			panic(fmt.Sprintf("resilience: CriticalityConfig.Max %v", m))
+		}
+		cc := *c.Criticality
+		c.Criticality = &cc
 	}
 	p := Chain(ps...)
 	if concurrent(p) {
@@ -161,6 +177,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			defer cancel()
 		}
 		ctx = dctx
+	}
+	if h.c.Criticality != nil {
+		cctx, err := h.c.Criticality.apply(ctx, r)
+		if err != nil {
+			h.refuse(w, r, err)
+			return
+		}
+		ctx = cctx
 	}
 	s.k = keyed{key: h.c.Key(r), req: r, header: w.Header()}
 	ctx = context.WithValue(ctx, keyCtx{}, &s.k)

@@ -111,6 +111,12 @@ type TransportConfig struct {
 	// own caller's) is kept. Send it to your own services: it tells a
 	// third party how long you wait. False, the default, sends nothing.
 	SendDeadline bool
+
+	// SendCriticality, when true, sends with every attempt the
+	// criticality its context carries ([WithCriticality], or the one a
+	// [Handler] read from its own caller) in [CriticalityHeader]. A context
+	// without one sends nothing. False, the default, sends nothing.
+	SendCriticality bool
 }
 
 // NewIdempotencyKey returns a new random idempotency key, ready to be sent
@@ -430,6 +436,9 @@ func (rt *roundTrip) attempt(ctx context.Context) error {
 	}
 	if rt.t.c.SendDeadline {
 		sendDeadline(ctx, r)
+	}
+	if rt.t.c.SendCriticality {
+		sendCriticality(ctx, r)
 	}
 	resp, err := rt.t.next.RoundTrip(r)
 	if err != nil {
