@@ -26,15 +26,28 @@ const (
 	// sustained overload this serves the callers most likely to still be
 	// waiting for the answer, instead of those that have probably given up.
 	LIFO
+	// AdaptiveLIFO serves in FIFO order while the bulkhead keeps up, and in
+	// LIFO order once its queue has not been empty for [AdaptiveLIFOAfter]
+	// (sustained overload), until it empties again: as Facebook's adaptive
+	// LIFO, fair when there is a backlog now and then, and under overload
+	// serving the callers still waiting rather than those that gave up.
+	AdaptiveLIFO
 )
 
-// String returns "FIFO" or "LIFO".
+// AdaptiveLIFOAfter is how long the queue of an [AdaptiveLIFO] bulkhead
+// must stay non-empty before it serves the newest calls first: CoDel's
+// interval.
+const AdaptiveLIFOAfter = 100 * time.Millisecond
+
+// String returns "FIFO", "LIFO" or "AdaptiveLIFO".
 func (o Order) String() string {
 	switch o {
 	case FIFO:
 		return "FIFO"
 	case LIFO:
 		return "LIFO"
+	case AdaptiveLIFO:
+		return "AdaptiveLIFO"
 	}
 	return fmt.Sprintf("Order(%d)", int(o))
 }
@@ -83,8 +96,16 @@ type Config struct {
 	// MaxWait panics, and so does resilience.None (no queue) with one.
 	MaxQueue int
 
-	// Order is the order in which queued calls get permits: [FIFO] (the
-	// default) or [LIFO].
+	// Order is the order in which queued calls of one criticality get
+	// permits: [FIFO] (the default), [LIFO] or [AdaptiveLIFO]. Across
+	// criticalities (resilience.CriticalityFrom of the caller's context)
+	// the more critical calls always come first: a queued Critical call
+	// gets a permit before any queued call of the default criticality,
+	// which gets one before any Sheddable call. When the queue is full, the
+	// call that would be served last gives its place up to a newcomer that
+	// would be served before it (a more critical one; in LIFO order, one of
+	// the same criticality too), and is refused with [ErrFull]; otherwise
+	// the newcomer is refused.
 	Order Order
 
 	// Adaptive, when not nil, makes the limit adaptive: after each call the
@@ -128,7 +149,7 @@ type Config struct {
 // validate panics on an invalid configuration.
 func (c *Config) validate() {
 	waits.Resolve("bulkhead", c.MaxWait, c.MaxQueue)
-	if c.Order != FIFO && c.Order != LIFO {
+	if c.Order != FIFO && c.Order != LIFO && c.Order != AdaptiveLIFO {
 		panic(fmt.Sprintf("bulkhead: unknown %v", c.Order))
 	}
 }
@@ -167,7 +188,7 @@ type Bulkhead struct {
 	max      int
 	maxQueue int           // 0: no call waits
 	maxWait  time.Duration // > 0 when maxQueue is; Forever: no timer
-	lifo     bool
+	order    Order
 	adaptive Limit
 	dropped  func(error) bool
 	onReject func(context.Context, *FullError)
@@ -179,7 +200,8 @@ type Bulkhead struct {
 	full *FullError
 
 	mu    sync.Mutex
-	queue waitQueue
+	queue classQueue
+	busy  time.Time // since when the queue has not been empty; zero when it is
 }
 
 // evictedMark is the value of inflight of the shards of an evicted
@@ -204,7 +226,7 @@ func newBulkhead(maxConcurrent int, c *Config) *Bulkhead {
 		max:      maxConcurrent,
 		maxQueue: queue,
 		maxWait:  wait,
-		lifo:     c.Order == LIFO,
+		order:    c.Order,
 		dropped:  c.Dropped,
 		onReject: c.OnReject,
 		onLimit:  c.OnLimit,
@@ -306,25 +328,40 @@ func (b *Bulkhead) acquireSlow(ctx context.Context) (*shard, error) {
 		b.mu.Unlock()
 		return s, nil
 	}
-	if b.queue.len >= b.maxQueue && (!b.lifo || b.maxQueue == 0) {
-		b.waiting.Add(-1)
-		b.mu.Unlock()
-		return nil, b.refuse(ctx, &b.shards[0])
+	crit, _ := resilience.CriticalityFrom(ctx)
+	class := classOf(crit)
+	now := time.Now()
+	lifo := b.lifoLocked(now)
+	var victim *waiter
+	if b.queue.len >= b.maxQueue {
+		// Full: the call that would be served last gives its place up
+		// to this one if this one would be served before it (a higher
+		// criticality; in LIFO order, the same one too).
+		if b.maxQueue > 0 {
+			victim = b.queue.last(lifo)
+		}
+		if victim == nil || class < victim.class || class == victim.class && !lifo {
+			b.waiting.Add(-1)
+			b.mu.Unlock()
+			return nil, b.refuse(ctx, &b.shards[0])
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		b.waiting.Add(-1)
 		b.mu.Unlock()
 		return nil, err
 	}
-	if b.queue.len >= b.maxQueue {
-		// LIFO: the newest call takes the place of the oldest.
-		old := b.queue.popFront()
-		old.state = refused
+	if victim != nil {
+		b.queue.remove(victim)
+		victim.state = refused
 		b.waiting.Add(-1)
-		old.ready <- struct{}{}
+		victim.ready <- struct{}{}
 	}
-	w := &waiter{ready: make(chan struct{}, 1), since: time.Now()}
-	b.queue.pushBack(w)
+	w := &waiter{ready: make(chan struct{}, 1), since: now, class: class}
+	if b.busy.IsZero() { // (a victim's place taken keeps the queue busy)
+		b.busy = now
+	}
+	b.queue.push(w)
 	b.mu.Unlock()
 	return b.wait(ctx, w)
 }
@@ -345,7 +382,7 @@ func (b *Bulkhead) wait(ctx context.Context, w *waiter) (*shard, error) {
 		b.mu.Lock()
 		state := w.state
 		if state == queued {
-			b.queue.remove(w)
+			b.removeLocked(w)
 			b.waiting.Add(-1)
 		}
 		b.mu.Unlock()
@@ -357,7 +394,7 @@ func (b *Bulkhead) wait(ctx context.Context, w *waiter) (*shard, error) {
 	case <-expired:
 		b.mu.Lock()
 		if w.state == queued {
-			b.queue.remove(w)
+			b.removeLocked(w)
 			b.waiting.Add(-1)
 			w.state = refused
 		}
@@ -415,15 +452,37 @@ func (b *Bulkhead) dispatch() {
 		if s == nil {
 			return
 		}
-		var w *waiter
-		if b.lifo {
-			w = b.queue.popBack()
-		} else {
-			w = b.queue.popFront()
-		}
+		w := b.queue.first(b.lifoLocked(time.Time{}))
+		b.removeLocked(w)
 		w.state, w.s = granted, s
 		b.waiting.Add(-1)
 		w.ready <- struct{}{}
+	}
+}
+
+// lifoLocked reports whether the queue serves the newest call first now
+// (zero: read the clock if it matters). b.mu must be held.
+func (b *Bulkhead) lifoLocked(now time.Time) bool {
+	switch b.order {
+	case LIFO:
+		return true
+	case AdaptiveLIFO:
+		if b.busy.IsZero() {
+			return false
+		}
+		if now.IsZero() {
+			now = time.Now()
+		}
+		return now.Sub(b.busy) >= AdaptiveLIFOAfter
+	}
+	return false
+}
+
+// removeLocked takes w out of the queue. b.mu must be held.
+func (b *Bulkhead) removeLocked(w *waiter) {
+	b.queue.remove(w)
+	if b.queue.len == 0 {
+		b.busy = time.Time{}
 	}
 }
 

@@ -5,8 +5,13 @@
 // A [Bulkhead] admits up to a limit of calls at once. By default a call
 // that finds every permit taken is refused at once with a [*FullError]
 // matching [ErrFull]. With [Config.MaxWait] it may wait for a permit in a
-// bounded queue (first in, first out by default, or last in, first out to
-// serve the newest callers under overload). The limit is either fixed or
+// bounded queue (first in, first out by default, last in, first out to
+// serve the newest callers under overload, or [AdaptiveLIFO]: FIFO until
+// the queue stays busy). Queued calls are served by criticality first
+// (resilience.WithCriticality, which resilience.Handler reads from the
+// caller's request): a full queue sheds its Sheddable calls before the
+// others, and the Critical ones last. Without a queue (MaxWait 0) every
+// call that finds the bulkhead full is refused alike. The limit is either fixed or
 // adaptive: with [Config.Adaptive] it follows the latency measured on each
 // call ([AIMD], [Gradient]), so that under overload the bulkhead admits
 // about as many calls as the dependency can serve, where a fixed limit set

@@ -1,6 +1,10 @@
 package bulkhead
 
-import "time"
+import (
+	"time"
+
+	"github.com/resiliencekit/resilience"
+)
 
 // waitState is where a queued call stands. It is written under the
 // bulkhead's mutex and read by the waiter after it holds the mutex or has
@@ -19,6 +23,7 @@ type waiter struct {
 	ready      chan struct{} // receives one value when state leaves queued
 	since      time.Time     // when the call started to wait
 	state      waitState
+	class      uint8  // the call's criticality, as an index of classQueue.q
 	s          *shard // the shard of the permit granted
 }
 
@@ -56,18 +61,53 @@ func (q *waitQueue) remove(w *waiter) {
 	q.len--
 }
 
-// popFront removes and returns the oldest waiter; the queue must not be
-// empty.
-func (q *waitQueue) popFront() *waiter {
-	w := q.head
-	q.remove(w)
-	return w
+// classQueue holds the queued calls of a bulkhead by criticality
+// (resilience.CriticalityFrom of their context): the calls of a higher
+// criticality get permits before any of a lower one, and when the queue
+// is full the call that would be served last gives its place up to a call
+// that would be served before it. Within one criticality the order is the
+// bulkhead's: FIFO or LIFO.
+type classQueue struct {
+	q   [3]waitQueue // Sheddable, DefaultCriticality, Critical
+	len int
 }
 
-// popBack removes and returns the newest waiter; the queue must not be
+// classOf returns the index of criticality c in classQueue.q.
+func classOf(c resilience.Criticality) uint8 {
+	return uint8(min(max(c, resilience.Sheddable), resilience.Critical) - resilience.Sheddable)
+}
+
+func (cq *classQueue) push(w *waiter) {
+	cq.q[w.class].pushBack(w)
+	cq.len++
+}
+
+func (cq *classQueue) remove(w *waiter) {
+	cq.q[w.class].remove(w)
+	cq.len--
+}
+
+// first returns the waiter to serve next; the queue must not be empty.
+func (cq *classQueue) first(lifo bool) *waiter {
+	for i := len(cq.q) - 1; ; i-- {
+		if q := &cq.q[i]; q.len > 0 {
+			if lifo {
+				return q.tail
+			}
+			return q.head
+		}
+	}
+}
+
+// last returns the waiter that would be served last; the queue must not be
 // empty.
-func (q *waitQueue) popBack() *waiter {
-	w := q.tail
-	q.remove(w)
-	return w
+func (cq *classQueue) last(lifo bool) *waiter {
+	for i := 0; ; i++ {
+		if q := &cq.q[i]; q.len > 0 {
+			if lifo {
+				return q.head
+			}
+			return q.tail
+		}
+	}
 }
