@@ -367,3 +367,46 @@ func TestCriticality(t *testing.T) {
 	_, err = c.UnaryCall(bad, &testpb.SimpleRequest{})
 	assert.Equal(t, codes.InvalidArgument, status.Code(err))
 }
+
+// The stream server interceptor: a refusal at the start of a stream, a
+// handler that runs with the policies' context, a panic answered INTERNAL.
+func TestStreamServer(t *testing.T) {
+	t.Parallel()
+	bh := bulkhead.New(1, bulkhead.Config{})
+	gate := make(chan struct{})
+	var keyed atomic.Value
+	svc := &service{stream: func(n int64, _ *testpb.StreamingOutputCallRequest, s grpc.ServerStreamingServer[testpb.StreamingOutputCallResponse]) error {
+		keyed.Store(resilience.KeyFrom(s.Context()))
+		switch n {
+		case 1:
+			<-gate
+		case 2: // the second stream was refused before its handler ran
+			panic("boom")
+		}
+		return s.Send(&testpb.StreamingOutputCallResponse{})
+	}}
+	c := serve(t, svc, []grpc.ServerOption{grpc.ChainStreamInterceptor(resiliencegrpc.StreamServerInterceptor(resiliencegrpc.ServerConfig{
+		Key: resiliencegrpc.MetadataKey("tenant"),
+	}, bh))})
+	ctx := metadata.AppendToOutgoingContext(t.Context(), "tenant", "acme")
+	first, err := c.StreamingOutputCall(ctx, streamReq())
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return svc.calls.Load() == 1 }, 10*time.Second, time.Millisecond)
+	second, err := c.StreamingOutputCall(ctx, streamReq())
+	require.NoError(t, err)
+	_, err = second.Recv()
+	assert.Equal(t, codes.Unavailable, status.Code(err), "the bulkhead is full")
+	close(gate)
+	_, err = first.Recv()
+	require.NoError(t, err)
+	assert.Equal(t, "acme", keyed.Load(), "keyed by the tenant metadata")
+
+	third, err := c.StreamingOutputCall(ctx, streamReq())
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return bh.Metrics().InFlight == 0 }, 10*time.Second, time.Millisecond)
+	_, err = third.Recv()
+	for err == nil {
+		_, err = third.Recv()
+	}
+	assert.Equal(t, codes.Internal, status.Code(err), "a panic in the stream's handler")
+}

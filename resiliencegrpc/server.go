@@ -37,11 +37,28 @@ type ServerConfig struct {
 	// answered INVALID_ARGUMENT.
 	Criticality *Criticality
 
+	// Failure reports whether a handler's error with code is a failure
+	// for the policies (a breaker counts it); a handler error with any
+	// other code is an answer, a success for them. The caller gets the
+	// handler's error either way. Nil means DefaultFailure.
+	Failure func(code codes.Code) bool
+
 	// OnPanic, when not nil, is called with the value and stack of a
 	// panic in a handler, after the policies saw it (a breaker counts it);
 	// the call is then answered INTERNAL. Panics are always recovered: in
 	// grpc-go a panic in a handler ends the process.
 	OnPanic func(ctx context.Context, method string, value any, stack []byte)
+}
+
+func (c *ServerConfig) defaults() {
+	if c.Failure == nil {
+		c.Failure = DefaultFailure
+	}
+	if c.Criticality != nil {
+		if m := c.Criticality.Max; m < resilience.Sheddable || m > resilience.Critical {
+			panic(fmt.Sprintf("resiliencegrpc: Criticality.Max %v", m))
+		}
+	}
 }
 
 // Criticality says how the server interceptors read the criticality of
@@ -166,9 +183,11 @@ func (r *recovered) Error() string { return fmt.Sprintf("resiliencegrpc: handler
 // refusal carries as a pushback trailer (PushbackKey), which this
 // package's client interceptors and grpc-go's own retries honour. The
 // handler's own errors are answered as they are; for the policies, a
-// handler error whose code DefaultFailure calls a failure is one (a
-// breaker counts it), any other is an answer.
+// handler error whose code ServerConfig.Failure calls a failure is one (a
+// breaker counts it), any other is an answer. It panics if
+// ServerConfig.Criticality.Max is not a criticality.
 func UnaryServerInterceptor(c ServerConfig, ps ...resilience.Policy) grpc.UnaryServerInterceptor {
+	c.defaults()
 	p := resilience.Chain(ps...)
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		ctx, err := c.prepare(ctx, info.FullMethod)
@@ -183,7 +202,7 @@ func UnaryServerInterceptor(c ServerConfig, ps ...resilience.Policy) grpc.UnaryS
 			if panicked {
 				return herr
 			}
-			if herr != nil && DefaultFailure(status.Code(herr)) {
+			if herr != nil && c.Failure(status.Code(herr)) {
 				return herr
 			}
 			return nil
@@ -216,6 +235,7 @@ func (c *ServerConfig) run(ctx context.Context, method string, h func(context.Co
 // and the handler gets the policies' context through the stream's
 // Context.
 func StreamServerInterceptor(c ServerConfig, ps ...resilience.Policy) grpc.StreamServerInterceptor {
+	c.defaults()
 	p := resilience.Chain(ps...)
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		ctx, err := c.prepare(ss.Context(), info.FullMethod)
@@ -228,7 +248,7 @@ func StreamServerInterceptor(c ServerConfig, ps ...resilience.Policy) grpc.Strea
 			_, herr, panicked = c.run(ctx, info.FullMethod, func(ctx context.Context) (any, error) {
 				return nil, handler(srv, &serverStream{ServerStream: ss, ctx: ctx})
 			})
-			if panicked || herr != nil && DefaultFailure(status.Code(herr)) {
+			if panicked || herr != nil && c.Failure(status.Code(herr)) {
 				return herr
 			}
 			return nil
