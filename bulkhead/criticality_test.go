@@ -102,15 +102,21 @@ func TestFullQueueShedsLowerFirst(t *testing.T) {
 // the wait plus the service time.
 func TestPriorityShedding(t *testing.T) {
 	t.Parallel()
-	for _, order := range []bulkhead.Order{bulkhead.FIFO, bulkhead.AdaptiveLIFO} {
-		t.Run(order.String(), func(t *testing.T) {
+	for name, c := range map[string]bulkhead.Config{
+		"FIFO":          {},
+		"AdaptiveLIFO":  {Order: bulkhead.AdaptiveLIFO},
+		"FIFO AIMD":     {Adaptive: bulkhead.AIMD{Latency: 15 * time.Millisecond}},
+		"FIFO Gradient": {Adaptive: bulkhead.Gradient{}},
+	} {
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			shedding(t, order)
+			shedding(t, c)
 		})
 	}
 }
 
-func shedding(t *testing.T, order bulkhead.Order) {
+func shedding(t *testing.T, c bulkhead.Config) {
+	order := c.Order
 	synctest.Test(t, func(t *testing.T) {
 		const (
 			permits = 10
@@ -119,7 +125,8 @@ func shedding(t *testing.T, order bulkhead.Order) {
 			run     = 20 * time.Second
 			maxWait = 50 * time.Millisecond
 		)
-		b := bulkhead.New(permits, bulkhead.Config{MaxQueue: 100, MaxWait: maxWait, Order: order})
+		c.MaxQueue, c.MaxWait = 100, maxWait
+		b := bulkhead.New(permits, c)
 		type tally struct {
 			offered, done int
 			latencies     []time.Duration
