@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/resiliencekit/resilience/health"
 	"github.com/resiliencekit/resilience/outbox"
 	"github.com/resiliencekit/resilience/outbox/outboxtest"
 	"github.com/resiliencekit/resilience/outbox/sqlite"
@@ -57,4 +58,35 @@ func TestIdleRelayLeavesTheWriteLock(t *testing.T) {
 	require.Eventually(t, func() bool { return len(pub.Messages()) == 1 }, 10*time.Second, 5*time.Millisecond)
 	stop()
 	require.NoError(t, <-done)
+}
+
+// health.Outbox against a real database: the backlog over its bound fails
+// the check, and a reading is reused until Every has passed.
+func TestHealthCheck(t *testing.T) {
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "outbox.db"))
+	require.NoError(t, err)
+	defer db.Close()
+	ctx := context.Background()
+	ob := outbox.New(db, outbox.Config{Dialect: sqlite.Dialect})
+	require.NoError(t, ob.Migrate(ctx))
+	check := health.Outbox(ob, health.OutboxLimits{MaxBacklog: 1, Every: time.Hour})
+	fresh := health.Outbox(ob, health.OutboxLimits{MaxBacklog: 1, Every: time.Nanosecond})
+	assert.Equal(t, health.Pass, check(ctx).Status)
+
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	require.NoError(t, ob.Add(ctx, tx, outbox.Message{Topic: "t", Key: "k", Payload: []byte("1")},
+		outbox.Message{Topic: "t", Key: "k", Payload: []byte("2")}))
+	require.NoError(t, tx.Commit())
+
+	assert.Equal(t, health.Pass, check(ctx).Status, "the last reading, until Every passed")
+	r := fresh(ctx)
+	assert.Equal(t, health.Fail, r.Status)
+	assert.Contains(t, r.Output, "backlog 2 over 1")
+	assert.EqualValues(t, 2, r.ObservedValue)
+
+	db.Close()
+	r = fresh(ctx)
+	assert.Equal(t, health.Fail, r.Status, "stats that cannot be read fail the check")
+	assert.Contains(t, r.Output, "outbox stats")
 }
