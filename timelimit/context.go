@@ -212,6 +212,20 @@ func (c *limitCtx) cancel(how uint32, err error) {
 	}
 }
 
+// expireIfDue expires c if its own deadline is not after now, as the
+// timer would have: op failed as the deadline passed.
+func (c *limitCtx) expireIfDue(now time.Time) {
+	if c.deadline.After(now) {
+		return
+	}
+	c.q.remove(c)
+	if err := c.parent.Err(); err != nil {
+		c.cancel(parental, err)
+	} else {
+		c.cancel(expired, nil)
+	}
+}
+
 // release ends the call: op returned (or its response body was closed).
 func (c *limitCtx) release() { c.cancel(released, nil) }
 

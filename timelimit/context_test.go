@@ -245,3 +245,24 @@ func TestOwnContextTransport(t *testing.T) {
 	_, err = resp.Body.Read(make([]byte, 1))
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "the time limit covers the body")
 }
+
+// An op that fails as its deadline passes, before the TimeLimit's timer
+// has fired (a server enforcing the deadline it was sent), timed out:
+// every time, not only when the timer happened to come first.
+func TestOwnContextFailureAtTheDeadline(t *testing.T) {
+	t.Parallel()
+	l := timelimit.New(2*time.Millisecond, timelimit.Config{Grace: time.Hour})
+	boom := errors.New("deadline enforced downstream")
+	for range 100 {
+		err := l.Do(context.Background(), func(ctx context.Context) error {
+			dl, _ := ctx.Deadline()
+			for time.Now().Before(dl) {
+			}
+			return boom
+		})
+		require.ErrorIs(t, err, timelimit.ErrTimeout)
+		require.ErrorIs(t, err, boom)
+	}
+	assert.EqualValues(t, 100, l.Metrics().Timeouts)
+	assert.Zero(t, l.Metrics().Late)
+}

@@ -142,6 +142,12 @@ func (l *TimeLimit) Do(ctx context.Context, op func(context.Context) error) erro
 	}()
 	err := op(actx)
 	returned = true
+	if err != nil && actx.state.Load() == live {
+		// An op that failed as its deadline passed, before the timer
+		// fired (a server that enforced the deadline it was sent, say),
+		// timed out: only a failure pays for this clock read.
+		actx.expireIfDue(time.Now())
+	}
 	if actx.state.Load() != expired || !l.expiredFirst(ctx, actx) {
 		// (RequestFrom first: outside Transport and Handler, which is
 		// where DeferRelease can hold the release, it saves making a
