@@ -1,10 +1,9 @@
 package bulkhead
 
 import (
-	"math/rand/v2"
 	"runtime"
-	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // The permits of a bulkhead are split into shards, each on cache lines of
@@ -14,13 +13,15 @@ import (
 // a call whose own shard is full tries the others before it queues or is
 // refused.
 //
-// Each call starts with the shard named by a token it takes from a
-// sync.Pool and puts back at once: a Get followed by a Put on the same P
-// uses the P's private slot and touches no shared memory, so each P keeps
-// using its own token. Tokens start on different shards; when a token's
-// shard turns out to be contended (a compare-and-swap lost a race), the
-// token moves to a shard drawn at random, so that two Ps that ended up on
-// the same shard soon part again.
+// Each call starts with the shard its goroutine's stack address picks,
+// through a multiplier shared by every call: a hash of the address, so
+// goroutines spread over the shards and one goroutine keeps to one shard.
+// When two goroutines turn out to share a shard (a compare-and-swap lost
+// a race), the multiplier changes, which reshuffles every goroutine onto
+// the shards, up to maxShakes times: two goroutines on two CPUs soon part.
+// (It replaced a sync.Pool token per P, whose Get and Put cost a quarter
+// of a free call and whose tokens a garbage collection dropped: see
+// bench/README.md.)
 
 // maxShards bounds the number of shards: beyond it, scanning them all when
 // the bulkhead is nearly full costs more than the contention it saves.
@@ -33,9 +34,13 @@ type shard struct {
 	inflight atomic.Int64
 	// limit is this shard's share of the limit.
 	limit atomic.Int64
-	// rejected counts the calls refused on this shard's CPU.
+	_     [64 - 16]byte
+	// rejected counts the calls refused on this shard's CPU, on a cache
+	// line of its own: a full bulkhead's refusals write it, while the
+	// calls of the other CPUs read inflight and limit to look for a free
+	// permit.
 	rejected atomic.Uint64
-	_        [128 - 24]byte // keep shards on separate cache lines (and line pairs)
+	_        [64 - 8]byte // keep shards on separate cache lines (and line pairs)
 }
 
 // tryAcquire takes a permit of s if one is free. contended reports that
@@ -53,25 +58,34 @@ func (s *shard) tryAcquire() (ok, contended bool) {
 	}
 }
 
-// token names the shard a P tries first.
-type token struct{ shard int }
-
 // permits is the sharded permit count of a bulkhead.
 type permits struct {
 	shards []shard
-	home   sync.Pool // *token
-	next   atomic.Uint32
+	mult   atomic.Uint64 // odd: picks a goroutine's shard from its stack address
+	shakes atomic.Uint32 // how many times mult changed
 }
+
+// golden is 2^64 divided by the golden ratio, the multiplier of Fibonacci
+// hashing.
+const golden = 0x9e3779b97f4a7c15
+
+// maxShakes bounds how many times contention reshuffles the goroutines:
+// past it, goroutines that still collide keep their shards.
+const maxShakes = 64
 
 func (p *permits) init(maxConcurrent, limit int) {
 	n := min(runtime.GOMAXPROCS(0), maxConcurrent, maxShards)
 	p.shards = make([]shard, n)
-	p.home.New = func() any {
-		// Allocates only when the pool is empty: at first use on each P,
-		// and after garbage collections emptied it.
-		return &token{shard: int(p.next.Add(1)) % len(p.shards)}
-	}
+	p.mult.Store(golden)
 	p.setLimit(limit)
+}
+
+// homeOf returns the index of the shard the caller's goroutine starts
+// with.
+func (p *permits) homeOf() int {
+	var here byte
+	x := uint64(uintptr(unsafe.Pointer(&here))) >> 11 // 2 KiB: the smallest goroutine stack
+	return int((x*p.mult.Load())>>32) % len(p.shards)
 }
 
 // setLimit shares limit among the shards.
@@ -86,9 +100,8 @@ func (p *permits) setLimit(limit int) {
 	}
 }
 
-// take takes a permit, preferring the shard of the current P, and returns
-// its shard, or nil if none is free. It also returns the shard of the
-// current P.
+// take takes a permit, preferring the caller's home shard, and returns
+// its shard, or nil if none is free. It also returns the home shard.
 func (p *permits) take() (taken, home *shard) {
 	if len(p.shards) == 1 {
 		s := &p.shards[0]
@@ -97,13 +110,13 @@ func (p *permits) take() (taken, home *shard) {
 		}
 		return nil, s
 	}
-	t := p.home.Get().(*token)
-	h := &p.shards[t.shard]
+	h := &p.shards[p.homeOf()]
 	ok, contended := h.tryAcquire()
 	if contended {
-		t.shard = rand.IntN(len(p.shards))
+		if n := p.shakes.Add(1); n <= maxShakes {
+			p.mult.Store(golden * (2*uint64(n) + 1)) // odd times odd
+		}
 	}
-	p.home.Put(t)
 	if ok {
 		return h, h
 	}
