@@ -72,6 +72,53 @@ func benchRelay(b *testing.B, batch int) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 }
 
+// BenchmarkOutboxRelayCurve is the relay's throughput against the number
+// of keys and of relays sharing the outbox (batch 100, 256-byte payloads,
+// PostgreSQL to JetStream as BenchmarkOutboxRelayNATS): each relay holds
+// the keys it claims, so few keys serialize the relays, many spread them.
+// Run it with -benchtime 20000x.
+func BenchmarkOutboxRelayCurve(b *testing.B) {
+	for _, keys := range []int{10, 100, 10000} {
+		for _, relays := range []int{1, 2, 4} {
+			b.Run(fmt.Sprintf("keys%d/relays%d", keys, relays), func(b *testing.B) { benchRelays(b, keys, relays) })
+		}
+	}
+}
+
+func benchRelays(b *testing.B, keys, relays int) {
+	db, _ := pgDB(b)
+	nc, _ := sharedNATS(b)
+	js, err := jetstream.New(nc)
+	require.NoError(b, err)
+	stream := newStream(b, nc, true, nil)
+	ob := newOutbox(b, db)
+	subject := stream + ".orders"
+	payload := make([]byte, benchPayload)
+	for start := 0; start < b.N; start += fillTx {
+		msgs := make([]outbox.Message, 0, fillTx)
+		for i := start; i < min(start+fillTx, b.N); i++ {
+			msgs = append(msgs, outbox.Message{Topic: subject, Key: fmt.Sprintf("key%05d", i%keys), Payload: payload})
+		}
+		addTx(b, ob, msgs...)
+	}
+	pub := nats.New(nc, nats.Config{Stream: stream})
+	defer pub.Close()
+	b.ResetTimer()
+	t0 := time.Now()
+	var stops []func()
+	for range relays {
+		r := outbox.NewRelay(ob, pub, outbox.RelayConfig{BatchSize: 100, PollInterval: 10 * time.Millisecond})
+		stops = append(stops, goRun(r.Run))
+	}
+	waitStream(b, js, stream, b.N, 5*time.Minute)
+	elapsed := time.Since(t0)
+	b.StopTimer()
+	for _, stop := range stops {
+		stop()
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+}
+
 func benchWatermill(b *testing.B, batch int) {
 	db, _ := pgDB(b)
 	nc, url := sharedNATS(b)
