@@ -30,11 +30,10 @@ type ServerConfig struct {
 
 	// Criticality, when not nil, reads the criticality callers send in
 	// CriticalityKey into the call's context (resilience.CriticalityFrom),
-	// where a bulkhead sheds the sheddable calls first. Trust and Max
-	// work as for resilience.HandlerConfig.Criticality; a Trust that needs
-	// the request gets nil (use the peer in its context with
-	// peer.FromContext instead, through TrustPeer). A malformed value is
-	// answered INVALID_ARGUMENT.
+	// where a bulkhead sheds the sheddable calls first. Its TrustPeer and
+	// Max work as resilience.CriticalityConfig's Trust and Max, with the
+	// call's context (peer.FromContext) in place of the request. A
+	// malformed value is answered INVALID_ARGUMENT.
 	Criticality *Criticality
 
 	// Failure reports whether a handler's error with code is a failure
