@@ -231,7 +231,8 @@ const maxReplay = 64
 // The stream lives on after the policies return, so it runs with the
 // caller's context, not the one the policies pass to each attempt: a time
 // limit among ps bounds opening the stream (and the first message), not
-// its life; use the caller's deadline for that.
+// its life (use the caller's deadline for that), and a bulkhead bounds how
+// many streams are being opened at once, not how many are open.
 func StreamClientInterceptor(c ClientConfig, ps ...resilience.Policy) grpc.StreamClientInterceptor {
 	c.defaults()
 	p := resilience.Chain(ps...)
