@@ -156,3 +156,34 @@ func TestCriticalityAcrossServices(t *testing.T) {
 	down.CloseIdleConnections()
 	client.CloseIdleConnections()
 }
+
+// Whatever a caller sends as its criticality, the Handler either answers
+// 400 or serves it with one of the three criticalities, capped at Max.
+func FuzzCriticalityHeader(f *testing.F) {
+	for _, s := range []string{"critical", "SHEDDABLE", "default", "", "urgent", "critical\x00"} {
+		f.Add(s)
+	}
+	var got resilience.Criticality
+	h := resilience.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = resilience.CriticalityFrom(r.Context())
+	}), resilience.HandlerConfig{Criticality: &resilience.CriticalityConfig{}})
+	f.Fuzz(func(t *testing.T, s string) {
+		got = 99
+		req := httptest.NewRequest(http.MethodGet, "http://svc.test/", nil)
+		req.Header[resilience.CriticalityHeader] = []string{s}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch rec.Code {
+		case http.StatusBadRequest:
+			if _, err := resilience.ParseCriticality(s); err == nil {
+				t.Fatalf("%q refused but parses", s)
+			}
+		case http.StatusOK:
+			if got != resilience.Sheddable && got != resilience.DefaultCriticality {
+				t.Fatalf("%q: %v above Max", s, got)
+			}
+		default:
+			t.Fatalf("%q: status %d", s, rec.Code)
+		}
+	})
+}

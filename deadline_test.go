@@ -2,8 +2,10 @@ package resilience_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -228,4 +230,45 @@ func TestDeadlinePropagatesEndToEnd(t *testing.T) {
 	left := <-seen
 	assert.Greater(t, left, time.Duration(0), "the handler had a deadline")
 	assert.LessOrEqual(t, left, 4900*time.Millisecond, "at most the caller's 5 s less the margin")
+}
+
+// Whatever a caller sends as its deadline, ParseDeadline returns a
+// non-negative whole number of milliseconds that prints back as what was
+// sent (leading zeros aside), or ErrInvalidDeadline; the Handler then
+// never extends its own deadline nor answers other than 200, 400 or 503.
+func FuzzDeadlineHeader(f *testing.F) {
+	for _, s := range []string{"0", "1500", "007", "999999999999", "1234567890123", "-1", "1.5", "5ms", "", " 5", "١٢"} {
+		f.Add(s)
+	}
+	h := resilience.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if dl, ok := r.Context().Deadline(); ok && time.Until(dl) > time.Minute {
+			panic("extended past the server's own deadline")
+		}
+	}), resilience.HandlerConfig{Deadline: &resilience.DeadlineConfig{MinLeft: time.Millisecond}})
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := resilience.ParseDeadline(s)
+		if err != nil {
+			if !errors.Is(err, resilience.ErrInvalidDeadline) || d != 0 {
+				t.Fatalf("%q: %v, %v", s, d, err)
+			}
+		} else {
+			if d < 0 || d%time.Millisecond != 0 {
+				t.Fatalf("%q: %v", s, d)
+			}
+			if got := strconv.FormatInt(d.Milliseconds(), 10); strings.TrimLeft(s, "0") != strings.TrimLeft(got, "0") {
+				t.Fatalf("%q parsed as %v", s, d)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		req := httptest.NewRequestWithContext(ctx, http.MethodGet, "http://svc.test/", nil)
+		req.Header[resilience.DeadlineHeader] = []string{s}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch rec.Code {
+		case http.StatusOK, http.StatusBadRequest, http.StatusServiceUnavailable:
+		default:
+			t.Fatalf("%q: status %d", s, rec.Code)
+		}
+	})
 }
