@@ -32,7 +32,10 @@
 // carry as a pushback trailer. Keyed policies are keyed by the peer's IP
 // address (PeerKey) or a metadata value (MetadataKey), and
 // ServerConfig.Criticality reads the caller's criticality, so that a
-// bulkhead sheds sheddable calls first. A panic in a handler is seen by
+// bulkhead sheds sheddable calls first. ServerConfig.Margin and MinLeft do
+// with the caller's deadline (grpc-timeout) what
+// resilience.DeadlineConfig does over HTTP: a margin off it, and a call
+// with too little time left refused at once. A panic in a handler is seen by
 // the policies as a failure and answered INTERNAL, instead of ending the
 // process as it would in grpc-go.
 //

@@ -410,3 +410,39 @@ func TestStreamServer(t *testing.T) {
 	}
 	assert.Equal(t, codes.Internal, status.Code(err), "a panic in the stream's handler")
 }
+
+// The server takes Margin off the caller's deadline and refuses at once a
+// call with less than MinLeft left; a call without a deadline starts.
+func TestServerDeadline(t *testing.T) {
+	t.Parallel()
+	var left atomic.Int64
+	svc := &service{unary: func(ctx context.Context, _ int64) error {
+		if dl, ok := ctx.Deadline(); ok {
+			left.Store(int64(time.Until(dl)))
+		} else {
+			left.Store(-1)
+		}
+		return nil
+	}}
+	c := serve(t, svc, []grpc.ServerOption{grpc.ChainUnaryInterceptor(resiliencegrpc.UnaryServerInterceptor(resiliencegrpc.ServerConfig{
+		Margin: 100 * time.Millisecond, MinLeft: 500 * time.Millisecond,
+	}))})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, err := c.UnaryCall(ctx, &testpb.SimpleRequest{})
+	require.NoError(t, err)
+	assert.LessOrEqual(t, time.Duration(left.Load()), 9900*time.Millisecond, "the margin was taken off")
+	assert.Greater(t, time.Duration(left.Load()), time.Duration(0))
+
+	_, err = c.UnaryCall(t.Context(), &testpb.SimpleRequest{})
+	require.NoError(t, err)
+	assert.EqualValues(t, -1, left.Load(), "no deadline: served as it is")
+
+	short, cancel2 := context.WithTimeout(t.Context(), 550*time.Millisecond) // 450 ms after the margin
+	defer cancel2()
+	before := svc.calls.Load()
+	_, err = c.UnaryCall(short, &testpb.SimpleRequest{})
+	assert.Equal(t, codes.DeadlineExceeded, status.Code(err))
+	assert.Equal(t, before, svc.calls.Load(), "refused before the handler")
+	assert.Panics(t, func() { resiliencegrpc.UnaryServerInterceptor(resiliencegrpc.ServerConfig{MinLeft: -1}) })
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -42,6 +43,17 @@ type ServerConfig struct {
 	// handler's error either way. Nil means DefaultFailure.
 	Failure func(code codes.Code) bool
 
+	// Margin is taken off the deadline grpc-go gives a call (the caller's,
+	// from grpc-timeout): the answer's way back. Zero means none.
+	Margin time.Duration
+
+	// MinLeft is the least time a call must have left, after Margin, for
+	// the policies and the handler to start it: a call with less is
+	// answered DEADLINE_EXCEEDED at once, as the caller would see it
+	// anyway. A call without a deadline always starts. Zero means: only
+	// a call with no time left at all is refused.
+	MinLeft time.Duration
+
 	// OnPanic, when not nil, is called with the value and stack of a
 	// panic in a handler, after the policies saw it (a breaker counts it);
 	// the call is then answered INTERNAL. Panics are always recovered: in
@@ -50,6 +62,9 @@ type ServerConfig struct {
 }
 
 func (c *ServerConfig) defaults() {
+	if c.Margin < 0 || c.MinLeft < 0 {
+		panic(fmt.Sprintf("resiliencegrpc: negative ServerConfig.Margin %v or MinLeft %v", c.Margin, c.MinLeft))
+	}
 	if c.Failure == nil {
 		c.Failure = DefaultFailure
 	}
@@ -99,6 +114,25 @@ func MetadataKey(name string) func(ctx context.Context, method string) string {
 		}
 		return PeerKey(ctx)
 	}
+}
+
+// deadline applies Margin and MinLeft to the call's deadline: it returns
+// the context to serve the call with (and its cancel, nil when unchanged),
+// or a DEADLINE_EXCEEDED status.
+func (c *ServerConfig) deadline(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return ctx, nil, nil
+	}
+	left := time.Until(dl) - c.Margin
+	if left <= 0 || left < c.MinLeft {
+		return ctx, nil, status.Errorf(codes.DeadlineExceeded, "resiliencegrpc: %v left of the caller's deadline, at least %v needed", max(left, 0).Round(time.Millisecond), c.MinLeft)
+	}
+	if c.Margin == 0 {
+		return ctx, nil, nil
+	}
+	ctx, cancel := context.WithDeadline(ctx, dl.Add(-c.Margin))
+	return ctx, cancel, nil
 }
 
 func (c *ServerConfig) prepare(ctx context.Context, method string) (context.Context, error) {
@@ -189,8 +223,14 @@ func UnaryServerInterceptor(c ServerConfig, ps ...resilience.Policy) grpc.UnaryS
 	c.defaults()
 	p := resilience.Chain(ps...)
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		ctx, err := c.prepare(ctx, info.FullMethod)
+		ctx, cancel, err := c.deadline(ctx)
 		if err != nil {
+			return nil, err
+		}
+		if cancel != nil {
+			defer cancel()
+		}
+		if ctx, err = c.prepare(ctx, info.FullMethod); err != nil {
 			return nil, err
 		}
 		var resp any
@@ -237,8 +277,14 @@ func StreamServerInterceptor(c ServerConfig, ps ...resilience.Policy) grpc.Strea
 	c.defaults()
 	p := resilience.Chain(ps...)
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		ctx, err := c.prepare(ss.Context(), info.FullMethod)
+		ctx, cancel, err := c.deadline(ss.Context())
 		if err != nil {
+			return err
+		}
+		if cancel != nil {
+			defer cancel()
+		}
+		if ctx, err = c.prepare(ctx, info.FullMethod); err != nil {
 			return err
 		}
 		var herr error
