@@ -108,6 +108,15 @@ type Config struct {
 	// the newcomer is refused.
 	Order Order
 
+	// Reserve, when positive, keeps that many permits for the calls that
+	// are not Sheddable (resilience.WithCriticality): Sheddable calls may
+	// hold at most the limit in force less Reserve at once, and one that
+	// finds them all taken is refused at once with [ErrFull] (it would be
+	// served last anyway), even with permits free and with MaxWait. It is
+	// how a bulkhead without a queue sheds sheddable calls first. It must
+	// be below maxConcurrent; zero (the default) reserves nothing.
+	Reserve int
+
 	// Adaptive, when not nil, makes the limit adaptive: after each call the
 	// bulkhead reports the call's latency and outcome to a [Limit] made by
 	// Adaptive.NewLimit(maxConcurrent), and admits as many calls as that
@@ -147,10 +156,13 @@ type Config struct {
 }
 
 // validate panics on an invalid configuration.
-func (c *Config) validate() {
+func (c *Config) validate(maxConcurrent int) {
 	waits.Resolve("bulkhead", c.MaxWait, c.MaxQueue)
 	if c.Order != FIFO && c.Order != LIFO && c.Order != AdaptiveLIFO {
 		panic(fmt.Sprintf("bulkhead: unknown %v", c.Order))
+	}
+	if c.Reserve < 0 || c.Reserve >= maxConcurrent {
+		panic(fmt.Sprintf("bulkhead: Reserve %d not in [0, maxConcurrent %d)", c.Reserve, maxConcurrent))
 	}
 }
 
@@ -181,11 +193,15 @@ type Bulkhead struct {
 	waiting atomic.Int64
 	// limit is the limit in force; the shards hold its shares.
 	limit atomic.Int64
+	// shedding counts the Sheddable calls holding (or about to take) a
+	// permit, when Config.Reserve is set.
+	shedding atomic.Int64
 	// evicted is set when a Group drops the bulkhead (its shards are then
 	// sealed), and while it tries to.
 	evicted atomic.Bool
 
 	max      int
+	reserve  int64         // permits Sheddable calls may not take (Config.Reserve)
 	maxQueue int           // 0: no call waits
 	maxWait  time.Duration // > 0 when maxQueue is; Forever: no timer
 	order    Order
@@ -216,7 +232,7 @@ func New(maxConcurrent int, c Config) *Bulkhead {
 	if maxConcurrent < 1 {
 		panic(fmt.Sprintf("bulkhead: maxConcurrent %d is less than 1", maxConcurrent))
 	}
-	c.validate()
+	c.validate(maxConcurrent)
 	return newBulkhead(maxConcurrent, &c)
 }
 
@@ -224,6 +240,7 @@ func newBulkhead(maxConcurrent int, c *Config) *Bulkhead {
 	wait, queue := waits.Resolve("bulkhead", c.MaxWait, c.MaxQueue)
 	b := &Bulkhead{
 		max:      maxConcurrent,
+		reserve:  int64(c.Reserve),
 		maxQueue: queue,
 		maxWait:  wait,
 		order:    c.Order,
@@ -261,6 +278,37 @@ func newBulkhead(maxConcurrent int, c *Config) *Bulkhead {
 // returns ctx.Err(). The permit is released when op returns or panics; a
 // panic propagates unchanged.
 func (b *Bulkhead) Do(ctx context.Context, op func(context.Context) error) error {
+	if b.reserve > 0 {
+		counted, err := b.shed(ctx)
+		if err != nil {
+			return err
+		}
+		if counted {
+			defer b.shedding.Add(-1)
+		}
+	}
+	return b.do(ctx, op)
+}
+
+// shed counts a Sheddable call against the permits such calls may hold,
+// when Config.Reserve is set: it reports whether the call was counted (the
+// caller takes it back with shedding.Add(-1) when it ends), or returns its
+// refusal.
+func (b *Bulkhead) shed(ctx context.Context) (counted bool, err error) {
+	if b.reserve == 0 {
+		return false, nil
+	}
+	if c, _ := resilience.CriticalityFrom(ctx); c > resilience.Sheddable {
+		return false, nil
+	}
+	if b.shedding.Add(1) > b.limit.Load()-b.reserve {
+		b.shedding.Add(-1)
+		return false, b.refuse(ctx, &b.shards[0])
+	}
+	return true, nil
+}
+
+func (b *Bulkhead) do(ctx context.Context, op func(context.Context) error) error {
 	s, err := b.acquire(ctx)
 	if err != nil {
 		if err != errEvicted {
@@ -269,7 +317,7 @@ func (b *Bulkhead) Do(ctx context.Context, op func(context.Context) error) error
 		// A Group dropped this bulkhead, got with Group.Get: it goes on
 		// apart from the group.
 		b.revive()
-		return b.Do(ctx, op)
+		return b.do(ctx, op)
 	}
 	return b.run(ctx, op, s)
 }

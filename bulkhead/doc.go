@@ -10,8 +10,10 @@
 // the queue stays busy). Queued calls are served by criticality first
 // (resilience.WithCriticality, which resilience.Handler reads from the
 // caller's request): a full queue sheds its Sheddable calls before the
-// others, and the Critical ones last. Without a queue (MaxWait 0) every
-// call that finds the bulkhead full is refused alike. The limit is either fixed or
+// others, and the Critical ones last. Without a queue (MaxWait 0) a call
+// that finds the bulkhead full is refused whatever its criticality;
+// [Config.Reserve] keeps permits that sheddable calls may not take. The
+// limit is either fixed or
 // adaptive: with [Config.Adaptive] it follows the latency measured on each
 // call ([AIMD], [Gradient]), so that under overload the bulkhead admits
 // about as many calls as the dependency can serve, where a fixed limit set

@@ -109,7 +109,7 @@ func NewGroup(maxConcurrent int, c GroupConfig) *Group {
 	if maxConcurrent < 1 {
 		panic(fmt.Sprintf("bulkhead: maxConcurrent %d is less than 1", maxConcurrent))
 	}
-	c.Config.validate()
+	c.Config.validate(maxConcurrent)
 	switch {
 	case c.MaxKeys < 0:
 		panic(fmt.Sprintf("bulkhead: negative MaxKeys %d", c.MaxKeys))
@@ -159,12 +159,22 @@ func (g *Group) Do(ctx context.Context, op func(context.Context) error) error {
 			}
 			return err
 		}
+		counted, err := b.shed(ctx)
+		if err != nil {
+			return err
+		}
 		s, err := b.acquire(ctx)
+		if counted && err != nil {
+			b.shedding.Add(-1)
+		}
 		if err == errEvicted {
 			continue // dropped between lookup and acquire: look again
 		}
 		if err != nil {
 			return err
+		}
+		if counted {
+			defer b.shedding.Add(-1)
 		}
 		return b.run(ctx, op, s)
 	}
@@ -194,7 +204,7 @@ func (g *Group) get(callers string) *Bulkhead {
 	cfg := &g.cfg
 	if g.configFor != nil {
 		if c, ok := g.configFor(callers); ok { // outside the lock: user code
-			c.validate()
+			c.validate(g.max)
 			if c.Name == "" {
 				c.Name = g.cfg.Name
 			}
