@@ -169,25 +169,43 @@ type checkResult struct {
 // Report runs every check and returns the readiness body's status and
 // checks: Fail while the service drains.
 func (h *Health) Report(ctx context.Context) (Status, map[string]Result) {
+	status, ran, _ := h.run(ctx)
+	results := make(map[string]Result, len(ran))
+	for _, r := range ran {
+		results[r.name] = r.res
+	}
+	return status, results
+}
+
+// ranCheck is a check's result, with its name and kind.
+type ranCheck struct {
+	name, kind string
+	res        Result
+}
+
+// run runs every check and returns the service's status, the checks'
+// results and whether the service drains.
+func (h *Health) run(ctx context.Context) (Status, []ranCheck, bool) {
 	h.mu.Lock()
 	checks := slices.Clone(h.checks)
 	h.mu.Unlock()
 	status := Pass
-	results := make(map[string]Result, len(checks))
+	ran := make([]ranCheck, 0, len(checks))
 	for _, n := range checks {
 		r := n.check(ctx)
 		if r.Status.rank() == 2 {
 			r.Status = Fail
 		}
-		results[n.name] = r
+		ran = append(ran, ranCheck{name: n.name, kind: n.kind, res: r})
 		if r.Status.rank() > status.rank() {
 			status = r.Status
 		}
 	}
-	if h.draining.Load() {
+	draining := h.draining.Load()
+	if draining {
 		status = Fail
 	}
-	return status, results
+	return status, ran, draining
 }
 
 // Live returns the liveness handler: 200 with status "pass" for as long as
@@ -205,22 +223,16 @@ func (h *Health) Live() http.Handler {
 // drains.
 func (h *Health) Ready() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		status, results := h.Report(r.Context())
-		b := body{Status: status, Checks: make(map[string][]checkResult, len(results))}
-		if h.draining.Load() {
+		status, ran, draining := h.run(r.Context())
+		b := body{Status: status, Checks: make(map[string][]checkResult, len(ran))}
+		if draining {
 			b.Output = "draining"
 		}
 		now := time.Now().UTC().Format(time.RFC3339Nano)
-		h.mu.Lock()
-		kinds := make(map[string]string, len(h.checks))
-		for _, n := range h.checks {
-			kinds[n.name] = n.kind
-		}
-		h.mu.Unlock()
-		for name, res := range results {
-			b.Checks[name] = []checkResult{{
-				ComponentType: kinds[name], Status: res.Status, Output: res.Output,
-				ObservedValue: res.ObservedValue, ObservedUnit: res.ObservedUnit, Time: now,
+		for _, c := range ran {
+			b.Checks[c.name] = []checkResult{{
+				ComponentType: c.kind, Status: c.res.Status, Output: c.res.Output,
+				ObservedValue: c.res.ObservedValue, ObservedUnit: c.res.ObservedUnit, Time: now,
 			}}
 		}
 		code := http.StatusOK
