@@ -102,14 +102,13 @@ func ParseDeadline(v string) (time.Duration, error) {
 
 // deadlineError is a request refused for its caller's deadline.
 type deadlineError struct {
-	err        error // ErrDeadlineTooShort or ErrInvalidDeadline
-	left, min  time.Duration
-	value      string
-	badRequest bool
+	err       error // ErrDeadlineTooShort or ErrInvalidDeadline
+	left, min time.Duration
+	value     string // the malformed value
 }
 
 func (e *deadlineError) Error() string {
-	if e.badRequest {
+	if e.err == ErrInvalidDeadline {
 		return fmt.Sprintf("%v: %q", e.err, e.value)
 	}
 	return fmt.Sprintf("%v: %v left, at least %v needed", e.err, e.left, e.min)
@@ -119,7 +118,7 @@ func (e *deadlineError) Is(target error) bool { return target == e.err }
 
 // HTTPStatus returns 400 for a malformed header, 503 for too little time.
 func (e *deadlineError) HTTPStatus() int {
-	if e.badRequest {
+	if e.err == ErrInvalidDeadline {
 		return http.StatusBadRequest
 	}
 	return http.StatusServiceUnavailable
@@ -144,12 +143,12 @@ func (c *DeadlineConfig) apply(ctx context.Context, r *http.Request) (context.Co
 	// Several header lines must all say the same.
 	for _, v := range vs[1:] {
 		if v != vs[0] {
-			return ctx, nil, &deadlineError{err: ErrInvalidDeadline, value: v, badRequest: true}
+			return ctx, nil, &deadlineError{err: ErrInvalidDeadline, value: v}
 		}
 	}
 	d, err := ParseDeadline(vs[0])
 	if err != nil {
-		return ctx, nil, &deadlineError{err: ErrInvalidDeadline, value: vs[0], badRequest: true}
+		return ctx, nil, &deadlineError{err: ErrInvalidDeadline, value: vs[0]}
 	}
 	left := min(d, c.Max) - c.Margin
 	if left <= 0 || left < c.MinLeft {
