@@ -149,13 +149,6 @@ func callerError(err error) error {
 	if errors.As(err, &gs) {
 		return err
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		code := codes.Canceled
-		if errors.Is(err, context.DeadlineExceeded) {
-			code = codes.DeadlineExceeded
-		}
-		return &rejection{err: err, code: code}
-	}
 	return &rejection{err: err, code: codeOf(err)}
 }
 
