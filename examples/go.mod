@@ -1,6 +1,6 @@
 module github.com/resiliencekit/resilience/examples
 
-go 1.25.0
+go 1.26.0
 
 replace (
 	github.com/resiliencekit/resilience => ../
@@ -10,7 +10,7 @@ replace (
 )
 
 require (
-	github.com/nats-io/nats.go v1.53.1
+	github.com/nats-io/nats.go v1.56.0
 	github.com/resiliencekit/resilience v0.0.0
 	github.com/resiliencekit/resilience/outbox/nats v0.0.0
 	github.com/resiliencekit/resilience/outbox/nats/embedded v0.0.0
@@ -33,8 +33,8 @@ require (
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/ncruces/go-strftime v1.0.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
-	golang.org/x/crypto v0.55.0 // indirect
-	golang.org/x/sys v0.47.0 // indirect
+	golang.org/x/crypto v0.57.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/time v0.15.0 // indirect
 	modernc.org/libc v1.75.7 // indirect
 	modernc.org/mathutil v1.7.1 // indirect

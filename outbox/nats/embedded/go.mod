@@ -1,6 +1,6 @@
 module github.com/resiliencekit/resilience/outbox/nats/embedded
 
-go 1.25.0
+go 1.26.0
 
 replace (
 	github.com/resiliencekit/resilience => ../../../
@@ -9,7 +9,7 @@ replace (
 
 require (
 	github.com/nats-io/nats-server/v2 v2.14.5
-	github.com/nats-io/nats.go v1.53.1
+	github.com/nats-io/nats.go v1.56.0
 	github.com/resiliencekit/resilience v0.0.0
 	github.com/resiliencekit/resilience/outbox/nats v0.0.0
 	github.com/stretchr/testify v1.12.1
@@ -26,7 +26,7 @@ require (
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
-	golang.org/x/crypto v0.55.0 // indirect
-	golang.org/x/sys v0.47.0 // indirect
+	golang.org/x/crypto v0.57.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/time v0.15.0 // indirect
 )
