@@ -65,11 +65,15 @@ type Breaker struct {
 	evHead      int
 	dispatching bool
 	health      *health // nil without Config.HealthCheck
+
+	key string // the key of a Group's breaker, as held: Event.Key
 }
 
+// event is a change of state queued for OnStateChange and the Observer.
 type event struct {
 	ctx      context.Context
 	from, to State
+	err      error // the failure that made the change, if known
 }
 
 // New returns a closed Breaker configured by c. It panics with a
@@ -85,7 +89,7 @@ func New(c Config) *Breaker { return newBreaker(c.settings(), "", false) }
 const inFlight = 1
 
 func newBreaker(cfg settings, key string, keyed bool) *Breaker {
-	b := &Breaker{cfg: cfg, epoch: time.Now()}
+	b := &Breaker{cfg: cfg, epoch: time.Now(), key: key}
 	b.word.Store(genOne | uint64(Closed))
 	b.timed = b.cfg.slowCall > 0
 	switch {
@@ -138,7 +142,7 @@ func (b *Breaker) Do(ctx context.Context, op func(context.Context) error) error 
 	defer func() {
 		if !done {
 			v := recover()
-			b.recordClosed(ctx, s, panicOutcome(v))
+			b.recordClosed(ctx, s, panicOutcome(v), nil)
 			if v != nil {
 				panic(v)
 			}
@@ -150,7 +154,7 @@ func (b *Breaker) Do(ctx context.Context, op func(context.Context) error) error 
 		b.succeeded(ctx, s)
 		return nil
 	}
-	b.recordClosed(ctx, s, b.classify(ctx, err))
+	b.recordClosed(ctx, s, b.classify(ctx, err), err)
 	return err
 }
 
@@ -177,7 +181,7 @@ func (b *Breaker) succeeded(ctx context.Context, s uint64) {
 // MinCalls.
 func (b *Breaker) judgeNow(ctx context.Context, s uint64) {
 	if b.judge(b.win.snapshot(b)) && State(s&stateMask) == Closed {
-		b.trip(ctx, s)
+		b.trip(ctx, s, nil)
 	}
 }
 
@@ -188,16 +192,16 @@ func (b *Breaker) doSlow(ctx context.Context, op func(context.Context) error, s 
 		return b.doTimed(ctx, op, s)
 	case Open:
 		if e := b.opened.Load(); b.healthActive() || e.until > b.now() {
-			return b.reject(e)
+			return b.reject(ctx, e)
 		}
 		return b.probe(ctx, op)
 	case HalfOpen:
 		if b.healthActive() {
-			return b.reject(halfOpenError)
+			return b.reject(ctx, halfOpenError)
 		}
 		return b.probe(ctx, op)
 	}
-	return b.reject(forcedOpenError)
+	return b.reject(ctx, forcedOpenError)
 }
 
 // doTimed runs a call in Closed or Disabled, measuring it when needed.
@@ -210,7 +214,7 @@ func (b *Breaker) doTimed(ctx context.Context, op func(context.Context) error, s
 	defer func() {
 		if !done {
 			v := recover()
-			b.recordTimed(ctx, s, panicOutcome(v), start)
+			b.recordTimed(ctx, s, panicOutcome(v), start, nil)
 			if v != nil {
 				panic(v)
 			}
@@ -218,13 +222,15 @@ func (b *Breaker) doTimed(ctx context.Context, op func(context.Context) error, s
 	}()
 	err := op(ctx)
 	done = true
-	b.recordTimed(ctx, s, b.classify(ctx, err), start)
+	b.recordTimed(ctx, s, b.classify(ctx, err), start, err)
 	return err
 }
 
-func (b *Breaker) recordTimed(ctx context.Context, s uint64, o Outcome, start int64) {
+// recordTimed records the outcome o of a call in Closed or Disabled that
+// returned err (nil for a panic) and started at start.
+func (b *Breaker) recordTimed(ctx context.Context, s uint64, o Outcome, start int64, err error) {
 	if !b.timed {
-		b.recordClosed(ctx, s, o)
+		b.recordClosed(ctx, s, o, err)
 		return
 	}
 	now := b.now()
@@ -257,12 +263,13 @@ func (b *Breaker) recordTimed(ctx context.Context, s uint64, o Outcome, start in
 		}
 	}
 	if trip && State(s&stateMask) == Closed {
-		b.trip(ctx, s)
+		b.trip(ctx, s, err)
 	}
 }
 
-// recordClosed records the outcome of a closed call that was not timed.
-func (b *Breaker) recordClosed(ctx context.Context, s uint64, o Outcome) {
+// recordClosed records the outcome of a closed call that was not timed
+// and returned err (nil for a panic).
+func (b *Breaker) recordClosed(ctx context.Context, s uint64, o Outcome, err error) {
 	switch o {
 	case Ignore:
 		b.ignored.Add(1)
@@ -287,7 +294,7 @@ func (b *Breaker) recordClosed(ctx context.Context, s uint64, o Outcome) {
 		b.calls.add(0)
 	}
 	if trip && State(s&stateMask) == Closed {
-		b.trip(ctx, s)
+		b.trip(ctx, s, err)
 	}
 }
 
@@ -336,18 +343,26 @@ func panicOutcome(v any) Outcome {
 	return Failure
 }
 
-// reject counts a rejection and returns e, an immutable error shared with
-// the other rejections of its open period or state: nothing is allocated.
-func (b *Breaker) reject(e *OpenError) error {
+// reject counts a rejection, reports it to the Observer and returns e, an
+// immutable error shared with the other rejections of its open period or
+// state: nothing is allocated. No lock is held.
+func (b *Breaker) reject(ctx context.Context, e *OpenError) error {
 	b.rejections.Add(1)
+	if b.cfg.observer != nil {
+		b.cfg.observer.Observe(ctx, resilience.Event{
+			Kind: resilience.EventReject, Policy: "breaker", Name: b.cfg.name, Key: b.key,
+			Reason: e.reason(), Err: e,
+		})
+	}
 	return e
 }
 
-// trip opens a closed breaker, unless it changed since s.
-func (b *Breaker) trip(ctx context.Context, s uint64) {
+// trip opens a closed breaker, unless it changed since s; err is the
+// failure that tripped it (nil when not known).
+func (b *Breaker) trip(ctx context.Context, s uint64, err error) {
 	b.mu.Lock()
 	if b.word.Load() == s {
-		b.setLocked(ctx, Open)
+		b.setLocked(ctx, Open, err)
 	}
 	b.mu.Unlock()
 	b.dispatch()

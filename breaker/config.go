@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observe"
 )
 
 // Defaults for the zero fields of [Config].
@@ -233,6 +234,17 @@ type Config struct {
 	// context.Background() for [Breaker.ForceOpen], [Breaker.Disable] and
 	// [Breaker.Reset].
 	OnStateChange func(ctx context.Context, from, to State)
+
+	// Observer, when set, receives the breaker's events: an
+	// EventStateChange for every change of state (From and To are
+	// State.String(); Err is the failure that opened the breaker, when one
+	// did), delivered in order and with the same context as OnStateChange
+	// (after it, when both are set), and an EventReject for every call
+	// the breaker refuses, with the caller's context, on its goroutine.
+	// Zero means no observer: nothing is reported and nothing is paid. In
+	// a [GroupConfig] its events carry the key of the breaker (see the
+	// package doc's "# Events" section for the kinds and reasons).
+	Observer resilience.Observer
 }
 
 // mode is the trip rule family of a breaker.
@@ -265,6 +277,7 @@ type settings struct {
 	healthTimeout  time.Duration
 	classify       func(error) Outcome
 	onStateChange  func(ctx context.Context, from, to State)
+	observer       resilience.Observer
 	name           string
 }
 
@@ -307,6 +320,7 @@ func (c Config) settings() settings {
 	}
 	rate("FailureRate", c.FailureRate)
 	rate("SlowCallRate", c.SlowCallRate)
+	observe.Check("breaker", c.Observer)
 
 	s := settings{
 		consecutive:   int64(c.ConsecutiveFailures),
@@ -321,6 +335,7 @@ func (c Config) settings() settings {
 		healthTimeout: c.HealthCheckTimeout,
 		classify:      c.Classify,
 		onStateChange: c.OnStateChange,
+		observer:      c.Observer,
 		name:          c.Name,
 	}
 	switch {

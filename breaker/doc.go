@@ -108,6 +108,47 @@
 // period (so an error kept after it answers 0, never the wait of a later
 // period), and one for every half-open or forced-open rejection.
 //
+// # Events
+//
+// With Config.Observer set, a breaker reports what it does as
+// resilience.Events with Policy "breaker", Name [Breaker.Name] and Key the
+// key of a Group's breaker as the group holds it (a long one as its hash;
+// "" outside a Group):
+//
+//   - EventStateChange for every change of state: From and To are
+//     State.String() ("closed", "open", "half-open", "forced-open",
+//     "disabled"), Err the failure that opened the breaker (the error of
+//     the call, probe or health check whose outcome tripped it), nil when
+//     none is known (a panic, a slow call, a success that filled the
+//     window up to MinCalls) and for every other change. Changes are
+//     delivered as OnStateChange's are, just after it: in order, with no
+//     lock held, with the context of what made the change (the call's,
+//     the health-check goroutine's, context.Background() for ForceOpen,
+//     Disable and Reset). A change made while another goroutine is
+//     delivering is delivered by that goroutine, so that no observer sees
+//     two changes out of order.
+//   - EventReject for every call refused, on the caller's goroutine, with
+//     its context and before Do returns: Err is the error Do returns and
+//     Reason says why, as below.
+//
+// The reasons of EventReject:
+//
+//   - "open": the breaker is open and its open period has not ended (or
+//     a health check probes in place of calls); Err is the period's
+//     [*OpenError].
+//   - "half_open": the breaker is half-open and every probe slot is
+//     taken (or a health check probes); Err is an *OpenError whose State
+//     is HalfOpen.
+//   - "forced_open": [Breaker.ForceOpen] isolated the dependency.
+//   - "too_many_keys": a Group holds MaxKeys busy breakers and none for
+//     the call's key; Err is the [*TooManyKeysError].
+//
+// Successes and failures are not events: a call in the Closed state that
+// succeeds never looks at the Observer. A breaker without one pays a nil
+// check per rejection and per change of state, and allocates nothing for
+// it; with one, the events are passed by value and a rejection still
+// allocates nothing.
+//
 // # Cost
 //
 // A call in the Closed state that succeeds takes no lock, allocates nothing

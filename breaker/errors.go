@@ -50,6 +50,18 @@ func (e *OpenError) State() State {
 	return e.state
 }
 
+// reason is the Event.Reason of the rejection: "open", "half_open" or
+// "forced_open".
+func (e *OpenError) reason() string {
+	switch e.state {
+	case HalfOpen:
+		return "half_open"
+	case ForcedOpen:
+		return "forced_open"
+	}
+	return "open"
+}
+
 // RetryAfter returns the time from now until the end of the open period
 // that rejected the call, when the breaker lets the next probe through; 0
 // when that moment has passed or is not known (forced open, half-open with

@@ -77,16 +77,22 @@ func TestRejectionsAllocateNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocation count")
 	}
+	for oname, o := range observers() {
+		t.Run(oname, func(t *testing.T) { rejectionsAllocateNothing(t, o) })
+	}
+}
+
+func rejectionsAllocateNothing(t *testing.T, o resilience.Observer) {
 	ctx := context.Background()
-	open := breaker.New(breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Hour})
+	open := breaker.New(breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Hour, Observer: o})
 	_ = call(open, fail)
-	forced := breaker.New(breaker.Config{})
+	forced := breaker.New(breaker.Config{Observer: o})
 	forced.ForceOpen()
-	g := breaker.NewGroup(breaker.GroupConfig{Config: breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Hour}})
+	g := breaker.NewGroup(breaker.GroupConfig{Config: breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Hour, Observer: o}})
 	keyed := resilience.WithKey(ctx, "k")
 	_ = g.Do(keyed, fail)
 	health := breaker.New(breaker.Config{
-		ConsecutiveFailures: 1, OpenDuration: time.Nanosecond,
+		ConsecutiveFailures: 1, OpenDuration: time.Nanosecond, Observer: o,
 		HealthCheck: func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() },
 	})
 	t.Cleanup(func() { health.Close() })
@@ -103,7 +109,7 @@ func TestRejectionsAllocateNothing(t *testing.T) {
 	}
 
 	// Half-open with the only probe slot taken.
-	b := breaker.New(breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Nanosecond, MaxProbes: 1})
+	b := breaker.New(breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Nanosecond, MaxProbes: 1, Observer: o})
 	_ = call(b, fail)
 	time.Sleep(time.Millisecond)
 	release, started := make(chan struct{}), make(chan struct{})

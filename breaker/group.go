@@ -29,12 +29,16 @@ const (
 // reject.
 type GroupConfig struct {
 	// Config configures the breaker of every key, unless ConfigFor gives
-	// the key one of its own. Its Name names the group.
+	// the key one of its own. Its Name names the group. Its Observer gets
+	// the events of every key's breaker, with the key as held (see
+	// MaxKeys) in Event.Key, and the calls refused for too many keys.
 	Config Config
 	// ConfigFor, when not nil, returns the Config of key's breaker; false
 	// means Config. It is called with the caller's key (a long one
 	// too) when the key's breaker is made (again after an eviction),
-	// outside the group's lock, and must not call into the Group.
+	// outside the group's lock, and must not call into the Group. A
+	// returned Config with Name "" gets the group's Name, and one with no
+	// Observer the group's Observer.
 	ConfigFor func(key string) (Config, bool)
 	// MaxKeys bounds the breakers the group holds; zero means
 	// DefaultMaxKeys. Keys are bounded in bytes too: a key longer than
@@ -141,7 +145,7 @@ func (g *Group) Do(ctx context.Context, op func(context.Context) error) error {
 	var c *atomic.Int64
 	for {
 		if e = g.entry(key); e == nil {
-			return g.tooMany
+			return g.refuse(ctx, key)
 		}
 		// Announce the call, then check that the entry was not dropped:
 		// the sweep marks an entry dropped before it reads the calls in
@@ -155,6 +159,18 @@ func (g *Group) Do(ctx context.Context, op func(context.Context) error) error {
 	}
 	defer c.Add(-1)
 	return e.b.Do(ctx, op)
+}
+
+// refuse returns the error of a call of key that the group, full of busy
+// breakers, refused, and reports it to the Observer.
+func (g *Group) refuse(ctx context.Context, key string) error {
+	if o := g.base.observer; o != nil {
+		o.Observe(ctx, resilience.Event{
+			Kind: resilience.EventReject, Policy: "breaker", Name: g.cfg.Config.Name, Key: keyed.Bound(key),
+			Reason: "too_many_keys", Err: g.tooMany,
+		})
+	}
+	return g.tooMany
 }
 
 // Get returns the breaker of key, making it if needed; it counts as a use
@@ -259,6 +275,9 @@ func (g *Group) add(callers, key string) any {
 	}
 	if ownCfg && cfg.name == "" {
 		cfg.name = g.cfg.Config.Name
+	}
+	if ownCfg && cfg.observer == nil {
+		cfg.observer = g.base.observer
 	}
 	if f := g.cfg.OnStateChange; f != nil {
 		own := cfg.onStateChange

@@ -152,32 +152,36 @@ func TestHandlerAnswers503(t *testing.T) {
 	require.Equal(t, "90", rec.Header().Get("Retry-After"))
 }
 
-// The closed success path allocates nothing, in every mode.
+// The closed success path allocates nothing, in every mode, with no
+// Observer or with one.
 func TestSuccessPathAllocatesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocation count")
 	}
 	ctx := context.Background()
-	for name, cfg := range map[string]breaker.Config{
-		"consecutive": {},
-		"count":       {WindowCalls: 100},
-		"time":        {WindowDuration: time.Minute},
-		"slow":        {WindowCalls: 100, SlowCall: time.Second},
-	} {
-		b := breaker.New(cfg)
-		allocs := testing.AllocsPerRun(1000, func() { _ = b.Do(ctx, ok) })
-		assert.Zero(t, allocs, name)
-		g := breaker.NewGroup(breaker.GroupConfig{Config: cfg})
-		keyed := resilience.WithKey(ctx, "k")
-		allocs = testing.AllocsPerRun(1000, func() { _ = g.Do(keyed, ok) })
-		assert.Zero(t, allocs, "group, %s", name)
-	}
+	for oname, o := range observers() {
+		for name, cfg := range map[string]breaker.Config{
+			"consecutive": {},
+			"count":       {WindowCalls: 100},
+			"time":        {WindowDuration: time.Minute},
+			"slow":        {WindowCalls: 100, SlowCall: time.Second},
+		} {
+			cfg.Observer = o
+			b := breaker.New(cfg)
+			allocs := testing.AllocsPerRun(1000, func() { _ = b.Do(ctx, ok) })
+			assert.Zero(t, allocs, "%s, %s", name, oname)
+			g := breaker.NewGroup(breaker.GroupConfig{Config: cfg})
+			keyed := resilience.WithKey(ctx, "k")
+			allocs = testing.AllocsPerRun(1000, func() { _ = g.Do(keyed, ok) })
+			assert.Zero(t, allocs, "group, %s, %s", name, oname)
+		}
 
-	// Refusing a new key in a group full of busy breakers allocates
-	// nothing either: the error is made once.
-	g := breaker.NewGroup(breaker.GroupConfig{MaxKeys: 1})
-	g.Get("a").ForceOpen()
-	other := resilience.WithKey(ctx, "b")
-	require.ErrorIs(t, g.Do(other, ok), breaker.ErrTooManyKeys)
-	assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = g.Do(other, ok) }), "too many keys")
+		// Refusing a new key in a group full of busy breakers allocates
+		// nothing either: the error is made once.
+		g := breaker.NewGroup(breaker.GroupConfig{MaxKeys: 1, Config: breaker.Config{Observer: o}})
+		g.Get("a").ForceOpen()
+		other := resilience.WithKey(ctx, "b")
+		require.ErrorIs(t, g.Do(other, ok), breaker.ErrTooManyKeys)
+		assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = g.Do(other, ok) }), "too many keys, %s", oname)
+	}
 }

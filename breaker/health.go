@@ -77,7 +77,7 @@ func (h *health) loop() {
 		}
 		wait := b.opened.Load().until - b.now()
 		if wait <= 0 {
-			b.setLocked(h.ctx, HalfOpen)
+			b.setLocked(h.ctx, HalfOpen, nil)
 			s = b.word.Load()
 			b.mu.Unlock()
 			b.dispatch()
@@ -118,9 +118,9 @@ func (h *health) check(s uint64) {
 		done := true
 		switch {
 		case err != nil:
-			b.setLocked(h.ctx, Open)
+			b.setLocked(h.ctx, Open, err)
 		case ok+1 >= b.cfg.successes:
-			b.setLocked(h.ctx, Closed)
+			b.setLocked(h.ctx, Closed, nil)
 		default:
 			ok++
 			done = false

@@ -3,11 +3,13 @@ package breaker_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/breaker"
 )
 
@@ -60,5 +62,66 @@ func (r *recorder) drain() [][2]breaker.State {
 		default:
 			return out
 		}
+	}
+}
+
+// eventLog is an Observer that records the events it gets, and their
+// contexts. on, when set, is called first from Observe: a test's way to
+// call back into the policy.
+type eventLog struct {
+	on   func(ctx context.Context, e resilience.Event)
+	mu   sync.Mutex
+	evs  []resilience.Event
+	ctxs []context.Context
+}
+
+func (l *eventLog) Observe(ctx context.Context, e resilience.Event) {
+	if l.on != nil {
+		l.on(ctx, e)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.evs = append(l.evs, e)
+	l.ctxs = append(l.ctxs, ctx)
+}
+
+// take returns the events recorded since the last take, and their
+// contexts.
+func (l *eventLog) take() ([]resilience.Event, []context.Context) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	evs, ctxs := l.evs, l.ctxs
+	l.evs, l.ctxs = nil, nil
+	return evs, ctxs
+}
+
+// events returns the events recorded since the last take.
+func (l *eventLog) events() []resilience.Event {
+	evs, _ := l.take()
+	return evs
+}
+
+// observers are the Observers the allocation tests run with: none, and
+// one that does nothing.
+func observers() map[string]resilience.Observer {
+	return map[string]resilience.Observer{
+		"no observer":    nil,
+		"no-op observer": resilience.ObserverFunc(func(context.Context, resilience.Event) {}),
+	}
+}
+
+// change is the EventStateChange of a breaker named name, of key key.
+func change(name, key string, from, to breaker.State, err error) resilience.Event {
+	return resilience.Event{
+		Kind: resilience.EventStateChange, Policy: "breaker", Name: name, Key: key,
+		From: from.String(), To: to.String(), Err: err,
+	}
+}
+
+// rejection is the EventReject of a breaker named name, of key key.
+func rejection(name, key, reason string, err error) resilience.Event {
+	return resilience.Event{
+		Kind: resilience.EventReject, Policy: "breaker", Name: name, Key: key,
+		Reason: reason, Err: err,
 	}
 }

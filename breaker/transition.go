@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/resiliencekit/resilience"
 )
 
 // probe runs op as a half-open probe, moving an open breaker whose open
@@ -16,14 +18,14 @@ func (b *Breaker) probe(ctx context.Context, op func(context.Context) error) err
 	case Open:
 		if e := b.opened.Load(); e.until > b.now() || b.healthActive() {
 			b.mu.Unlock()
-			return b.reject(e)
+			return b.reject(ctx, e)
 		}
-		b.setLocked(ctx, HalfOpen)
+		b.setLocked(ctx, HalfOpen, nil)
 		s = b.word.Load()
 	case HalfOpen:
 		if b.healthActive() {
 			b.mu.Unlock()
-			return b.reject(halfOpenError)
+			return b.reject(ctx, halfOpenError)
 		}
 	default:
 		// Another call closed, reset or forced the breaker meanwhile.
@@ -34,7 +36,7 @@ func (b *Breaker) probe(ctx context.Context, op func(context.Context) error) err
 	if b.probes >= b.cfg.maxProbes {
 		b.mu.Unlock()
 		b.dispatch()
-		return b.reject(halfOpenError)
+		return b.reject(ctx, halfOpenError)
 	}
 	b.probes++
 	b.mu.Unlock()
@@ -48,7 +50,7 @@ func (b *Breaker) probe(ctx context.Context, op func(context.Context) error) err
 	defer func() {
 		if !done {
 			v := recover()
-			b.probeDone(ctx, s, panicOutcome(v), false)
+			b.probeDone(ctx, s, panicOutcome(v), false, nil)
 			if v != nil {
 				panic(v)
 			}
@@ -58,12 +60,13 @@ func (b *Breaker) probe(ctx context.Context, op func(context.Context) error) err
 	done = true
 	o := b.classify(ctx, err)
 	slow := b.cfg.slowCall > 0 && b.now()-start >= int64(b.cfg.slowCall)
-	b.probeDone(ctx, s, o, slow)
+	b.probeDone(ctx, s, o, slow, err)
 	return err
 }
 
-// probeDone records the outcome of a probe started in generation s.
-func (b *Breaker) probeDone(ctx context.Context, s uint64, o Outcome, slow bool) {
+// probeDone records the outcome of a probe started in generation s, which
+// returned err (nil for a panic).
+func (b *Breaker) probeDone(ctx context.Context, s uint64, o Outcome, slow bool, err error) {
 	if o == Ignore {
 		b.ignored.Add(1)
 	} else {
@@ -85,10 +88,10 @@ func (b *Breaker) probeDone(ctx context.Context, s uint64, o Outcome, slow bool)
 		case Success:
 			b.probeOK++
 			if b.probeOK >= b.cfg.successes {
-				b.setLocked(ctx, Closed)
+				b.setLocked(ctx, Closed, nil)
 			}
 		case Failure:
-			b.setLocked(ctx, Open)
+			b.setLocked(ctx, Open, err)
 		}
 	}
 	b.mu.Unlock()
@@ -96,9 +99,10 @@ func (b *Breaker) probeDone(ctx context.Context, s uint64, o Outcome, slow bool)
 }
 
 // setLocked moves the breaker to state to, in a new generation, and queues
-// the change for OnStateChange, with ctx, the context of what made the
-// change. b.mu is held.
-func (b *Breaker) setLocked(ctx context.Context, to State) {
+// the change for OnStateChange and the Observer, with ctx, the context of
+// what made the change, and err, the failure that made it (nil when none
+// is known). b.mu is held.
+func (b *Breaker) setLocked(ctx context.Context, to State, err error) {
 	old := b.word.Load()
 	from := State(old & stateMask)
 	b.probeOK = 0
@@ -122,9 +126,15 @@ func (b *Breaker) setLocked(ctx context.Context, to State) {
 	} else if b.health != nil {
 		b.health.wake()
 	}
-	if from != to && b.cfg.onStateChange != nil {
-		b.events = append(b.events, event{ctx, from, to})
+	if from != to && b.notifies() {
+		b.events = append(b.events, event{ctx, from, to, err})
 	}
+}
+
+// notifies reports whether changes of state are reported: to
+// OnStateChange, to the Observer or both.
+func (b *Breaker) notifies() bool {
+	return b.cfg.onStateChange != nil || b.cfg.observer != nil
 }
 
 // openDuration is the open duration for the next open, with growth and
@@ -142,11 +152,12 @@ func (b *Breaker) openDuration() time.Duration {
 	return time.Duration(d)
 }
 
-// dispatch delivers queued state changes to OnStateChange, in order and
-// without holding b.mu. Only one goroutine delivers at a time; changes
-// queued meanwhile (also from inside the callback) are delivered by it.
+// dispatch delivers queued state changes to OnStateChange and the
+// Observer, in order and without holding b.mu. Only one goroutine delivers
+// at a time; changes queued meanwhile (also from inside the callback) are
+// delivered by it.
 func (b *Breaker) dispatch() {
-	if b.cfg.onStateChange == nil {
+	if !b.notifies() {
 		return
 	}
 	b.mu.Lock()
@@ -168,8 +179,8 @@ func (b *Breaker) dispatch() {
 	b.mu.Unlock()
 }
 
-// deliver calls OnStateChange; if it panics, delivery is handed over to
-// the next dispatch before the panic goes on.
+// deliver calls OnStateChange, then the Observer; if one panics, delivery
+// is handed over to the next dispatch before the panic goes on.
 func (b *Breaker) deliver(ev event) {
 	ok := false
 	defer func() {
@@ -179,7 +190,15 @@ func (b *Breaker) deliver(ev event) {
 			b.mu.Unlock()
 		}
 	}()
-	b.cfg.onStateChange(ev.ctx, ev.from, ev.to)
+	if f := b.cfg.onStateChange; f != nil {
+		f(ev.ctx, ev.from, ev.to)
+	}
+	if o := b.cfg.observer; o != nil {
+		o.Observe(ev.ctx, resilience.Event{
+			Kind: resilience.EventStateChange, Policy: "breaker", Name: b.cfg.name, Key: b.key,
+			From: ev.from.String(), To: ev.to.String(), Err: ev.err,
+		})
+	}
 	ok = true
 }
 
@@ -202,7 +221,7 @@ func (b *Breaker) set(to State) {
 	b.mu.Lock()
 	if b.State() != to || to == Closed {
 		b.reopens = 0
-		b.setLocked(context.Background(), to)
+		b.setLocked(context.Background(), to, nil)
 	}
 	b.mu.Unlock()
 	b.dispatch()

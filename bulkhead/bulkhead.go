@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observe"
 	"github.com/resiliencekit/resilience/internal/waits"
 )
 
@@ -153,6 +154,20 @@ type Config struct {
 	// held, on that call's goroutine, after op returned; concurrent changes
 	// may be reported out of order.
 	OnLimit func(ctx context.Context, old, new int)
+
+	// Observer, when not nil, receives the bulkhead's events: an
+	// EventReject for every call it refuses (after OnReject), with a
+	// Reason that tells why and, for a call that queued, the time it
+	// waited as Duration; an EventWait for every call that queued and
+	// then got a permit, with the time it waited; and an EventLimit when
+	// an adaptive limit changes (after OnLimit), with the new limit as
+	// Count. Each is reported with the context of the call it is about,
+	// on that call's goroutine, with no lock held. Zero means no
+	// observer: nothing is reported and nothing is paid. In a
+	// [GroupConfig] its events carry the key of the bulkhead, and it also
+	// gets the calls refused for TooManyKeys. See the package doc's
+	// "# Events" section for the kinds and reasons.
+	Observer resilience.Observer
 }
 
 // validate panics on an invalid configuration.
@@ -164,6 +179,7 @@ func (c *Config) validate(maxConcurrent int) {
 	if c.Reserve < 0 || c.Reserve >= maxConcurrent {
 		panic(fmt.Sprintf("bulkhead: Reserve %d not in [0, maxConcurrent %d)", c.Reserve, maxConcurrent))
 	}
+	observe.Check("bulkhead", c.Observer)
 }
 
 // Metrics is a snapshot of a bulkhead's state, for dashboards and readiness
@@ -218,6 +234,9 @@ type Bulkhead struct {
 	mu    sync.Mutex
 	queue classQueue
 	busy  time.Time // since when the queue has not been empty; zero when it is
+
+	observer resilience.Observer
+	key      string // the key of a Group's bulkhead, as held: Event.Key
 }
 
 // evictedMark is the value of inflight of the shards of an evicted
@@ -233,10 +252,11 @@ func New(maxConcurrent int, c Config) *Bulkhead {
 		panic(fmt.Sprintf("bulkhead: maxConcurrent %d is less than 1", maxConcurrent))
 	}
 	c.validate(maxConcurrent)
-	return newBulkhead(maxConcurrent, &c)
+	return newBulkhead(maxConcurrent, &c, "")
 }
 
-func newBulkhead(maxConcurrent int, c *Config) *Bulkhead {
+// newBulkhead makes a bulkhead of a valid c; key is its key in a Group.
+func newBulkhead(maxConcurrent int, c *Config, key string) *Bulkhead {
 	wait, queue := waits.Resolve("bulkhead", c.MaxWait, c.MaxQueue)
 	b := &Bulkhead{
 		max:      maxConcurrent,
@@ -247,7 +267,9 @@ func newBulkhead(maxConcurrent int, c *Config) *Bulkhead {
 		dropped:  c.Dropped,
 		onReject: c.OnReject,
 		onLimit:  c.OnLimit,
+		observer: c.Observer,
 		name:     c.Name,
+		key:      key,
 	}
 	if b.dropped == nil {
 		b.dropped = defaultDropped
@@ -303,7 +325,7 @@ func (b *Bulkhead) shed(ctx context.Context) (counted bool, err error) {
 	}
 	if b.shedding.Add(1) > b.limit.Load()-b.reserve {
 		b.shedding.Add(-1)
-		return false, b.refuse(ctx, &b.shards[0])
+		return false, b.refuse(ctx, &b.shards[0], reasonReserved)
 	}
 	return true, nil
 }
@@ -351,7 +373,7 @@ func (b *Bulkhead) acquire(ctx context.Context) (*shard, error) {
 		}
 		if b.maxQueue == 0 && !b.evicted.Load() {
 			// No queue, hence no waiter to hand a permit to: no lock needed.
-			return nil, b.refuse(ctx, home)
+			return nil, b.refuse(ctx, home, reasonFull)
 		}
 	}
 	return b.acquireSlow(ctx)
@@ -391,7 +413,7 @@ func (b *Bulkhead) acquireSlow(ctx context.Context) (*shard, error) {
 		if victim == nil || class < victim.class || class == victim.class && !lifo {
 			b.waiting.Add(-1)
 			b.mu.Unlock()
-			return nil, b.refuse(ctx, &b.shards[0])
+			return nil, b.refuse(ctx, &b.shards[0], reasonFull)
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -444,7 +466,7 @@ func (b *Bulkhead) wait(ctx context.Context, w *waiter) (*shard, error) {
 		if w.state == queued {
 			b.removeLocked(w)
 			b.waiting.Add(-1)
-			w.state = refused
+			w.state = timedOut
 		}
 		b.mu.Unlock()
 		// A permit that arrived as MaxWait expired is used: the caller
@@ -453,30 +475,55 @@ func (b *Bulkhead) wait(ctx context.Context, w *waiter) (*shard, error) {
 	}
 }
 
+// The Event.Reason words of the refusals (see the package doc, Events).
+const (
+	reasonFull        = "full"          // on arrival: no permit, no room to wait
+	reasonReserved    = "reserved"      // a Sheddable call, the rest kept by Config.Reserve
+	reasonTimeout     = "timeout"       // queued, MaxWait passed
+	reasonShed        = "shed"          // queued, pushed out by a call to be served before it
+	reasonTooManyKeys = "too_many_keys" // a Group full of busy bulkheads
+)
+
 // woken returns the outcome of a waiter that left the queued state.
 func (b *Bulkhead) woken(ctx context.Context, w *waiter) (*shard, error) {
 	if w.state == granted {
+		if b.observer != nil {
+			b.observer.Observe(ctx, resilience.Event{
+				Kind: resilience.EventWait, Policy: "bulkhead", Name: b.name, Key: b.key,
+				Duration: time.Since(w.since),
+			})
+		}
 		return w.s, nil
 	}
+	reason := reasonShed
+	if w.state == timedOut {
+		reason = reasonTimeout
+	}
 	err := &FullError{limit: int(b.limit.Load()), waited: time.Since(w.since)}
-	return nil, b.reject(ctx, err, &b.shards[0])
+	return nil, b.reject(ctx, err, &b.shards[0], reason)
 }
 
-// refuse refuses a call on arrival, counting it on shard s.
-func (b *Bulkhead) refuse(ctx context.Context, s *shard) error {
+// refuse refuses a call on arrival for reason, counting it on shard s.
+func (b *Bulkhead) refuse(ctx context.Context, s *shard, reason string) error {
 	err := b.full
 	if err == nil {
 		err = &FullError{limit: int(b.limit.Load())}
 	}
-	return b.reject(ctx, err, s)
+	return b.reject(ctx, err, s, reason)
 }
 
-// reject counts a refusal on shard s, reports it to the hook and returns
-// its error.
-func (b *Bulkhead) reject(ctx context.Context, err *FullError, s *shard) error {
+// reject counts a refusal on shard s, reports it to the hook and the
+// Observer and returns its error. No lock is held.
+func (b *Bulkhead) reject(ctx context.Context, err *FullError, s *shard, reason string) error {
 	s.rejected.Add(1)
 	if b.onReject != nil {
 		b.onReject(ctx, err)
+	}
+	if b.observer != nil {
+		b.observer.Observe(ctx, resilience.Event{
+			Kind: resilience.EventReject, Policy: "bulkhead", Name: b.name, Key: b.key,
+			Reason: reason, Err: err, Duration: err.waited,
+		})
 	}
 	return err
 }
@@ -566,6 +613,12 @@ func (b *Bulkhead) observe(ctx context.Context, start time.Time, n int, err erro
 	}
 	if b.onLimit != nil {
 		b.onLimit(ctx, int(old), int(next))
+	}
+	if b.observer != nil {
+		b.observer.Observe(ctx, resilience.Event{
+			Kind: resilience.EventLimit, Policy: "bulkhead", Name: b.name, Key: b.key,
+			Count: int(next),
+		})
 	}
 }
 

@@ -32,8 +32,9 @@
 // whose zero value is ready to use. Config.Name names the bulkhead for
 // telemetry ([Bulkhead.Name]); every key's bulkhead of a Group carries the
 // group's name. [Bulkhead.Metrics] and [Group.Metrics] (per key) are
-// snapshots of the counters, and the hooks OnReject and OnLimit get the
-// context of the call they are about.
+// snapshots of the counters, and the hooks OnReject and OnLimit, like
+// Config.Observer (see Events), get the context of the call they are
+// about.
 //
 // # Waiting
 //
@@ -87,6 +88,46 @@
 // immutable (its fields are read with methods), so the bulkhead can hand
 // the same one to every call it refuses on arrival and refusing allocates
 // nothing.
+//
+// # Events
+//
+// With Config.Observer set, a bulkhead reports what it does as
+// resilience.Events with Policy "bulkhead", Name [Bulkhead.Name] and Key
+// the key of a Group's bulkhead as the group holds it (a long one as its
+// hash; "" outside a Group), each with the context of the call it is
+// about, on that call's goroutine and with no lock held:
+//
+//   - EventReject for every call refused, after OnReject: Err is the
+//     [*FullError] returned, Duration how long the call waited in the
+//     queue before the refusal (its Waited; 0 on arrival), and Reason
+//     says why, as below.
+//   - EventWait for every call that queued and then got a permit, before
+//     op runs: Duration is how long it waited. A call that finds a permit
+//     at once is no event.
+//   - EventLimit when an adaptive limit changes, after OnLimit: Count is
+//     the new limit. As with OnLimit, concurrent changes may be reported
+//     out of order.
+//
+// The reasons of EventReject:
+//
+//   - "full": refused on arrival, every permit taken and no room to wait
+//     (MaxWait is zero, or the queue is full of calls to be served
+//     first).
+//   - "reserved": a Sheddable call refused on arrival because the
+//     permits left are those Config.Reserve keeps for the others.
+//   - "timeout": the call queued and MaxWait passed before it got a
+//     permit.
+//   - "shed": the call queued and gave its place in a full queue up to a
+//     newcomer to be served before it (a more critical call; in LIFO
+//     order, a newer one).
+//   - "too_many_keys": a Group holds MaxKeys busy bulkheads and none for
+//     the call's key ([FullError.TooManyKeys]).
+//
+// A call whose context ends while it waits returns ctx.Err() and is no
+// event: the caller gave up, the bulkhead refused nothing. A bulkhead
+// without an Observer pays a nil check where an event could be fired and
+// reads no clock for it; with one, the events are passed by value, so the
+// success path, a wait and a refusal on arrival allocate nothing more.
 //
 // # Cost
 //

@@ -31,15 +31,17 @@ type GroupConfig struct {
 	// the key one of its own. Each key's bulkhead has its own queue,
 	// counters and adaptive limit; the hooks are shared and may be called
 	// for several keys at once. Its Name names the group, and its OnReject
-	// also gets the calls refused for TooManyKeys.
+	// and Observer also get the calls refused for TooManyKeys (the
+	// Observer's events carry the key as held, see MaxKeys).
 	Config Config
 
 	// ConfigFor, when not nil, returns the Config of key's bulkhead; false
 	// means Config. It is called with the caller's key (a long one too)
 	// when the key's bulkhead is made (again after an eviction), outside
 	// the group's lock, and must not call into the Group. A returned
-	// Config with Name "" gets the group's Name. An invalid one panics in
-	// the call that makes the bulkhead.
+	// Config with Name "" gets the group's Name, and one with no Observer
+	// the group's Observer. An invalid one panics in the call that makes
+	// the bulkhead.
 	ConfigFor func(key string) (Config, bool)
 
 	// MaxKeys bounds how many bulkheads the group holds; 0 means
@@ -157,6 +159,12 @@ func (g *Group) Do(ctx context.Context, op func(context.Context) error) error {
 			if g.cfg.OnReject != nil {
 				g.cfg.OnReject(ctx, err)
 			}
+			if o := g.cfg.Observer; o != nil {
+				o.Observe(ctx, resilience.Event{
+					Kind: resilience.EventReject, Policy: "bulkhead", Name: g.cfg.Name, Key: keyed.Bound(key),
+					Reason: reasonTooManyKeys, Err: err,
+				})
+			}
 			return err
 		}
 		counted, err := b.shed(ctx)
@@ -208,6 +216,9 @@ func (g *Group) get(callers string) *Bulkhead {
 			if c.Name == "" {
 				c.Name = g.cfg.Name
 			}
+			if c.Observer == nil {
+				c.Observer = g.cfg.Observer
+			}
 			cfg = &c
 		}
 	}
@@ -228,7 +239,7 @@ func (g *Group) get(callers string) *Bulkhead {
 			return nil
 		}
 	}
-	e = &groupEntry{key: key, b: newBulkhead(g.max, cfg), seen: now}
+	e = &groupEntry{key: key, b: newBulkhead(g.max, cfg, key), seen: now}
 	e.used.Store(true)
 	if i == len(g.ring) {
 		g.ring = append(g.ring, e)

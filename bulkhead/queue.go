@@ -12,9 +12,10 @@ import (
 type waitState uint8
 
 const (
-	queued  waitState = iota // in the queue
-	granted                  // handed a permit by a releasing call
-	refused                  // pushed out of a full LIFO queue by a newer call
+	queued   waitState = iota // in the queue
+	granted                   // handed a permit by a releasing call
+	refused                   // pushed out of a full queue by a call to be served before it
+	timedOut                  // waited MaxWait in vain
 )
 
 // waiter is one call waiting for a permit.

@@ -93,6 +93,21 @@
 // were made and how far apart. [Injector.Metrics] counts calls and faults by [Kind],
 // and Config.OnInject reports each one as it happens.
 //
+// # Events
+//
+// With Config.Observer set, an injector reports each fault it injects as
+// a resilience.Event of kind EventInject, with Policy "chaos", Name
+// [Injector.Name] and Key "" (the Call's key is what conditions match, not
+// a Group's), the call's context (the ctx of Do, the request's for
+// Transport and Handler), on the call's goroutine, with no lock held and
+// before the fault takes effect. Its Reason is the [Kind] of the fault,
+// Kind.String() in snake_case: "latency" (a Delay), "error", "status",
+// "hang", "conn_reset", "conn_refused", "eof", "dial_timeout",
+// "slow_body", "truncate_body", "body_error" and "panic". A call slowed by
+// a Delay and then failed is two events, "latency" first. Calls with no
+// fault, and a disabled injector, report nothing; an injector without an
+// Observer pays one nil check per fault injected.
+//
 // # In production
 //
 // An Injector made with Config.Disabled does nothing until

@@ -73,6 +73,13 @@ var kindNames = [numKinds]string{
 	"eof", "dial-timeout", "slow-body", "truncate-body", "body-error", "panic",
 }
 
+// eventReasons are the Event.Reason words of the kinds: their names in
+// snake_case.
+var eventReasons = [numKinds]string{
+	"none", "latency", "error", "status", "hang", "conn_reset", "conn_refused",
+	"eof", "dial_timeout", "slow_body", "truncate_body", "body_error", "panic",
+}
+
 // String returns the kind's name, such as "latency" or "conn-reset".
 func (k Kind) String() string {
 	if int(k) < numKinds {

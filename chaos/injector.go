@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observe"
 )
 
 // Config holds the optional settings of an [Injector]. The zero Config is
@@ -31,6 +32,14 @@ type Config struct {
 	// called from the goroutine of the call, with no lock held, and must
 	// be safe for concurrent use.
 	OnInject func(ctx context.Context, k Kind, c Call)
+	// Observer, when not nil, receives an EventInject for every fault
+	// injected, just after OnInject: before the fault takes effect, with
+	// the call's context, on its goroutine and with no lock held. Its
+	// Reason is the kind of fault (see [Kind.String]), in snake_case:
+	// "latency", "error", "status", "conn_reset", ... Zero means no
+	// observer: nothing is reported and nothing is paid. See the package
+	// doc's "# Events" section.
+	Observer resilience.Observer
 }
 
 // Injector injects faults into calls. It is a resilience.Policy (its Do
@@ -45,6 +54,7 @@ type Injector struct {
 	faults   []Fault
 	rec      *Recorder
 	onInject func(context.Context, Kind, Call)
+	observer resilience.Observer
 	disabled atomic.Bool
 	calls    atomic.Uint64
 	counts   [numKinds]atomic.Uint64
@@ -59,11 +69,13 @@ func New(cfg Config, faults ...Fault) *Injector {
 			panic(fmt.Sprintf("chaos: fault %d has neither a Delay nor an Action", n))
 		}
 	}
+	observe.Check("chaos", cfg.Observer)
 	i := &Injector{
 		name:     cfg.Name,
 		faults:   append([]Fault(nil), faults...),
 		rec:      cfg.Recorder,
 		onInject: cfg.OnInject,
+		observer: cfg.Observer,
 	}
 	i.disabled.Store(cfg.Disabled)
 	return i
@@ -240,5 +252,10 @@ func (i *Injector) inject(ctx context.Context, k Kind, c Call, p *plan) {
 	}
 	if i.onInject != nil {
 		i.onInject(ctx, k, c)
+	}
+	if i.observer != nil {
+		i.observer.Observe(ctx, resilience.Event{
+			Kind: resilience.EventInject, Policy: "chaos", Name: i.name, Reason: eventReasons[k],
+		})
 	}
 }

@@ -20,28 +20,46 @@ import (
 	"github.com/resiliencekit/resilience/ratelimit"
 )
 
-// The success paths allocate nothing. (The race detector changes
-// allocation counts, so this runs only without it.)
+// observers are the Observers the allocation tests run with: none, and
+// one that does nothing.
+func observers() map[string]resilience.Observer {
+	return map[string]resilience.Observer{
+		"no observer":    nil,
+		"no-op observer": resilience.ObserverFunc(func(context.Context, resilience.Event) {}),
+	}
+}
+
+// The success paths allocate nothing, with no Observer or with one. (The
+// race detector changes allocation counts, so this runs only without it.)
 func TestSuccessPathAllocatesNothing(t *testing.T) {
+	for name, o := range observers() {
+		t.Run(name, func(t *testing.T) { successPathAllocatesNothing(t, o) })
+	}
+}
+
+func successPathAllocatesNothing(t *testing.T, o resilience.Observer) {
 	ctx := resilience.WithKey(context.Background(), "key-1")
-	l := ratelimit.New(rate.Inf, 1, ratelimit.Config{})
-	k := ratelimit.NewGroup(1e9, 1<<30, ratelimit.GroupConfig{})
-	a := ratelimit.NewThrottle(ratelimit.ThrottleConfig{})
+	c := ratelimit.Config{Observer: o}
+	gc := ratelimit.GroupConfig{Config: c}
+	l := ratelimit.New(rate.Inf, 1, c)
+	k := ratelimit.NewGroup(1e9, 1<<30, gc)
+	a := ratelimit.NewThrottle(ratelimit.ThrottleConfig{Observer: o})
 	keys := make([]string, 100)
 	for i := range keys {
 		keys[i] = fmt.Sprint("key-", i)
 		k.Allow(keys[i])
 	}
-	finite := ratelimit.New(1e9, 1<<30, ratelimit.Config{})
-	costly := ratelimit.New(1e9, 1<<30, ratelimit.Config{Cost: func(context.Context) int { return 2 }})
+	finite := ratelimit.New(1e9, 1<<30, c)
+	costly := ratelimit.New(1e9, 1<<30, ratelimit.Config{Cost: func(context.Context) int { return 2 }, Observer: o})
 	tiers := ratelimit.NewGroup(1, 1, ratelimit.GroupConfig{
+		Config: c,
 		QuotaFor: func(string) (ratelimit.Quota, bool) {
 			return ratelimit.Quota{Rate: 1e9, Burst: 1 << 30, Name: "pro"}, true
 		},
 	})
-	inf := ratelimit.NewGroup(rate.Inf, 1, ratelimit.GroupConfig{})
+	inf := ratelimit.NewGroup(rate.Inf, 1, gc)
 	inf.Pause("another-host", time.Hour) // the rate.Inf path then looks for pauses
-	zero := ratelimit.NewGroup(0, 1<<30, ratelimit.GroupConfig{})
+	zero := ratelimit.NewGroup(0, 1<<30, gc)
 	key128 := strings.Repeat("k", 128) // the longest key held as it is
 	k.Allow(key128)
 	i := 0
@@ -69,11 +87,14 @@ func TestSuccessPathAllocatesNothing(t *testing.T) {
 // Refusals allocate nothing either, under a storm of them: the limiters
 // hand out their last refusal again while it says the same (see
 // LimitedError). Serial, with testing.AllocsPerRun; a storm from several
-// goroutines is in TestRefusalStormAllocations.
+// goroutines is in TestRefusalStormAllocations. With an Observer too:
+// the events are passed by value.
 func TestRefusalsAllocateNothing(t *testing.T) {
-	for name, refuse := range refusers(t) {
-		require.Error(t, refuse(), name)
-		assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = refuse() }), name)
+	for oname, o := range observers() {
+		for name, refuse := range refusers(t, o) {
+			require.Error(t, refuse(), name)
+			assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = refuse() }), "%s, %s", name, oname)
+		}
 	}
 }
 
@@ -100,7 +121,7 @@ func TestRefusalStormAllocations(t *testing.T) {
 		return after.Mallocs - before.Mallocs
 	}
 	base := storm(func() error { return nil })
-	for name, refuse := range refusers(t) {
+	for name, refuse := range refusers(t, nil) {
 		avg := (float64(storm(refuse)) - float64(base)) / (goroutines * calls)
 		t.Logf("%-26s %.6f allocs per refusal", name, max(avg, 0))
 		assert.Less(t, avg, 0.001, name)
@@ -123,26 +144,27 @@ func TestRefusalStormAllocations(t *testing.T) {
 	assert.LessOrEqual(t, avg, 1.0)
 }
 
-// refusers returns calls that are refused, one per kind of refusal.
-func refusers(t *testing.T) map[string]func() error {
+// refusers returns calls that are refused, one per kind of refusal, by
+// limiters with the Observer o (nil: none).
+func refusers(t *testing.T, o resilience.Observer) map[string]func() error {
 	ctx := context.Background()
 	const slow = 1e-3 // a token every 1000 s: none comes during a test
-	empty := ratelimit.New(slow, 1, ratelimit.Config{OnLimited: func(context.Context, *ratelimit.LimitedError) {}})
+	empty := ratelimit.New(slow, 1, ratelimit.Config{OnLimited: func(context.Context, *ratelimit.LimitedError) {}, Observer: o})
 	empty.Allow()
-	waits := ratelimit.New(slow, 1, ratelimit.Config{MaxWait: time.Millisecond})
+	waits := ratelimit.New(slow, 1, ratelimit.Config{MaxWait: time.Millisecond, Observer: o})
 	waits.Allow()
-	paused := ratelimit.New(rate.Inf, 1, ratelimit.Config{})
+	paused := ratelimit.New(rate.Inf, 1, ratelimit.Config{Observer: o})
 	paused.Pause(time.Hour)
-	costly := ratelimit.New(slow, 1, ratelimit.Config{Cost: func(context.Context) int { return 2 }})
-	k := ratelimit.NewGroup(slow, 1, ratelimit.GroupConfig{Config: ratelimit.Config{OnLimited: func(context.Context, *ratelimit.LimitedError) {}}})
+	costly := ratelimit.New(slow, 1, ratelimit.Config{Cost: func(context.Context) int { return 2 }, Observer: o})
+	k := ratelimit.NewGroup(slow, 1, ratelimit.GroupConfig{Config: ratelimit.Config{OnLimited: func(context.Context, *ratelimit.LimitedError) {}, Observer: o}})
 	keyed := resilience.WithKey(ctx, "client-1")
 	k.Allow("client-1")
-	infPaused := ratelimit.NewGroup(rate.Inf, 1, ratelimit.GroupConfig{})
+	infPaused := ratelimit.NewGroup(rate.Inf, 1, ratelimit.GroupConfig{Config: ratelimit.Config{Observer: o}})
 	infPaused.Pause("client-1", time.Hour)
-	zero := ratelimit.NewGroup(0, 1, ratelimit.GroupConfig{})
+	zero := ratelimit.NewGroup(0, 1, ratelimit.GroupConfig{Config: ratelimit.Config{Observer: o}})
 	zero.Allow("client-1")
 	overloaded := &resilience.StatusError{Code: 503}
-	th := ratelimit.NewThrottle(ratelimit.ThrottleConfig{K: 1})
+	th := ratelimit.NewThrottle(ratelimit.ThrottleConfig{K: 1, Observer: o})
 	for range 1000 {
 		_ = th.Do(ctx, func(context.Context) error { return overloaded })
 	}

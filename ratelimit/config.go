@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observe"
 	"github.com/resiliencekit/resilience/ratelimit/internal/rules"
 )
 
@@ -119,6 +121,20 @@ type Config struct {
 	// with no lock held. It must be safe for concurrent use and should
 	// return quickly.
 	OnLimited func(ctx context.Context, err *LimitedError)
+
+	// Observer, when not nil, receives the limiter's events: an
+	// EventReject for each refusal reported to OnLimited (after it; in
+	// dry-run, each call Do would have refused), with the *LimitedError
+	// as Err, its Reason as a word and the time the call waited before
+	// the refusal as Duration, and an EventWait for each call of Do, Wait
+	// or WaitN that waited for its tokens (or out a pause) and got them,
+	// with the time it waited. Each is reported with the call's context,
+	// on its goroutine, with no lock held. Zero means no observer:
+	// nothing is reported and nothing is paid. In a [GroupConfig] (and
+	// in the limiter of ratelimit/redis) its events carry the key as held
+	// in Event.Key. See the package doc's "# Events" section for the
+	// kinds and reasons.
+	Observer resilience.Observer
 }
 
 // settings is a Config resolved: defaults applied, checked.
@@ -129,18 +145,23 @@ type settings struct {
 	headers   HeaderMode
 	onLimited func(context.Context, *LimitedError)
 	refused   *refusalCounter
+	observer  resilience.Observer
+	name      string // Config.Name: Event.Name
 }
 
 func (c Config) resolve() settings {
 	if c.Headers > NoHeaders {
 		panic(fmt.Sprintf("ratelimit: unknown HeaderMode %d", c.Headers))
 	}
+	observe.Check("ratelimit", c.Observer)
 	return settings{
 		Waits:     rules.ResolveWaits("ratelimit", c.MaxWait, c.MaxQueue, c.MaxPause),
 		cost:      c.Cost,
 		dryRun:    c.DryRun,
 		headers:   c.Headers,
 		onLimited: c.OnLimited,
+		observer:  c.Observer,
+		name:      c.Name,
 		refused:   new(refusalCounter),
 	}
 }
@@ -153,9 +174,26 @@ func (s *settings) costOf(ctx context.Context) int {
 	return max(0, s.cost(ctx))
 }
 
-func (s *settings) limited(ctx context.Context, e *LimitedError) {
+// limited counts the refusal e of a call of key (the caller's; "" outside
+// a Group) that waited waited before it, and reports it to OnLimited and
+// the Observer. No lock is held.
+func (s *settings) limited(ctx context.Context, e *LimitedError, key string, waited time.Duration) {
 	s.refused.add(e.reason)
 	if s.onLimited != nil {
 		s.onLimited(ctx, e)
 	}
+	if s.observer != nil {
+		s.observer.Observe(ctx, resilience.Event{
+			Kind: resilience.EventReject, Policy: "ratelimit", Name: s.name, Key: bound(key),
+			Reason: rules.EventReason(uint8(e.reason)), Err: e, Duration: waited,
+		})
+	}
+}
+
+// waited reports to the Observer a call of key that waited d for its
+// tokens and got them. The caller checked that there is an Observer.
+func (s *settings) waited(ctx context.Context, key string, d time.Duration) {
+	s.observer.Observe(ctx, resilience.Event{
+		Kind: resilience.EventWait, Policy: "ratelimit", Name: s.name, Key: bound(key), Duration: d,
+	})
 }

@@ -131,6 +131,45 @@
 // resilience.Handler, resilience.RequestFrom(ctx) is the request), so a
 // log line can carry the trace.
 //
+// # Events
+//
+// With [Config.Observer] (or [ThrottleConfig.Observer]) set, a limiter
+// reports what it does as resilience.Events with Policy "ratelimit", Name
+// its Name and Key the key of a [Group]'s bucket as the group holds it (a
+// key longer than 128 bytes as its hash; "" for a Limiter and a
+// Throttle), each with the call's context, on the call's goroutine and
+// with no lock held:
+//
+//   - EventReject for each refusal that OnLimited (OnThrottled for a
+//     Throttle) is told of, after it: those of Do, Wait, WaitN and Take,
+//     and in dry-run the calls Do would have refused (and then ran).
+//     Err is the [*LimitedError] returned, Duration how long the call
+//     waited before the refusal (out a pause, after which the bucket was
+//     still short; 0 for a refusal at once), and Reason the word of its
+//     [Reason], as below. Allow and AllowN, which call no hook, report
+//     nothing.
+//   - EventWait for each call of Do, Wait or WaitN that waited for its
+//     tokens, or out a pause, and then got them: Duration is how long it
+//     waited. A call admitted at once is no event.
+//
+// The reasons of EventReject, one per [Reason]:
+//
+//   - "limited": ReasonRate, the bucket is short and the call could not
+//     wait for its tokens.
+//   - "paused": ReasonPaused, a downstream's 429 paused the limiter.
+//   - "queue_full": ReasonQueueFull, MaxQueue calls wait already.
+//   - "too_costly": ReasonTooCostly, the call costs more than the burst.
+//   - "throttled": ReasonThrottled, a Throttle dropped the call.
+//   - "unavailable": ReasonUnavailable, the store of a distributed
+//     limiter (ratelimit/redis) could not decide and the limiter fails
+//     closed.
+//
+// The limiter of ratelimit/redis reports the same events, and an
+// EventStateChange when Redis becomes unavailable and when it is back.
+// A limiter without an Observer pays a nil check where an event could be
+// fired and reads no clock for it; with one, the events are passed by
+// value, so the success path and a shared refusal allocate nothing.
+//
 // # Distributed limits
 //
 // The nested module ratelimit/redis decides with GCRA in Redis, so that

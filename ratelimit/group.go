@@ -306,6 +306,10 @@ func (k *Group) settle(ctx context.Context, key string, g gcra, n int, r *gcraRe
 		r.ok, r.reason = false, ReasonQueueFull
 		return k.reject(ctx, key, r)
 	}
+	var start time.Time
+	if k.s.observer != nil {
+		start = time.Now()
+	}
 	err := sleepCtx(ctx, r.wait)
 	k.waiters.Add(-1)
 	if err != nil {
@@ -316,6 +320,9 @@ func (k *Group) settle(ctx context.Context, key string, g gcra, n int, r *gcraRe
 		r.reset = max(0, r.reset-r.wait)
 	}
 	k.waited.Add(1)
+	if k.s.observer != nil {
+		k.s.waited(ctx, key, time.Since(start))
+	}
 	return nil
 }
 
@@ -327,7 +334,7 @@ func (k *Group) Take(ctx context.Context, key string, cost int) (Decision, error
 	d := Decision{Allowed: r.ok, Quota: l, Remaining: int(r.remaining), Reset: r.reset}
 	if !r.ok {
 		d.Reason, d.RetryAfter = r.reason, r.wait
-		k.s.limited(ctx, k.refusal(key, &r))
+		k.s.limited(ctx, k.refusal(key, &r), key, 0)
 	}
 	return d, nil
 }
@@ -636,7 +643,7 @@ func (k *Group) refund(key string, g gcra, n int) {
 // queue full).
 func (k *Group) reject(ctx context.Context, key string, r *gcraResult) error {
 	e := k.refusal(key, r)
-	k.s.limited(ctx, e)
+	k.s.limited(ctx, e, key, 0)
 	return e
 }
 

@@ -145,11 +145,11 @@ func (l *Limiter) dry(ctx context.Context, n int) {
 	now := time.Now()
 	budget := l.budget(ctx, now)
 	if l.lim.Limit() != rate.Inf && n > l.lim.Burst() {
-		l.reject(ctx, ReasonTooCostly, 0, now)
+		l.reject(ctx, ReasonTooCostly, 0, now, now)
 		return
 	}
 	if p := l.pauseLeft(now); p > budget {
-		l.reject(ctx, ReasonPaused, p, now)
+		l.reject(ctx, ReasonPaused, p, now, now)
 		return
 	}
 	l.mu.Lock()
@@ -157,7 +157,7 @@ func (l *Limiter) dry(ctx context.Context, n int) {
 	if d := r.DelayFrom(now); d > budget {
 		r.CancelAt(now)
 		l.mu.Unlock()
-		l.reject(ctx, ReasonRate, d, now)
+		l.reject(ctx, ReasonRate, d, now, now)
 		return
 	}
 	l.mu.Unlock()
@@ -243,7 +243,7 @@ func (l *Limiter) Take(ctx context.Context, _ string, cost int) (Decision, error
 		d.Reset = never
 	}
 	if !d.Allowed {
-		l.s.limited(ctx, l.refusals.get("", d.Reason, admitAt(now, d.RetryAfter)))
+		l.s.limited(ctx, l.refusals.get("", d.Reason, admitAt(now, d.RetryAfter)), "", 0)
 	}
 	return d, nil
 }
@@ -322,10 +322,11 @@ func (l *Limiter) pauseLeft(now time.Time) time.Duration {
 }
 
 // reject refuses a call decided at now that could be admitted after wait
-// (0: not known), with the last refusal when it says the same.
-func (l *Limiter) reject(ctx context.Context, reason Reason, wait time.Duration, now time.Time) error {
+// (0: not known), with the last refusal when it says the same; the call
+// began to wait at start (now: it did not wait).
+func (l *Limiter) reject(ctx context.Context, reason Reason, wait time.Duration, now, start time.Time) error {
 	e := l.refusals.get("", reason, admitAt(now, wait))
-	l.s.limited(ctx, e)
+	l.s.limited(ctx, e, "", now.Sub(start))
 	return e
 }
 
@@ -333,18 +334,20 @@ func (l *Limiter) reject(ctx context.Context, reason Reason, wait time.Duration,
 // the limiter is paused, or the bucket is short (tried: the caller already
 // found it short).
 func (l *Limiter) slow(ctx context.Context, n int, tried bool, now time.Time) error {
+	start := now
 	limit := l.lim.Limit()
 	if limit != rate.Inf && n > l.lim.Burst() {
-		return l.reject(ctx, ReasonTooCostly, 0, now)
+		return l.reject(ctx, ReasonTooCostly, 0, now, start)
 	}
 	budget := l.budget(ctx, now)
+	slept := false // waited out a pause
 	if p := l.pauseLeft(now); p > 0 {
 		if p > budget {
-			return l.reject(ctx, ReasonPaused, p, now)
+			return l.reject(ctx, ReasonPaused, p, now, start)
 		}
 		if w := l.waiters.Add(1); w > l.s.MaxQueue {
 			l.waiters.Add(-1)
-			return l.reject(ctx, ReasonQueueFull, p, now)
+			return l.reject(ctx, ReasonQueueFull, p, now, start)
 		}
 		err := sleepCtx(ctx, p)
 		l.waiters.Add(-1)
@@ -354,12 +357,16 @@ func (l *Limiter) slow(ctx context.Context, n int, tried bool, now time.Time) er
 		budget -= p
 		now = time.Now()
 		tried = false
+		slept = true
 	}
 	if l.s.MaxWait == 0 {
 		if !tried && l.lim.AllowN(now, n) {
+			if slept && l.s.observer != nil {
+				l.s.waited(ctx, "", now.Sub(start))
+			}
 			return nil
 		}
-		return l.reject(ctx, ReasonRate, durationOfTokens(limit, float64(n)-l.lim.TokensAt(now)), now)
+		return l.reject(ctx, ReasonRate, durationOfTokens(limit, float64(n)-l.lim.TokensAt(now)), now, start)
 	}
 	// A wait that is too long as the bucket stands is refused without a
 	// reservation, so that refusing leaves the bucket alone (and computes
@@ -367,7 +374,7 @@ func (l *Limiter) slow(ctx context.Context, n int, tried bool, now time.Time) er
 	// sharing their error).
 	if limit > 0 && limit != rate.Inf {
 		if d := durationOfTokens(limit, float64(n)-l.lim.TokensAt(now)); d > budget {
-			return l.reject(ctx, ReasonRate, d, now)
+			return l.reject(ctx, ReasonRate, d, now, start)
 		}
 	}
 	// Reserve and, if the wait is too long, cancel under l.mu: no other
@@ -378,23 +385,26 @@ func (l *Limiter) slow(ctx context.Context, n int, tried bool, now time.Time) er
 	r := l.lim.ReserveN(now, n)
 	if !r.OK() { // the burst shrank meanwhile
 		l.mu.Unlock()
-		return l.reject(ctx, ReasonTooCostly, 0, now)
+		return l.reject(ctx, ReasonTooCostly, 0, now, start)
 	}
 	d := r.DelayFrom(now)
 	if d == 0 {
 		l.mu.Unlock()
+		if slept && l.s.observer != nil {
+			l.s.waited(ctx, "", now.Sub(start))
+		}
 		return nil
 	}
 	if d > budget {
 		r.CancelAt(now)
 		l.mu.Unlock()
-		return l.reject(ctx, ReasonRate, d, now)
+		return l.reject(ctx, ReasonRate, d, now, start)
 	}
 	if w := l.waiters.Add(1); w > l.s.MaxQueue {
 		l.waiters.Add(-1)
 		r.CancelAt(now)
 		l.mu.Unlock()
-		return l.reject(ctx, ReasonQueueFull, d, now)
+		return l.reject(ctx, ReasonQueueFull, d, now, start)
 	}
 	l.mu.Unlock()
 	err := sleepCtx(ctx, d)
@@ -402,6 +412,9 @@ func (l *Limiter) slow(ctx context.Context, n int, tried bool, now time.Time) er
 	if err != nil {
 		r.Cancel()
 		return err
+	}
+	if l.s.observer != nil {
+		l.s.waited(ctx, "", time.Since(start))
 	}
 	return nil
 }

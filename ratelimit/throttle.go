@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observe"
+	"github.com/resiliencekit/resilience/ratelimit/internal/rules"
 )
 
 // ThrottleConfig holds the optional settings of a [Throttle]. The zero
@@ -49,6 +51,14 @@ type ThrottleConfig struct {
 	// Name names the throttle for telemetry (see [Throttle.Name]); "" by
 	// default.
 	Name string
+
+	// Observer, when not nil, receives an EventReject of Reason
+	// "throttled" for each call the throttle drops (after OnThrottled),
+	// with the *LimitedError returned as Err, the call's context, on its
+	// goroutine and with no lock held. Zero means no observer: nothing is
+	// reported and nothing is paid. See the package doc's "# Events"
+	// section.
+	Observer resilience.Observer
 }
 
 // Throttle is client-side adaptive throttling as described in Google's
@@ -87,6 +97,8 @@ type Throttle struct {
 	slots []throttleSlot
 	total throttleSlot // sums of the live slots
 	calls uint64       // calls of Do since the throttle was made
+
+	observer resilience.Observer // off the paths of the calls it lets through
 }
 
 type throttleSlot struct {
@@ -116,11 +128,13 @@ func NewThrottle(c ThrottleConfig) *Throttle {
 	if c.Rejected == nil {
 		c.Rejected = overloaded
 	}
+	observe.Check("ratelimit", c.Observer)
 	a := &Throttle{
 		k:           c.K,
 		slot:        slot,
 		rejected:    c.Rejected,
 		onThrottled: c.OnThrottled,
+		observer:    c.Observer,
 		rand:        rand.Float64,
 		epoch:       time.Now(),
 		name:        c.Name,
@@ -164,7 +178,14 @@ func (a *Throttle) Do(ctx context.Context, op func(context.Context) error) error
 		if a.onThrottled != nil {
 			a.onThrottled(ctx, p)
 		}
-		return a.refusals.get(resilience.KeyFrom(ctx), ReasonThrottled, time.Time{})
+		e := a.refusals.get(resilience.KeyFrom(ctx), ReasonThrottled, time.Time{})
+		if a.observer != nil {
+			a.observer.Observe(ctx, resilience.Event{
+				Kind: resilience.EventReject, Policy: "ratelimit", Name: a.name,
+				Reason: rules.EventReason(uint8(ReasonThrottled)), Err: e,
+			})
+		}
+		return e
 	}
 	err := op(ctx)
 	if err == nil || !a.rejected(err) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/internal/keyed"
+	"github.com/resiliencekit/resilience/internal/observe"
 	"github.com/resiliencekit/resilience/ratelimit"
 	"github.com/resiliencekit/resilience/ratelimit/internal/pause"
 	"github.com/resiliencekit/resilience/ratelimit/internal/rules"
@@ -63,9 +64,9 @@ type Config struct {
 	// GroupConfig holds the settings shared with ratelimit.Group, with
 	// the same names, meanings and defaults: Config (MaxWait and MaxQueue
 	// — waiting happens in this process; MaxQueue bounds its waiting calls
-	// —, MaxPause, Cost, DryRun, Headers, Name, OnLimited), QuotaFor (the
-	// tiers) and Key (how Do finds the key; resilience.KeyFrom by
-	// default). MaxKeys bounds what the process keeps by itself: the
+	// —, MaxPause, Cost, DryRun, Headers, Name, OnLimited, Observer: see
+	// the package doc's "# Events" section), QuotaFor (the tiers) and Key
+	// (how Do finds the key; resilience.KeyFrom by default). MaxKeys bounds what the process keeps by itself: the
 	// local fallback and the pauses of rate.Inf keys. As in a Group, a key
 	// longer than 128 bytes is kept, in Redis too, as "sha256:" and the
 	// hex SHA-256 of it, so that no caller can store large keys in Redis.
@@ -97,7 +98,9 @@ type Config struct {
 	// (available false, with the error) and when it is back (true, nil),
 	// with the context of the call that found out (for a refund or a
 	// pause after the call, that context without its cancellation). It is
-	// called with no lock held and must be safe for concurrent use.
+	// called with no lock held and must be safe for concurrent use. The
+	// Observer of the Config gets the same changes, after it, as
+	// EventStateChange (see [Limiter]).
 	OnStateChange func(ctx context.Context, available bool, err error)
 }
 
@@ -130,6 +133,10 @@ type Config struct {
 // construction: its bucket would never refill, so its key would have to
 // stay in Redis for ever.
 //
+// With an Observer in its Config, a Limiter reports its refusals, waits
+// and the outages of Redis as resilience.Events (see the package doc's
+// "# Events" section).
+//
 // A Limiter is safe for concurrent use. Make it with [New]; the zero value
 // is not usable.
 type Limiter struct {
@@ -148,6 +155,7 @@ type Limiter struct {
 	pauses        *ratelimit.Group // the pauses of rate.Inf keys
 	retry         time.Duration
 	onStateChange func(context.Context, bool, error)
+	observer      resilience.Observer
 	epoch         time.Time
 	downUntil     atomic.Int64 // nanoseconds since epoch until which Redis is not asked; 0: available
 	waiters       atomic.Int64
@@ -184,6 +192,7 @@ func New(client goredis.Scripter, r rate.Limit, burst int, c Config) *Limiter {
 	case c.RetryInterval == 0:
 		c.RetryInterval = DefaultRetryInterval
 	}
+	observe.Check(pkg, c.Config.Observer)
 	if c.Prefix == "" {
 		c.Prefix = "ratelimit:"
 	}
@@ -206,12 +215,22 @@ func New(client goredis.Scripter, r rate.Limit, burst int, c Config) *Limiter {
 		pauses:        ratelimit.NewGroup(rate.Inf, 1, ratelimit.GroupConfig{MaxKeys: c.MaxKeys}),
 		retry:         c.RetryInterval,
 		onStateChange: c.OnStateChange,
+		observer:      c.Config.Observer,
 		epoch:         time.Now(),
 	}
 	if l.mode == FailLocal && l.local == nil {
 		gc := c.GroupConfig
 		gc.Config.OnLimited = nil // the Limiter reports its rejections itself
 		gc.Config.DryRun, gc.Config.Cost = false, nil
+		if o := gc.Config.Observer; o != nil {
+			// The fallback's waits are the Limiter's; its refusals the
+			// Limiter reports itself.
+			gc.Config.Observer = resilience.ObserverFunc(func(ctx context.Context, e resilience.Event) {
+				if e.Kind == resilience.EventWait {
+					o.Observe(ctx, e)
+				}
+			})
+		}
 		l.local = ratelimit.NewGroup(r, burst, gc)
 	}
 	return l
@@ -372,6 +391,10 @@ func (l *Limiter) wait(ctx context.Context, key string, lim ratelimit.Quota, n i
 		d.Allowed, d.Reason, d.RetryAfter = false, ratelimit.ReasonQueueFull, wait
 		return d, l.reject(ctx, key, ratelimit.ReasonQueueFull, wait)
 	}
+	var start time.Time
+	if l.observer != nil {
+		start = time.Now()
+	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
@@ -383,6 +406,12 @@ func (l *Limiter) wait(ctx context.Context, key string, lim ratelimit.Quota, n i
 		l.waiters.Add(-1)
 		d.Reset = max(0, d.Reset-wait)
 		l.admitted.Add(1)
+		if l.observer != nil {
+			l.observer.Observe(ctx, resilience.Event{
+				Kind: resilience.EventWait, Policy: "ratelimit", Name: l.def.Name, Key: keyed.Bound(key),
+				Duration: time.Since(start),
+			})
+		}
 		return d, nil
 	}
 }
@@ -399,7 +428,7 @@ func (l *Limiter) Take(ctx context.Context, key string, cost int) (ratelimit.Dec
 	case err == nil && d.Allowed:
 		l.admitted.Add(1)
 	case err == nil:
-		l.limited(ctx, ratelimit.NewLimitedError(key, d.Reason, d.RetryAfter, nil))
+		l.limited(ctx, key, ratelimit.NewLimitedError(key, d.Reason, d.RetryAfter, nil))
 	}
 	return d, err
 }
@@ -505,7 +534,7 @@ func (l *Limiter) fallback(ctx context.Context, key string, n int, wait bool, ca
 	case FailClosed:
 		wait := l.retryLeft()
 		e := ratelimit.NewLimitedError(key, ratelimit.ReasonUnavailable, wait, cause)
-		l.limited(ctx, e)
+		l.limited(ctx, key, e)
 		return ratelimit.Decision{Reason: ratelimit.ReasonUnavailable, RetryAfter: wait, Remaining: -1}, e
 	case FailLocal:
 		if wait {
@@ -558,26 +587,49 @@ func (l *Limiter) markDown(ctx context.Context, err error) {
 		if l.onStateChange != nil {
 			l.onStateChange(ctx, false, err)
 		}
+		l.stateChanged(ctx, "available", "unavailable", err)
 	}
 }
 
 func (l *Limiter) markUp(ctx context.Context) {
-	if u := l.downUntil.Load(); u != 0 && l.downUntil.CompareAndSwap(u, 0) && l.onStateChange != nil {
-		l.onStateChange(ctx, true, nil)
+	if u := l.downUntil.Load(); u != 0 && l.downUntil.CompareAndSwap(u, 0) {
+		if l.onStateChange != nil {
+			l.onStateChange(ctx, true, nil)
+		}
+		l.stateChanged(ctx, "unavailable", "available", nil)
+	}
+}
+
+// stateChanged reports a change of the availability of Redis to the
+// Observer.
+func (l *Limiter) stateChanged(ctx context.Context, from, to string, err error) {
+	if l.observer != nil {
+		l.observer.Observe(ctx, resilience.Event{
+			Kind: resilience.EventStateChange, Policy: "ratelimit", Name: l.def.Name,
+			From: from, To: to, Err: err,
+		})
 	}
 }
 
 func (l *Limiter) reject(ctx context.Context, key string, reason ratelimit.Reason, wait time.Duration) error {
 	e := ratelimit.NewLimitedError(key, reason, wait, nil)
-	l.limited(ctx, e)
+	l.limited(ctx, key, e)
 	return e
 }
 
-func (l *Limiter) limited(ctx context.Context, e *ratelimit.LimitedError) {
+// limited counts the refusal e of a call of key and reports it to
+// OnLimited and the Observer.
+func (l *Limiter) limited(ctx context.Context, key string, e *ratelimit.LimitedError) {
 	if r := e.Reason(); int(r) < len(l.refused) {
 		l.refused[r].Add(1)
 	}
 	if l.onLimited != nil {
 		l.onLimited(ctx, e)
+	}
+	if l.observer != nil {
+		l.observer.Observe(ctx, resilience.Event{
+			Kind: resilience.EventReject, Policy: "ratelimit", Name: l.def.Name, Key: keyed.Bound(key),
+			Reason: rules.EventReason(uint8(e.Reason())), Err: e,
+		})
 	}
 }

@@ -80,3 +80,25 @@ func CheckLimit(pkg string, r float64, burst int, zeroRate bool, who, key string
 	}
 	panic(fmt.Sprintf("%s: invalid limit: rate %v, burst %d: %s", pkg, r, burst, why))
 }
+
+// EventReason returns the Event.Reason word of a refusal of reason r (a
+// ratelimit.Reason): "limited" (ReasonRate), "paused", "queue_full",
+// "too_costly", "throttled" and "unavailable", in the order of the
+// Reason constants.
+func EventReason(r uint8) string {
+	switch r {
+	case 0:
+		return "limited"
+	case 1:
+		return "paused"
+	case 2:
+		return "queue_full"
+	case 3:
+		return "too_costly"
+	case 4:
+		return "throttled"
+	case 5:
+		return "unavailable"
+	}
+	return "limited"
+}
