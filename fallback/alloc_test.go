@@ -25,6 +25,8 @@ func TestSuccessPathAllocatesNothing(t *testing.T) {
 	fb := fallback.New(fallback.Value(1), fallback.Config{OnFallback: func(context.Context, error, fallback.Kind) {}})
 	op := func(context.Context) error { return nil }
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = fb.Do(ctx, op) }))
+	observed := fallback.New(fallback.Value(1), fallback.Config{Observer: noopObserver})
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = observed.Do(ctx, op) }), "with an Observer")
 
 	typed := func(context.Context) (int, error) { return 2, nil }
 	noop := resilience.PolicyFunc(func(ctx context.Context, op func(context.Context) error) error { return op(ctx) })
@@ -32,6 +34,8 @@ func TestSuccessPathAllocatesNothing(t *testing.T) {
 	with := testing.AllocsPerRun(1000, func() { _, _ = resilience.Do(ctx, fb, typed) })
 	assert.Equal(t, base, with, "resilience.Do alone: %v, with the fallback: %v", base, with)
 }
+
+var noopObserver = resilience.ObserverFunc(func(context.Context, resilience.Event) {})
 
 // With Stale, the success path stores the value of the call's key: for a
 // key already held, without allocating.
@@ -62,6 +66,10 @@ func TestAllocationFigures(t *testing.T) {
 	t.Logf("allocations beyond resilience.Do's: failure answered with a value %v, with a stale value %v", value-base, st-base)
 	assert.LessOrEqual(t, value-base, 1.0)
 	assert.LessOrEqual(t, st-base, 1.0)
+	// An Observer adds no allocation to an answer: the event is passed by
+	// value.
+	observed := fallback.New(fallback.Value(1), fallback.Config{Observer: noopObserver})
+	assert.Equal(t, value, testing.AllocsPerRun(1000, func() { _, _ = resilience.Do(ctx, observed, failing) }), "with an Observer")
 
 	body := strings.Repeat("b", 512)
 	rt := roundTripper(func(req *http.Request) (*http.Response, error) {

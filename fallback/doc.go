@@ -84,11 +84,38 @@
 // responses are copied as the caller reads them, so remembering them adds
 // no wait; see [HTTPConfig] for which ones, and the bounds in bytes.
 //
+// # Events
+//
+// With Config.Observer (HTTPConfig.Observer) set, a Fallback reports each
+// failure that Match accepted, once it answered it, as one
+// resilience.Event of kind EventFallback with Policy "fallback" and Name
+// Config.Name (Key is ""), on the caller's goroutine (for NewHTTP, that of
+// the round trip) just after OnFallback, with no lock held and before Do
+// returns. Err is op's error: the failure answered. Reason is how it was
+// answered, the [Kind] in snake_case:
+//
+//   - "value": with sub's value (respond's response), or by alt, which
+//     succeeded (KindValue);
+//   - "stale": with the last good value of the call's key, or the last
+//     good response of the request (KindStale);
+//   - "failed": sub, alt or respond failed, and Do returned a
+//     [*SubstituteError] (KindFailed);
+//   - "no_value": nothing to answer with, and Do returned op's error
+//     (KindNoValue);
+//   - "no_result": no call to answer into, and Do returned an error
+//     matching [ErrNoResult] (KindNoResult).
+//
+// A success of op, a failure that Match turned down (by default, a caller
+// that gave up) and a panic report nothing. Without an Observer nothing
+// is reported and nothing is paid; with one, the event is passed by value
+// and allocates nothing.
+//
 // # Configuration and telemetry
 //
 // [New], [NewFunc] and [NewHTTP] take a [Config] (an [HTTPConfig]) whose
 // zero fields mean their documented defaults. Invalid values panic with a
 // "fallback: ..." message. [Fallback.Metrics] counts the failures and how
-// each was answered ([Kind]); Config.OnFallback is told of each answer;
-// [Fallback.Name] is Config.Name.
+// each was answered ([Kind]); Config.OnFallback is told of each answer,
+// and Config.Observer gets it as an event (above); [Fallback.Name] is
+// Config.Name.
 package fallback

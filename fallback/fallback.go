@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observe"
 )
 
 // DefaultMaxKeys is how many keys a [Fallback] with Config.Stale
@@ -67,9 +68,22 @@ type Config struct {
 	// received, op's error and how it was answered. It is called on the
 	// caller's goroutine, with no lock held, before Do returns.
 	OnFallback func(ctx context.Context, err error, k Kind)
+
+	// Observer, when not nil, is told of each failure that Match accepted,
+	// once the fallback answered it, as a resilience.Event of kind
+	// EventFallback with Policy "fallback" and Name: Reason says how it
+	// was answered (its Kind in snake_case: "value", "stale", "failed",
+	// "no_value" or "no_result") and Err is op's error, the failure
+	// answered; see "Events" in the package documentation. It is called
+	// where OnFallback is, just after it: on the caller's goroutine, with
+	// no lock held, before Do returns. Zero means no observer: nothing is
+	// reported and nothing is paid.
+	Observer resilience.Observer
 }
 
-// Kind says how a [Fallback] answered a failure it matched.
+// Kind says how a [Fallback] answered a failure it matched. An
+// EventFallback tells it in its Reason, in snake_case: "value", "stale",
+// "failed", "no_value", "no_result".
 type Kind int
 
 const (
@@ -92,6 +106,15 @@ const (
 )
 
 const numKinds = KindNoResult + 1
+
+// reasons are the Event.Reason of each Kind.
+var reasons = [numKinds]string{
+	KindValue:    "value",
+	KindStale:    "stale",
+	KindFailed:   "failed",
+	KindNoValue:  "no_value",
+	KindNoResult: "no_result",
+}
 
 // String returns the name of k: "value", "stale", "failed", "no value" or
 // "no result".
@@ -162,6 +185,7 @@ type Fallback[T any] struct {
 	stale        store[T]
 	discard      func(T) // for a substitute that could not be handed over
 	onFallback   func(context.Context, error, Kind)
+	observer     resilience.Observer
 	typeName     string // T, for the message of ErrNoResult
 
 	failures  atomic.Uint64
@@ -210,14 +234,14 @@ func Value[T any](v T) func(ctx context.Context, err error) (T, error) {
 // be nil, and a failure with no such value returns op's error.
 //
 // New panics with a "fallback: ..." message if sub is nil without Stale,
-// if c is invalid (see [Config]), or if T is *http.Response with Stale (a
-// response's body is its caller's, and cannot be remembered this way: use
-// [NewHTTP]).
+// if c is invalid (see [Config]; a typed nil Observer is too), or if T is
+// *http.Response with Stale (a response's body is its caller's, and cannot
+// be remembered this way: use [NewHTTP]).
 func New[T any](sub func(ctx context.Context, err error) (T, error), c Config) *Fallback[T] {
 	if sub == nil && c.Stale == 0 {
 		panic("fallback: New with a nil sub and no Stale: nothing to answer with")
 	}
-	f := newFallback[T](c.Name, c.Match, c.OnFallback)
+	f := newFallback[T](c.Name, c.Match, c.OnFallback, c.Observer)
 	f.sub = sub
 	checkStale(c.Stale, c.MaxKeys, c.Key != nil)
 	if c.Stale != 0 {
@@ -252,20 +276,22 @@ func NewFunc(alt func(ctx context.Context, err error) error, c Config) *Fallback
 	if c.Stale != 0 || c.MaxKeys != 0 || c.Key != nil {
 		panic("fallback: NewFunc with Stale, MaxKeys or Key: alt writes its own result, there is no value to remember")
 	}
-	f := newFallback[struct{}](c.Name, c.Match, c.OnFallback)
+	f := newFallback[struct{}](c.Name, c.Match, c.OnFallback, c.Observer)
 	f.sub = func(ctx context.Context, err error) (struct{}, error) { return struct{}{}, alt(ctx, err) }
 	f.direct = true
 	return f
 }
 
-func newFallback[T any](name string, match func(context.Context, error) bool, on func(context.Context, error, Kind)) *Fallback[T] {
+func newFallback[T any](name string, match func(context.Context, error) bool, on func(context.Context, error, Kind), o resilience.Observer) *Fallback[T] {
 	if match == nil {
 		match = DefaultMatch
 	}
+	observe.Check("fallback", o)
 	return &Fallback[T]{
 		name:       name,
 		match:      match,
 		onFallback: on,
+		observer:   o,
 		typeName:   reflect.TypeFor[T]().String(),
 	}
 }
@@ -320,6 +346,11 @@ func (f *Fallback[T]) answer(ctx context.Context, err error) error {
 	f.counts[k].Add(1)
 	if f.onFallback != nil {
 		f.onFallback(ctx, err, k)
+	}
+	if f.observer != nil {
+		f.observer.Observe(ctx, resilience.Event{
+			Kind: resilience.EventFallback, Policy: "fallback", Name: f.name, Reason: reasons[k], Err: err,
+		})
 	}
 	return out
 }

@@ -71,6 +71,11 @@ func TestConstructionPanics(t *testing.T) {
 		{"NewFunc with Stale", func() {
 			fallback.NewFunc(func(context.Context, error) error { return nil }, fallback.Config{Stale: time.Second})
 		}, "fallback: NewFunc with Stale, MaxKeys or Key: alt writes its own result, there is no value to remember"},
+		{"New with a typed nil Observer", func() { fallback.New(sub, fallback.Config{Observer: (*recorder)(nil)}) },
+			"fallback: Observer is a nil *fallback_test.recorder"},
+		{"NewHTTP with a nil ObserverFunc", func() {
+			fallback.NewHTTP(fallback.StaticResponse(200, nil, ""), fallback.HTTPConfig{Observer: resilience.ObserverFunc(nil)})
+		}, "fallback: Observer is a nil resilience.ObserverFunc"},
 		{"NewHTTP nil respond without Stale", func() { fallback.NewHTTP(nil, fallback.HTTPConfig{}) },
 			"fallback: NewHTTP with a nil respond and no Stale: nothing to answer with"},
 		{"NewHTTP negative MaxBody", func() { fallback.NewHTTP(nil, fallback.HTTPConfig{Stale: time.Second, MaxBody: -1}) },

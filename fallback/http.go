@@ -38,6 +38,17 @@ type HTTPConfig struct {
 	Match      func(ctx context.Context, err error) bool
 	OnFallback func(ctx context.Context, err error, k Kind)
 
+	// Observer, when not nil, is told of each failed round trip that
+	// Match accepted, once the fallback answered it, as
+	// [Config.Observer] is: an EventFallback with Policy "fallback", Name,
+	// the Kind of the answer in snake_case as its Reason ("value" for
+	// respond's response, "stale" for a remembered one, ...) and the
+	// failure as its Err; see "Events" in the package documentation. It
+	// is called on the goroutine of the round trip, with no lock held,
+	// before RoundTrip returns. Zero means no observer: nothing is
+	// reported and nothing is paid.
+	Observer resilience.Observer
+
 	// Stale, when positive, makes the fallback remember the last good
 	// response of each request (see Key) and answer a failure with it
 	// first, as long as it was received no longer than Stale ago;
@@ -162,7 +173,7 @@ func NewHTTP(respond func(req *http.Request, err error) (*http.Response, error),
 	case c.Stale == 0 && (c.MaxBody != 0 || c.MaxBytes != 0):
 		panic("fallback: MaxBody or MaxBytes without Stale: nothing is remembered")
 	}
-	f := newFallback[*http.Response](c.Name, c.Match, c.OnFallback)
+	f := newFallback[*http.Response](c.Name, c.Match, c.OnFallback, c.Observer)
 	f.needsRequest = true
 	f.discard = func(resp *http.Response) {
 		if resp.Body != nil {

@@ -33,6 +33,13 @@ func TestAllocs(t *testing.T) {
 	assert.LessOrEqual(t, f, 6.0)
 	assert.Equal(t, f, a, "the sketch allocates nothing")
 
+	// An Observer adds no allocation: the events are passed by value.
+	noop := resilience.ObserverFunc(func(context.Context, resilience.Event) {})
+	observed := hedge.New(hedge.Config{Delay: time.Hour, Observer: noop})
+	assert.Equal(t, f, testing.AllocsPerRun(1000, func() { _ = observed.Do(ctx, ok) }), "with an Observer")
+	single := hedge.New(hedge.Config{MaxHedges: resilience.None, Observer: noop})
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = single.Do(ctx, ok) }), "MaxHedges None with an Observer")
+
 	none := hedge.New(hedge.Config{MaxHedges: resilience.None})
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = none.Do(ctx, ok) }), "MaxHedges None: a plain call")
 

@@ -189,9 +189,13 @@ func (c *call) early() bool {
 	return !c.lastStart.IsZero() && time.Since(c.lastStart) < c.delay
 }
 
+// hook tells OnHedge and the Observer that attempt n (hedge n) starts.
 func (c *call) hook(n int, cause error) {
 	if c.h.onHedge != nil {
 		c.h.onHedge(c.ctx, n, cause)
+	}
+	if c.h.observer != nil {
+		c.h.observe(c.ctx, resilience.EventHedge, n+1, 0, cause)
 	}
 }
 
@@ -229,7 +233,7 @@ func (c *call) startLocked(onFailure bool, n newAttempt) (int, context.Context) 
 	c.running++
 	a := &c.attempts[i]
 	a.ctx, a.cancel, a.done = c.race.Attempt(n.ctx), n.cancel, false
-	if c.h.sketch != nil {
+	if c.h.timed {
 		a.start = time.Now()
 	}
 	if i == 0 {
@@ -270,6 +274,17 @@ func (c *call) ask() bool {
 // that failure as its cause), or -1. *reserved is true while it asks the
 // Budget for that hedge, holding the call open.
 func (c *call) finished(i int, err error, reserved *bool) (int, context.Context, error) {
+	// The attempt's start was set by this goroutine, which started it;
+	// its end is reported while it still counts as running, so before the
+	// call can be quiet and Do return.
+	h, start := c.h, c.attempts[i].start
+	var now time.Time
+	if h.observer != nil || err == nil && h.sketch != nil {
+		now = time.Now()
+		if h.observer != nil {
+			h.observe(c.ctx, resilience.EventAttempt, i+1, now.Sub(start), err)
+		}
+	}
 	// Classified before the lock is taken: the error's methods are the
 	// caller's code.
 	decides := err == nil || permanent(err)
@@ -317,14 +332,12 @@ func (c *call) finished(i int, err error, reserved *bool) (int, context.Context,
 	if c.outcome != i {
 		a.cancel(ErrLost) // its result is not the call's: release it now
 	}
-	h, start := c.h, a.start
 	wake := c.quietLocked()
 	c.mu.Unlock()
 	// The call may be quiet, and its state reused, from here on.
 	wake.ring()
 	unused.discard()
 	if err == nil && h.sketch != nil {
-		now := time.Now()
 		h.sketch.record(now.Sub(start), now)
 	}
 	if h.counts {

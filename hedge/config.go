@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observe"
 	"github.com/resiliencekit/resilience/retry"
 )
 
@@ -61,8 +62,8 @@ var ErrLost = errors.New("hedge: another attempt decided the call")
 // (other than resilience.None for MaxHedges), a MaxHedges above
 // MaxHedgesLimit, a Quantile outside (0, 1), a MinDelay above the MaxDelay
 // (defaults included), a setting of the adaptive delay (Quantile, MinDelay,
-// MaxDelay, Window) together with a fixed Delay, a typed nil Budget, and
-// BudgetCountedByRetry without a Budget.
+// MaxDelay, Window) together with a fixed Delay, a typed nil Budget or
+// Observer, and BudgetCountedByRetry without a Budget.
 type Config struct {
 	// Name names the Hedge for telemetry (logs, metrics labels):
 	// Hedge.Name returns it. Zero means "".
@@ -127,6 +128,19 @@ type Config struct {
 	// attempt for a failure, which may be the caller's), with no lock
 	// held; the other attempts of the call run meanwhile.
 	OnHedge func(ctx context.Context, n int, err error)
+
+	// Observer, when not nil, is told what the Hedge does, one
+	// resilience.Event each, with Policy "hedge" and Name: the end of each
+	// attempt (EventAttempt), each hedge about to start (EventHedge) and
+	// the end of each call (EventDone); see "Events" in the package
+	// documentation. It is called with no lock held, on the goroutine
+	// that did the thing: an attempt's EventAttempt on the goroutine that
+	// ran it (the caller's or one of the Hedge's), an EventHedge where
+	// OnHedge is called (just after it), EventDone on the caller's. It
+	// must be safe for concurrent use: the attempts of one call report
+	// from several goroutines at once. Zero means no observer: nothing is
+	// reported and nothing is paid.
+	Observer resilience.Observer
 }
 
 // withDefaults validates c and fills in its defaults.
@@ -166,6 +180,7 @@ func (c Config) withDefaults() Config {
 	if c.BudgetCountedByRetry && c.Budget == nil {
 		panic("hedge: BudgetCountedByRetry without a Budget")
 	}
+	observe.Check("hedge", c.Observer)
 	return c
 }
 

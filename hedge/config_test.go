@@ -38,6 +38,7 @@ func TestConfigPanics(t *testing.T) {
 			"hedge: MinDelay 2s above MaxDelay 1s (zero means the defaults: 1ms and 1s)"},
 		{"typed nil Budget", hedge.Config{Budget: nilRatio}, "hedge: Budget is a nil *retry.RatioBudget"},
 		{"BudgetCountedByRetry without Budget", hedge.Config{BudgetCountedByRetry: true}, "hedge: BudgetCountedByRetry without a Budget"},
+		{"typed nil Observer", hedge.Config{Observer: (*recorder)(nil)}, "hedge: Observer is a nil *hedge_test.recorder"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

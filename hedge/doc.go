@@ -141,7 +141,38 @@
 // resilience.NewRace, a cancellable context for the attempt (2 objects),
 // its timer (1), and under Transport the release of the winner's context
 // (1): 6 objects at most, against failsafe-go's 24. A Hedge with MaxHedges resilience.None, and a call that
-// may not be repeated, cost a plain call.
+// may not be repeated, cost a plain call (with an Observer, two clock
+// reads more).
+//
+// # Events
+//
+// With Config.Observer set, a Hedge reports what it does as
+// resilience.Events with Policy "hedge" and Name Config.Name (Key is
+// ""), with no lock held, on the goroutine that did the thing:
+//
+//   - EventHedge when a hedge is about to call op, just after OnHedge and
+//     on the same goroutine (the Hedge's for a delay, the failed
+//     attempt's for a failure): Attempt is its number (2 for the first
+//     hedge), Err the failure that started it at once, nil when the
+//     attempt before it was only slow.
+//   - EventAttempt when an attempt returned, on the goroutine that ran it:
+//     Attempt is its number (1 for the first), Duration how long it ran,
+//     Err its error: nil for a success, the error of a failure, and for a
+//     loser what it returned once cancelled (ErrLost for an op that
+//     returns context.Cause).
+//   - EventDone when the call ends, on the caller's goroutine once every
+//     attempt returned: Attempt is the number of attempts made, Duration
+//     how long the call took, Err what Do returns.
+//
+// The attempts of one call report from several goroutines at once, so the
+// Observer must be safe for concurrent use, as every Observer must. Every
+// EventAttempt of a call comes before its EventDone, and before Do
+// returns. A hedge the Budget refused reports nothing (Metrics counts it);
+// an attempt that panicked reports no EventAttempt, and its call no
+// EventDone. A call made with a single attempt (MaxHedges resilience.None,
+// or a request that may not be sent twice) reports EventAttempt then
+// EventDone. Without an Observer nothing is reported and nothing is
+// paid; with one, the events are passed by value and allocate nothing.
 //
 // # Configuration and telemetry
 //
@@ -149,5 +180,6 @@
 // default; invalid values panic in New with a "hedge: ..." message.
 // Config.Name names the Hedge for telemetry ([Hedge.Name]), [Hedge.Metrics]
 // counts its calls, hedges, wins and refusals, [Hedge.Delay] tells the
-// delay in force, and Config.OnHedge is called before each hedge.
+// delay in force, Config.OnHedge is called before each hedge, and
+// Config.Observer gets the events above.
 package hedge

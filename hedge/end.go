@@ -2,6 +2,7 @@ package hedge
 
 import (
 	"errors"
+	"time"
 
 	"github.com/resiliencekit/resilience"
 )
@@ -134,13 +135,17 @@ func (c *call) end() error {
 	if c.outcome > 0 && c.err == nil {
 		c.h.stats.hedgeWins.Add(1)
 	}
-	ctx, cancel, err := c.ctx, a.cancel, c.err
+	ctx, cancel, err, h := c.ctx, a.cancel, c.err, c.h
+	n, begin := c.started, c.attempts[0].start
 	c.put()
 	// Only resilience.Transport defers a release (for the body of the
 	// response); RequestFrom is nil wherever DeferRelease would refuse, and
 	// asking it first spares other calls the closure.
 	if resilience.RequestFrom(ctx) == nil || !resilience.DeferRelease(ctx, func() { cancel(nil) }) {
 		cancel(nil)
+	}
+	if h.observer != nil {
+		h.observe(ctx, resilience.EventDone, n, time.Since(begin), err)
 	}
 	return err
 }

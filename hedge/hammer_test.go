@@ -24,18 +24,32 @@ import (
 // some callers give up. For every call: Do returns only after each of its
 // attempts returned; a success returns the value of an attempt of that call
 // that succeeded; a panic comes back with its own value. Overall: every
-// hedge counted called op, and nothing is left running. Run with -race.
+// hedge counted called op, and nothing is left running. With an Observer,
+// every event of a call comes before Do returns, and the events add up to
+// the counters. Run with -race.
 func TestHammer(t *testing.T) {
 	t.Parallel()
 	configs := map[string]hedge.Config{
 		"fixed":    {Delay: ms(2), MaxHedges: 3},
 		"adaptive": {MaxHedges: 2, MinDelay: time.Millisecond, MaxDelay: ms(5), Window: time.Second},
 		"budget":   {Delay: ms(1), MaxHedges: 2, Budget: retry.NewRatioBudget(retry.RatioConfig{Ratio: 0.3})},
+		"observer": {Delay: ms(2), MaxHedges: 3, Budget: retry.NewRatioBudget(retry.RatioConfig{Ratio: 0.5})},
 	}
+	type returnedKey struct{}
 	for name, cfg := range configs {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
+				var events [resilience.EventFallback + 1]atomic.Int64
+				var late, panics, panicked atomic.Int64
+				if name == "observer" {
+					cfg.Observer = resilience.ObserverFunc(func(ctx context.Context, e resilience.Event) {
+						events[e.Kind].Add(1)
+						if ctx.Value(returnedKey{}).(*atomic.Bool).Load() {
+							late.Add(1)
+						}
+					})
+				}
 				h := hedge.New(cfg)
 				var opCalls atomic.Int64
 				var wg sync.WaitGroup
@@ -73,6 +87,7 @@ func TestHammer(t *testing.T) {
 									return id, resilience.Permanent(errTransient)
 								case u < 0.82:
 									time.Sleep(d)
+									panics.Add(1)
 									panic(v)
 								case u < 0.9:
 									time.Sleep(d) // ignores its context
@@ -93,7 +108,8 @@ func TestHammer(t *testing.T) {
 									return id, ctx.Err()
 								}
 							}
-							ctx, cancel := context.WithCancel(context.Background())
+							var returned atomic.Bool
+							ctx, cancel := context.WithCancel(context.WithValue(context.Background(), returnedKey{}, &returned))
 							if draw() < 0.1 {
 								time.AfterFunc(ms(3), cancel)
 							}
@@ -104,12 +120,14 @@ func TestHammer(t *testing.T) {
 								defer func() { recovered = recover() }()
 								got, err = resilience.Do(ctx, h, op)
 							}()
+							returned.Store(true)
 							cancel()
 							if n := active.Load(); n != 0 {
 								report("call %d/%d: Do returned with %d attempts running", g, i, n)
 							}
 							switch {
 							case recovered != nil:
+								panicked.Add(1)
 								if recovered != any(v) {
 									report("call %d/%d: panic %v, want %v", g, i, recovered, v)
 								}
@@ -135,6 +153,16 @@ func TestHammer(t *testing.T) {
 				assert.LessOrEqual(t, m.HedgeWins, m.Hedges)
 				assert.Positive(t, m.Hedges)
 				t.Logf("%+v", m)
+				if cfg.Observer != nil {
+					assert.Zero(t, late.Load(), "events after Do returned")
+					assert.EqualValues(t, m.Hedges, events[resilience.EventHedge].Load(), "an EventHedge per hedge")
+					assert.Equal(t, opCalls.Load()-panics.Load(), events[resilience.EventAttempt].Load(),
+						"an EventAttempt per attempt that returned")
+					dones := events[resilience.EventDone].Load()
+					assert.Equal(t, int64(callers*calls)-panicked.Load(), dones, "an EventDone per call that did not panic")
+					t.Logf("events: %d attempts, %d hedges, %d done", events[resilience.EventAttempt].Load(),
+						events[resilience.EventHedge].Load(), dones)
+				}
 			})
 		})
 	}

@@ -29,6 +29,8 @@ type Hedge struct {
 	budget    retry.Budget
 	counts    bool // the Hedge counts requests and outcomes in budget
 	onHedge   func(ctx context.Context, n int, err error)
+	observer  resilience.Observer
+	timed     bool // the attempts' starts are read: for the sketch or the observer
 	name      string
 
 	stats stats
@@ -77,11 +79,13 @@ func New(c Config) *Hedge {
 		budget:    c.Budget,
 		counts:    c.Budget != nil && !c.BudgetCountedByRetry,
 		onHedge:   c.OnHedge,
+		observer:  c.Observer,
 		name:      c.Name,
 	}
 	if adaptive && h.maxHedges > 0 {
 		h.sketch = newSketch(c.Quantile, c.MinDelay, c.MaxDelay, c.Window)
 	}
+	h.timed = h.sketch != nil || h.observer != nil
 	h.calls.New = func() any { return newCall(h) }
 	return h
 }
@@ -165,14 +169,14 @@ func (h *Hedge) Do(ctx context.Context, op func(context.Context) error) error {
 
 // once is a call made with a single attempt.
 func (h *Hedge) once(ctx context.Context, op func(context.Context) error) error {
-	if !h.counts && h.sketch == nil {
+	if !h.counts && !h.timed {
 		return op(ctx)
 	}
 	if h.counts {
 		h.budget.Request()
 	}
 	var start time.Time
-	if h.sketch != nil {
+	if h.timed {
 		start = time.Now()
 	}
 	returned := false
@@ -183,12 +187,26 @@ func (h *Hedge) once(ctx context.Context, op func(context.Context) error) error 
 	}()
 	err := op(ctx)
 	returned = true
-	if err == nil && h.sketch != nil {
+	if h.timed {
 		now := time.Now()
-		h.sketch.record(now.Sub(start), now)
+		if err == nil && h.sketch != nil {
+			h.sketch.record(now.Sub(start), now)
+		}
+		if h.observer != nil {
+			h.observe(ctx, resilience.EventAttempt, 1, now.Sub(start), err)
+			h.observe(ctx, resilience.EventDone, 1, now.Sub(start), err)
+		}
 	}
 	h.count(ctx, err, false)
 	return err
+}
+
+// observe hands the Observer an event of kind about attempt n (for
+// EventDone, n attempts), by value.
+func (h *Hedge) observe(ctx context.Context, kind resilience.EventKind, n int, d time.Duration, err error) {
+	h.observer.Observe(ctx, resilience.Event{
+		Kind: kind, Policy: "hedge", Name: h.name, Attempt: n, Duration: d, Err: err,
+	})
 }
 
 // count tells the Budget, when the Hedge counts in it, how an attempt that

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/retry"
 )
 
@@ -22,6 +23,7 @@ func BenchmarkDo(b *testing.B) {
 		{"token-budget", retry.Config{Budget: retry.NewTokenBudget(10, 0.1)}},
 		{"ratio-budget", retry.Config{Budget: retry.NewRatioBudget(retry.RatioConfig{})}},
 		{"max-elapsed", retry.Config{MaxElapsed: time.Minute}},
+		{"observer", retry.Config{Observer: resilience.ObserverFunc(func(context.Context, resilience.Event) {})}},
 	} {
 		r := retry.New(bc.cfg)
 		b.Run(bc.name, func(b *testing.B) {

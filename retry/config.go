@@ -9,6 +9,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observe"
 )
 
 // Defaults for the zero fields of [Config].
@@ -102,7 +103,7 @@ func (j Jitter) String() string {
 // InitialDelay (the default 100 ms counts: MaxDelay: 50ms alone panics),
 // a JitterFactor with a Jitter other than JitterProportional, an
 // InitialDelay or Multiplier with a Backoff (they shape only the built-in
-// backoff).
+// backoff); and on an Observer that is a typed nil.
 //
 // A Config is a plain value: copy it freely. A Budget in it is shared by
 // every Retry built from the copies, which is what a budget is for.
@@ -228,6 +229,17 @@ type Config struct {
 	// possibly concurrently for different calls.
 	OnRetry func(ctx context.Context, attempt int, err error, delay time.Duration)
 
+	// Observer, when not nil, is told what the Retry does, one
+	// resilience.Event each, with Policy "retry" and Name: the end of each
+	// attempt (EventAttempt), each retry scheduled (EventRetry), a retry
+	// the Budget refused (EventReject, Reason "budget") and the end of
+	// each call (EventDone); see "Events" in the package documentation.
+	// It is called on the goroutine of Do, with no lock held, after
+	// OnRetry where both are told of a retry, possibly concurrently for
+	// different calls. Zero means no observer: nothing is reported and
+	// nothing is paid (Do reads no clock for it and allocates nothing).
+	Observer resilience.Observer
+
 	// Budget, when not nil, limits retries across every call that shares it
 	// (see TokenBudget and RatioBudget). Nil means no budget: each call may
 	// make all its retries.
@@ -265,6 +277,7 @@ func (c Config) withDefaults() Config {
 	case c.Backoff != nil && (c.InitialDelay != 0 || c.Multiplier != 0):
 		panic("retry: InitialDelay and Multiplier shape the built-in backoff: leave them zero when Backoff is set")
 	}
+	observe.Check("retry", c.Observer)
 	defaultInitial := c.InitialDelay == 0
 	defaultMax := c.MaxDelay == 0
 	c.MaxRetries = orDefault(c.MaxRetries, DefaultMaxRetries)

@@ -102,7 +102,35 @@
 // succeeds still allocates nothing and costs what it did. [Config.OnRetry]
 // is told of each retry with the call's context first, so a log line
 // carries the call's trace, and [Config.Name] names the Retry for
-// telemetry ([Retry.Name]).
+// telemetry ([Retry.Name]). [Config.Observer] gets every attempt, retry
+// and call as an event (below).
+//
+// # Events
+//
+// With [Config.Observer] set, a Retry reports what it does as
+// resilience.Events with Policy "retry" and Name [Config.Name] (Key is
+// ""), on the goroutine of Do and with no lock held:
+//
+//   - EventAttempt when an attempt returned: Attempt is its number (1 for
+//     the first call of op), Duration how long it ran, Err its error (nil:
+//     success).
+//   - EventRetry when a retry is scheduled, just before the wait (and
+//     after OnRetry): Attempt is the number of the attempt about to start,
+//     Duration the wait before it, Err the failure being retried.
+//   - EventReject with Reason "budget" when the [Budget] refuses a retry:
+//     Err is the [*ExhaustedError] the caller gets (ReasonBudget). It is
+//     the one refusal of a Retry's own; a local rejection of another
+//     policy that ends the retry is that policy's to report.
+//   - EventDone when the call ends, however it ends: Attempt is the number
+//     of attempts made, Duration how long the whole call took, waits
+//     included, Err what Do returns (nil: success).
+//
+// So a call that succeeds at once reports EventAttempt then EventDone,
+// and one that succeeds on its third attempt Attempt 1, Retry 2, Attempt
+// 2, Retry 3, Attempt 3, Done. A panic in op ends the call with no further
+// event. The events are passed by value: a call whose first attempt
+// succeeds still allocates nothing. Without an Observer nothing is
+// reported, and Do reads no clock for it.
 //
 // # Zero values
 //

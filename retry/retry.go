@@ -31,6 +31,7 @@ type Retry struct {
 	retryable    func(error) bool
 	onRetry      func(ctx context.Context, attempt int, err error, delay time.Duration)
 	budget       Budget
+	observer     resilience.Observer
 	stats        *stats // written on the slow path only, kept off the lines Do reads
 
 	mu  sync.Mutex // guards rnd
@@ -59,6 +60,7 @@ func New(c Config) *Retry {
 		retryable:    c.Retryable,
 		onRetry:      c.OnRetry,
 		budget:       c.Budget,
+		observer:     c.Observer,
 		stats:        new(stats),
 		rnd:          c.Rand,
 	}
@@ -81,8 +83,11 @@ func New(c Config) *Retry {
 // retry.
 //
 // A call whose first attempt succeeds allocates nothing and, without a
-// Budget, costs little more than calling op.
+// Budget or an Observer, costs little more than calling op.
 func (r *Retry) Do(ctx context.Context, op func(context.Context) error) error {
+	if r.observer != nil {
+		return r.doObserved(ctx, op)
+	}
 	var start time.Time
 	if r.maxElapsed > 0 {
 		start = time.Now()
@@ -95,6 +100,31 @@ func (r *Retry) Do(ctx context.Context, op func(context.Context) error) error {
 		return nil
 	}
 	return r.retry(ctx, op, err, start)
+}
+
+// doObserved is Do with an Observer: it reads the clock at the start of the
+// call, which also serves MaxElapsed, and reports the first attempt.
+func (r *Retry) doObserved(ctx context.Context, op func(context.Context) error) error {
+	start := time.Now()
+	if r.budget != nil {
+		r.budget.Request()
+	}
+	err := r.call(ctx, op)
+	d := time.Since(start)
+	r.observe(ctx, resilience.EventAttempt, 1, d, err)
+	if err == nil {
+		r.observe(ctx, resilience.EventDone, 1, d, nil)
+		return nil
+	}
+	return r.retry(ctx, op, err, start)
+}
+
+// observe hands the Observer an event of kind about attempt n. The Event is
+// passed by value: reporting allocates nothing.
+func (r *Retry) observe(ctx context.Context, kind resilience.EventKind, n int, d time.Duration, err error) {
+	r.observer.Observe(ctx, resilience.Event{
+		Kind: kind, Policy: "retry", Name: r.name, Attempt: n, Duration: d, Err: err,
+	})
 }
 
 // call runs one attempt and tells the budget how it went. A panic counts
@@ -125,13 +155,24 @@ type attemptState struct {
 }
 
 // retry is the slow path of Do, entered after the first attempt failed
-// with err.
+// with err. With an Observer, start is when Do began; without one, it is
+// set only with MaxElapsed.
 func (r *Retry) retry(ctx context.Context, op func(context.Context) error, err error, start time.Time) error {
+	attempts, err := r.retryLoop(ctx, op, err, start)
+	if r.observer != nil {
+		r.observe(ctx, resilience.EventDone, attempts, time.Since(start), err)
+	}
+	return err
+}
+
+// retryLoop retries after the first attempt failed with err, and returns
+// the number of attempts made and what Do returns.
+func (r *Retry) retryLoop(ctx context.Context, op func(context.Context) error, err error, start time.Time) (int, error) {
 	st := attemptState{delays: r.Schedule()}
 	defer st.stopTimer()
-	for attempts := 1; ; attempts++ {
+	for attempts := 1; ; {
 		if ctx.Err() != nil || permanent(err) || r.retryable != nil && !r.retryable(err) {
-			return err
+			return attempts, err
 		}
 		// A local rejection is not the dependency's failure: no
 		// Budget.Failure, and no wait unless asked for (and possible).
@@ -139,39 +180,57 @@ func (r *Retry) retry(ctx context.Context, op func(context.Context) error, err e
 		if resilience.IsLocalRejection(err) {
 			r.stats.localRejections.Add(1)
 			if !r.waitOnReject || !hasWait {
-				return r.giveUp(attempts, ReasonRejected, err)
+				return attempts, r.giveUp(attempts, ReasonRejected, err)
 			}
 		} else if r.budget != nil {
 			r.budget.Failure()
 		}
 		if attempts > r.maxRetries {
-			return r.giveUp(attempts, ReasonMaxRetries, err)
+			return attempts, r.giveUp(attempts, ReasonMaxRetries, err)
 		}
 		delay, ok := st.delays.Next()
 		if !ok {
-			return r.giveUp(attempts, ReasonBackoffStop, err)
+			return attempts, r.giveUp(attempts, ReasonBackoffStop, err)
 		}
 		if hasWait {
 			if wait > r.maxDelay {
-				return r.giveUp(attempts, ReasonRetryAfter, err)
+				return attempts, r.giveUp(attempts, ReasonRetryAfter, err)
 			}
 			delay = max(delay, r.spreadRetryAfter(ctx, start, wait))
 		}
 		if reason := r.timeLeft(ctx, start, delay); reason != 0 {
-			return r.giveUp(attempts, reason, err)
+			return attempts, r.giveUp(attempts, reason, err)
 		}
 		if r.budget != nil && !r.budget.Withdraw() {
-			return r.giveUp(attempts, ReasonBudget, err)
+			ex := r.giveUp(attempts, ReasonBudget, err)
+			if r.observer != nil {
+				r.observer.Observe(ctx, resilience.Event{
+					Kind: resilience.EventReject, Policy: "retry", Name: r.name, Reason: "budget", Err: ex,
+				})
+			}
+			return attempts, ex
 		}
 		r.stats.retries.Add(1)
 		if r.onRetry != nil {
 			r.onRetry(ctx, attempts, err, delay)
 		}
-		if err := st.sleep(ctx, delay); err != nil {
-			return err
+		if r.observer != nil {
+			r.observe(ctx, resilience.EventRetry, attempts+1, delay, err)
 		}
-		if err = r.call(ctx, op); err == nil {
-			return nil
+		if err := st.sleep(ctx, delay); err != nil {
+			return attempts, err
+		}
+		attempts++
+		var begun time.Time
+		if r.observer != nil {
+			begun = time.Now()
+		}
+		err = r.call(ctx, op)
+		if r.observer != nil {
+			r.observe(ctx, resilience.EventAttempt, attempts, time.Since(begun), err)
+		}
+		if err == nil {
+			return attempts, nil
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -436,12 +438,19 @@ func TestSuccessPathAllocatesNothing(t *testing.T) {
 		"wait on rejection": {WaitOnRejection: true, RetryAfterJitter: 1},
 		"interactive":       retry.Interactive(),
 		"background":        retry.Background(),
+		// An Observer gets two events, by value: still nothing allocated.
+		"observer":                  {Observer: noopObserver},
+		"observer and ratio budget": {Observer: noopObserver, Budget: retry.NewRatioBudget(retry.RatioConfig{})},
+		"observer and max elapsed":  {Observer: noopObserver, MaxElapsed: time.Second},
+		"log observer at info":      {Observer: resilience.LogObserver(slog.New(slog.NewTextHandler(io.Discard, nil)), resilience.LogConfig{})},
 	} {
 		r := retry.New(cfg)
 		allocs := testing.AllocsPerRun(100, func() { _ = r.Do(ctx, op) })
 		assert.Zero(t, allocs, name)
 	}
 }
+
+var noopObserver = resilience.ObserverFunc(func(context.Context, resilience.Event) {})
 
 func TestInvalidConfigPanics(t *testing.T) {
 	t.Parallel()
@@ -475,6 +484,8 @@ func TestInvalidConfigPanics(t *testing.T) {
 		{"RetryAfterJitter above 1", retry.Config{RetryAfterJitter: 1.5}},
 		{"negative RetryAfterJitter other than None", retry.Config{RetryAfterJitter: -0.5}},
 		{"NaN RetryAfterJitter", retry.Config{RetryAfterJitter: nan()}},
+		{"typed nil Observer", retry.Config{Observer: (*recorder)(nil)}},
+		{"nil ObserverFunc", retry.Config{Observer: resilience.ObserverFunc(nil)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/timelimit"
 )
 
@@ -38,5 +39,25 @@ func TestInTimeAllocatesOnce(t *testing.T) {
 	l := timelimit.New(time.Second, timelimit.Config{})
 	op := func(ctx context.Context) error { return ctx.Err() }
 	require.NoError(t, l.Do(ctx, op))
+	assert.Equal(t, 1.0, testing.AllocsPerRun(1000, func() { _ = l.Do(ctx, op) }))
+}
+
+// An Observer adds nothing to a call in time (it is not even looked at),
+// and no allocation to a timeout: the event is passed by value. Both kinds
+// of context count: context.WithTimeoutCause's (a limit under a
+// millisecond) and the queued one.
+func TestObserverAllocatesNothing(t *testing.T) {
+	ctx := context.Background()
+	noop := resilience.ObserverFunc(func(context.Context, resilience.Event) {})
+	usual := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	for _, d := range []time.Duration{time.Nanosecond, time.Millisecond} {
+		plain := timelimit.New(d, timelimit.Config{})
+		observed := timelimit.New(d, timelimit.Config{Observer: noop})
+		a := testing.AllocsPerRun(20, func() { _ = plain.Do(ctx, usual) })
+		b := testing.AllocsPerRun(20, func() { _ = observed.Do(ctx, usual) })
+		assert.Equal(t, a, b, "a timeout after %v: %v allocations without an Observer, %v with one", d, a, b)
+	}
+	l := timelimit.New(time.Second, timelimit.Config{Observer: noop})
+	op := func(ctx context.Context) error { return ctx.Err() }
 	assert.Equal(t, 1.0, testing.AllocsPerRun(1000, func() { _ = l.Do(ctx, op) }))
 }

@@ -34,8 +34,8 @@
 // watch it: pass it to every call that blocks (http.NewRequestWithContext,
 // database/sql's *Context methods, select on ctx.Done()). An op that ignores
 // its context returns late; the TimeLimit then still reports the timeout, and
-// counts the call as late and tells [Config.OnLate], so that the bug is
-// seen rather than hidden.
+// counts the call as late and tells [Config.OnLate] (and
+// [Config.Observer]), so that the bug is seen rather than hidden.
 //
 // Inside resilience.Transport the time limit also covers reading the
 // response body, as http.Client.Timeout does: the TimeLimit hands the
@@ -58,11 +58,28 @@
 // ends their context: like the caller's own deadline or cancel, that is
 // the caller's impatience, and they ignore the call.
 //
+// # Events
+//
+// With [Config.Observer] set, a TimeLimit reports its timeouts as
+// resilience.Events with Policy "timelimit" and Name [Config.Name] (Key
+// is ""), on the caller's goroutine once op returned, with no lock held:
+//
+//   - EventTimeout when the time limit expired before op returned:
+//     Duration is the limit, Err the [*TimeoutError] Do returns.
+//   - EventLate, before that EventTimeout, when op returned more than
+//     Config.Grace after the limit: Duration is how long after the limit
+//     it returned.
+//
+// A call that ends in time, or by the caller's own deadline or cancel,
+// reports nothing, and without an Observer a timeout costs nothing more.
+//
 // # Configuration and telemetry
 //
 // [New] takes the time limit and a [Config], whose every zero field means
 // its documented default: Grace 0 is [DefaultGrace]; resilience.None says
-// no grace at all; Name (for telemetry, [TimeLimit.Name]) is "". Other negative
-// values, and a time limit that is not positive, panic in [New] with a
-// "timelimit: ..." message.
+// no grace at all; Name (for telemetry, [TimeLimit.Name]) is ""; no
+// Observer reports nothing. Other negative values, a time limit that is
+// not positive, and an Observer that is a typed nil, panic in [New] with
+// a "timelimit: ..." message. [TimeLimit.Metrics] counts the timeouts and
+// the late calls.
 package timelimit

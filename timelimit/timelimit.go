@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observe"
 )
 
 // DefaultGrace is how long after the time limit op may return before it
@@ -41,6 +42,16 @@ type Config struct {
 	// context; fix it. It is called on the caller's goroutine after op
 	// returned, with no lock held, before OnTimeout.
 	OnLate func(ctx context.Context, late time.Duration)
+
+	// Observer, when not nil, is told of each call whose time limit
+	// expired (resilience.EventTimeout) and of each whose op returned
+	// late (resilience.EventLate), as resilience.Events with Policy
+	// "timelimit" and Name; see "Events" in the package documentation. It
+	// is called where OnTimeout and OnLate are, after each of them: on the
+	// caller's goroutine after op returned, with no lock held. Zero means
+	// no observer: nothing is reported and nothing is paid (a call in
+	// time never looks at it).
+	Observer resilience.Observer
 }
 
 // Metrics counts the outcomes of a [TimeLimit] since it was made.
@@ -67,6 +78,7 @@ type TimeLimit struct {
 	grace      time.Duration
 	onTimeout  func(context.Context, *TimeoutError)
 	onLate     func(context.Context, time.Duration)
+	observer   resilience.Observer
 	name       string
 
 	timeouts atomic.Uint64
@@ -74,8 +86,9 @@ type TimeLimit struct {
 }
 
 // New returns a TimeLimit that gives each call d, configured by c (the
-// zero Config is ready to use). It panics if d is not positive or if
-// c.Grace is negative (but for resilience.None).
+// zero Config is ready to use). It panics if d is not positive, if
+// c.Grace is negative (but for resilience.None), or if c.Observer is a
+// typed nil.
 func New(d time.Duration, c Config) *TimeLimit {
 	if d <= 0 {
 		panic(fmt.Sprintf("timelimit: time limit %v is not positive", d))
@@ -88,6 +101,7 @@ func New(d time.Duration, c Config) *TimeLimit {
 	case c.Grace == 0:
 		c.Grace = DefaultGrace
 	}
+	observe.Check("timelimit", c.Observer)
 	cause := &TimeoutError{limit: d}
 	return &TimeLimit{
 		d:          d,
@@ -97,6 +111,7 @@ func New(d time.Duration, c Config) *TimeLimit {
 		grace:      c.Grace,
 		onTimeout:  c.OnTimeout,
 		onLate:     c.OnLate,
+		observer:   c.Observer,
 		name:       c.Name,
 	}
 }
@@ -220,6 +235,11 @@ func (l *TimeLimit) expired(ctx, actx context.Context, err error) error {
 			if l.onLate != nil {
 				l.onLate(ctx, late)
 			}
+			if l.observer != nil {
+				l.observer.Observe(ctx, resilience.Event{
+					Kind: resilience.EventLate, Policy: "timelimit", Name: l.name, Duration: late,
+				})
+			}
 		}
 	}
 	te := l.expiredErr
@@ -228,6 +248,11 @@ func (l *TimeLimit) expired(ctx, actx context.Context, err error) error {
 	}
 	if l.onTimeout != nil {
 		l.onTimeout(ctx, te)
+	}
+	if l.observer != nil {
+		l.observer.Observe(ctx, resilience.Event{
+			Kind: resilience.EventTimeout, Policy: "timelimit", Name: l.name, Duration: l.d, Err: te,
+		})
 	}
 	return te
 }

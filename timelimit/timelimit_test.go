@@ -28,6 +28,7 @@ func TestNewPanics(t *testing.T) {
 		{"zero", 0, timelimit.Config{}, "timelimit: time limit 0s is not positive"},
 		{"negative", -time.Second, timelimit.Config{}, "timelimit: time limit -1s is not positive"},
 		{"negative grace", time.Second, timelimit.Config{Grace: -2}, "timelimit: negative Grace -2ns"},
+		{"typed nil Observer", time.Second, timelimit.Config{Observer: (*recorder)(nil)}, "timelimit: Observer is a nil *timelimit_test.recorder"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
