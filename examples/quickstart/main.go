@@ -7,14 +7,17 @@
 // goes down completely, then recovers; one endpoint hangs. The client rides
 // over the shed requests with retries, stops calling the dead server when
 // its circuit breaker opens, bounds every attempt with a time limit, and
-// closes the breaker again once the server is back.
+// closes the breaker again once the server is back. What the policies do is
+// logged as it happens: every policy reports to one event stream
+// (resilience.Observer), written here with log/slog at Info and above —
+// retries, timeouts, rejections and the breaker's state changes.
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -59,23 +62,39 @@ func run(out io.Writer) error {
 	}))
 	defer srv.Close()
 
+	// What the policies do, as it happens: one event stream for all of
+	// them, logged with log/slog (Info and above: Debug would add every
+	// attempt).
+	logger := slog.New(slog.NewTextHandler(indent{out}, &slog.HandlerOptions{
+		Level: slog.LevelInfo,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{} // keep the lines short
+			}
+			return a
+		},
+	}))
+	events := resilience.LogObserver(logger, resilience.LogConfig{})
+
 	// The client: one http.Client whose transport applies, from the outside
 	// in, a budget for the whole call, retries, a breaker per host, a cap
 	// on concurrent calls and a time limit per attempt.
 	breakers := breaker.NewGroup(breaker.GroupConfig{Config: breaker.Config{
+		Name:                "inventory",
 		ConsecutiveFailures: 3,
 		OpenDuration:        300 * time.Millisecond,
-		OnStateChange: func(_ context.Context, from, to breaker.State) {
-			fmt.Fprintf(out, "    breaker: %s -> %s\n", from, to)
-		},
+		Observer:            events,
 	}})
 	defer breakers.Close()
 	client := &http.Client{Transport: resilience.Transport(srv.Client().Transport,
-		timelimit.New(2*time.Second, timelimit.Config{}),
-		retry.New(retry.Config{MaxRetries: 3, InitialDelay: 20 * time.Millisecond, MaxDelay: 200 * time.Millisecond}),
+		timelimit.New(2*time.Second, timelimit.Config{Name: "call", Observer: events}),
+		retry.New(retry.Config{
+			Name: "inventory", MaxRetries: 3, InitialDelay: 20 * time.Millisecond, MaxDelay: 200 * time.Millisecond,
+			Observer: events,
+		}),
 		breakers,
-		bulkhead.New(8, bulkhead.Config{}),
-		timelimit.New(150*time.Millisecond, timelimit.Config{}),
+		bulkhead.New(8, bulkhead.Config{Name: "inventory", Observer: events}),
+		timelimit.New(150*time.Millisecond, timelimit.Config{Name: "attempt", Observer: events}),
 	)}
 	defer client.CloseIdleConnections()
 
@@ -138,6 +157,17 @@ func explain(err error) string {
 		why = fmt.Sprintf("retry gave up after %d attempts (%s): %s", exhausted.Attempts, exhausted.Reason, why)
 	}
 	return why
+}
+
+// indent writes the log lines of the event stream under the requests
+// they belong to.
+type indent struct{ w io.Writer }
+
+func (i indent) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(i.w, "      event: "); err != nil {
+		return 0, err
+	}
+	return i.w.Write(p)
 }
 
 func hostOf(url string) string {

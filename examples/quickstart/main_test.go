@@ -18,9 +18,14 @@ func TestQuickstart(t *testing.T) {
 	for _, want := range []string{
 		"1. healthy server",
 		`200 "apple: 42 in stock"`,
-		"breaker: closed -> open",
+		`msg="resilience: retry" policy=retry name=inventory attempt=2`,
+		`msg="resilience: timeout" policy=timelimit name=attempt duration=150ms`,
+		`msg="resilience: state_change" policy=breaker name=inventory key=`,
+		"from=closed to=open",
+		`msg="resilience: rejected" policy=breaker name=inventory key=`,
+		"reason=open",
 		"circuit open",
-		"breaker: half-open -> closed",
+		"from=half-open to=closed",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
