@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/maypok86/otter/v2"
+
+	"github.com/resiliencekit/resilience"
 )
 
 // Cache is a bounded read-through cache of values of type V by keys of type
@@ -42,6 +44,9 @@ type Cache[K comparable, V any] struct {
 	hits, stale                          *counter
 	misses, loads, loadErrors, evictions atomic.Uint64
 	inFlight, stuck                      atomic.Int64
+
+	obs       resilience.Observer // nil: none
+	staleAges staleAges
 }
 
 // shard holds the loads in flight for the keys that hash to it.
@@ -77,6 +82,7 @@ func New[K comparable, V any](load func(ctx context.Context, key K) (V, error), 
 		shards: make([]shard[K, V], numShards),
 		hits:   newCounter(),
 		stale:  newCounter(),
+		obs:    cfg.Observer,
 	}
 	c.baseUnix = c.base.UnixNano()
 	c.errGaveUp = &loadTimeoutError{after: c.s.loadTimeout}
@@ -146,6 +152,9 @@ func (c *Cache[K, V]) exec(fn func()) {
 func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 	if e, ok := c.store.GetIfPresent(key); ok && c.now() < e.refreshAt {
 		c.hits.inc()
+		if c.obs != nil {
+			c.observe(ctx, resilience.EventCacheHit, "", nil)
+		}
 		return e.value, e.err
 	}
 	r, err := c.get(ctx, key)
@@ -158,6 +167,9 @@ func (c *Cache[K, V]) GetEntry(ctx context.Context, key K) (Entry[V], error) {
 	if e, ok := c.store.GetIfPresent(key); ok {
 		if now := c.now(); now < e.refreshAt {
 			c.hits.inc()
+			if c.obs != nil {
+				c.observe(ctx, resilience.EventCacheHit, "", nil)
+			}
 			if e.err != nil {
 				return Entry[V]{}, e.err
 			}
@@ -175,25 +187,23 @@ func (c *Cache[K, V]) get(ctx context.Context, key K) (Entry[V], error) {
 	if ok {
 		switch {
 		case now < e.refreshAt:
-			c.hits.inc()
+			c.hit(ctx)
 			if e.err != nil {
 				return Entry[V]{}, e.err
 			}
 			return e.public(now, false, nil), nil
 		case now < e.freshUntil: // refresh ahead (never a negative entry)
 			c.refresh(ctx, key, e, now)
-			c.hits.inc()
+			c.hit(ctx)
 			return e.public(now, false, nil), nil
 		case now < e.staleUntil: // stale while revalidate
 			c.refresh(ctx, key, e, now)
-			c.stale.inc()
-			return e.public(now, true, nil), nil
+			return c.servedStale(ctx, e, now, ReasonRefresh, nil), nil
 		case e.err == nil && now < e.errorUntil: // stale if error (or slow)
 			switch slow := c.s.staleIfSlow; {
 			case slow == 0: // StaleIfSlow: None
 				c.refresh(ctx, key, e, now)
-				c.stale.inc()
-				return e.public(now, true, nil), nil
+				return c.servedStale(ctx, e, now, ReasonRefresh, nil), nil
 			case slow < c.s.loadTimeout && addSat(now, int64(slow)) < e.errorUntil:
 				patience = slow
 			}
@@ -211,19 +221,19 @@ func (c *Cache[K, V]) get(ctx context.Context, key K) (Entry[V], error) {
 		}
 		switch {
 		case w.fresh != nil:
-			c.hits.inc()
+			c.hit(ctx)
 			if w.fresh.err != nil {
 				return Entry[V]{}, w.fresh.err
 			}
 			return w.fresh.public(c.now(), false, nil), nil
 		case w.slow:
-			if r, ok := c.staleValue(key, nil); ok {
+			if r, ok := c.staleValue(ctx, key, nil); ok {
 				return r, nil
 			}
 			patience = 0 // nothing to serve any more: wait for the load after all
 			continue
 		case w.ctxDone:
-			c.misses.Add(1)
+			c.miss(ctx)
 			return Entry[V]{}, w.err
 		}
 		err := w.err
@@ -231,14 +241,14 @@ func (c *Cache[K, V]) get(ctx context.Context, key K) (Entry[V], error) {
 			err = w.cl.err
 		}
 		if err == nil {
-			c.misses.Add(1)
+			c.miss(ctx)
 			now := c.now()
 			return Entry[V]{Value: w.cl.val, LoadedAt: time.Unix(0, w.cl.loadedAt), Age: time.Duration(now - w.cl.loadedAt)}, nil
 		}
 		if pe, ok := err.(*PanicError); ok {
 			err = pe.clone() // the callers of one load each get their own
 		}
-		return c.fallback(key, err)
+		return c.fallback(ctx, key, err)
 	}
 }
 
@@ -252,34 +262,71 @@ func (c *Cache[K, V]) waitStale(ctx context.Context, key K, patience time.Durati
 
 // fallback answers a Get whose load failed with err: with the value the
 // cache holds for key if stale-if-error allows it, else with err.
-func (c *Cache[K, V]) fallback(key K, err error) (Entry[V], error) {
+func (c *Cache[K, V]) fallback(ctx context.Context, key K, err error) (Entry[V], error) {
 	if !errors.Is(err, ErrNotFound) {
-		if r, ok := c.staleValue(key, err); ok {
+		if r, ok := c.staleValue(ctx, key, err); ok {
 			return r, nil
 		}
 	}
-	c.misses.Add(1)
+	c.miss(ctx)
 	return Entry[V]{}, err
 }
 
 // staleValue answers a Get with the value the cache holds for key, if
 // stale-if-error allows it: fresh (a Set or a load stored it meanwhile), or
 // stale in place of err (nil when the load was only slow).
-func (c *Cache[K, V]) staleValue(key K, err error) (Entry[V], bool) {
+func (c *Cache[K, V]) staleValue(ctx context.Context, key K, err error) (Entry[V], bool) {
 	e, ok := c.store.GetIfPresent(key)
 	if !ok || e.err != nil {
 		return Entry[V]{}, false
 	}
 	now := c.now()
 	if now < e.freshUntil {
-		c.hits.inc()
+		c.hit(ctx)
 		return e.public(now, false, nil), true
 	}
 	if now < e.errorUntil {
-		c.stale.inc()
-		return e.public(now, true, err), true
+		reason := ReasonLoadFailed
+		if err == nil {
+			reason = ReasonSlow
+		}
+		return c.servedStale(ctx, e, now, reason, err), true
 	}
 	return Entry[V]{}, false
+}
+
+// hit counts a Get answered with a fresh entry (or a remembered
+// not-found), and reports it.
+func (c *Cache[K, V]) hit(ctx context.Context) {
+	c.hits.inc()
+	if c.obs != nil {
+		c.observe(ctx, resilience.EventCacheHit, "", nil)
+	}
+}
+
+// miss counts a Get answered by a load, and reports it.
+func (c *Cache[K, V]) miss(ctx context.Context) {
+	c.misses.Add(1)
+	if c.obs != nil {
+		c.observe(ctx, resilience.EventCacheMiss, "", nil)
+	}
+}
+
+// servedStale counts a Get answered at now with e, past its TTL, for
+// reason (in place of err, when the load failed), notes the value's age
+// for StaleAge, reports it, and returns the answer.
+func (c *Cache[K, V]) servedStale(ctx context.Context, e *entry[V], now int64, reason string, err error) Entry[V] {
+	c.stale.inc()
+	c.staleAges.note(now, now-e.loadedAt)
+	if c.obs != nil {
+		c.observe(ctx, resilience.EventCacheStale, reason, err)
+	}
+	return e.public(now, true, err)
+}
+
+// observe hands the Observer, which is not nil, an event of kind.
+func (c *Cache[K, V]) observe(ctx context.Context, kind resilience.EventKind, reason string, err error) {
+	c.obs.Observe(ctx, resilience.Event{Kind: kind, Policy: "cache", Name: c.name, Reason: reason, Err: err})
 }
 
 // Set stores value as the fresh value of key, loaded now. A load of key in

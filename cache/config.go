@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observe"
 )
 
 // Defaults for the zero fields of [Config].
@@ -127,6 +128,18 @@ type Config struct {
 	// Name names the cache for telemetry (logs, metrics labels):
 	// Cache.Name returns it. Zero means "".
 	Name string
+
+	// Observer, when not nil, is told what the cache does, one
+	// resilience.Event each, with Policy "cache" and Name the cache's
+	// Name: how every Get was answered (EventCacheHit, EventCacheStale
+	// with its Reason, or EventCacheMiss: one per Get, as Metrics counts
+	// it), on the Get's goroutine, and the end of every load
+	// (EventCacheLoad, with its Duration and Err), on the goroutine that
+	// ran it; never with a lock of the cache held. See "Events" in the
+	// package documentation. Zero means no observer: nothing is reported
+	// and nothing is paid (a hit reads no clock for it and allocates
+	// nothing). A typed nil (a nil pointer in the interface) panics.
+	Observer resilience.Observer
 }
 
 // settings is Config checked, with defaults filled in, in nanoseconds.
@@ -141,6 +154,7 @@ type settings struct {
 	loadTimeout  time.Duration
 	staleIfSlow  time.Duration // 0: serve stale at once (None); >= loadTimeout: wait for the load
 	onPanic      func(context.Context, *PanicError)
+	observer     resilience.Observer
 }
 
 func (cfg Config) settings() settings {
@@ -164,6 +178,7 @@ func (cfg Config) settings() settings {
 	if cfg.StaleIfSlow != resilience.None {
 		check("StaleIfSlow", cfg.StaleIfSlow)
 	}
+	observe.Check("cache", cfg.Observer)
 	if !(cfg.Jitter >= 0 && cfg.Jitter < 1) { // also rejects NaN
 		panic(fmt.Sprintf("cache: Config.Jitter %v is not in [0, 1)", cfg.Jitter))
 	}
@@ -177,6 +192,7 @@ func (cfg Config) settings() settings {
 		negativeTTL:  int64(cfg.NegativeTTL),
 		loadTimeout:  cfg.LoadTimeout,
 		onPanic:      cfg.OnPanic,
+		observer:     cfg.Observer,
 	}
 	if s.maxEntries == 0 {
 		s.maxEntries = DefaultMaxEntries

@@ -111,7 +111,47 @@
 // # Metrics
 //
 // [Cache.Metrics] counts hits, misses, stale answers, loads, load errors,
-// evictions and the loads in flight. [Config.Name] names the cache for
+// evictions and the loads in flight. [Cache.StaleAge] is the age of the
+// oldest value served stale in the last minute or two: how old the data
+// is that the cache answers with while its source fails (the readiness
+// check health.Cache reads it). [Config.Name] names the cache for
 // telemetry ([Cache.Name]); [Config.OnPanic] gets the load's context, which
 // keeps the values (the trace) of the Get that started the load.
+//
+// # Events
+//
+// With [Config.Observer] set, a cache reports what it does as
+// resilience.Events with Policy "cache" and Name [Config.Name] (Key is
+// ""), never with a lock of the cache held. Each Get (or GetEntry)
+// reports one of the first three, as [Metrics] counts it, on its own
+// goroutine and with its context, when it has its answer:
+//
+//   - EventCacheHit: answered with a fresh value, or a remembered
+//     not-found, without waiting for a load (refresh ahead included).
+//   - EventCacheStale: answered with a value past its TTL. Reason says
+//     why: [ReasonRefresh] (served at once with a background reload
+//     behind it: StaleWhileRevalidate, or StaleIfError with StaleIfSlow
+//     None), [ReasonSlow] (StaleIfSlow ran out while the load goes on) or
+//     [ReasonLoadFailed] (the load failed and StaleIfError served the
+//     value in its place; Err is that failure, as in Entry.Err).
+//   - EventCacheMiss: answered by a load, joined or started, that the Get
+//     waited for (also when it failed, or the Get's context ended first).
+//
+// And each load, background reloads included, reports its end:
+//
+//   - EventCacheLoad: Duration is how long the load ran, Err its failure
+//     (nil: a value); a loader's ErrNotFound is an answer, not a failure,
+//     so Err is nil and Reason is [ReasonNotFound]. It is reported on the
+//     load's goroutine with the load's context (which keeps the values of
+//     the Get that started it), before the Gets waiting for it wake. A
+//     load the cache gives up on at LoadTimeout ends there: the Get that
+//     gives up reports it, with its own context, Duration the LoadTimeout
+//     and an Err matching ErrLoadTimeout; its loader returning later
+//     reports nothing. So the loads reported with an Err are
+//     Metrics.LoadErrors.
+//
+// So a Get that waits for a load to its end sees EventCacheLoad, then
+// reports EventCacheMiss. The events are passed by value: a hit with an Observer still allocates
+// nothing, and reads no clock that it did not read without one. Without
+// an Observer nothing is reported.
 package cache

@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+
+	"github.com/resiliencekit/resilience"
 )
 
 // maxStuckLoads is how many loads of one key may run past their
@@ -161,8 +163,11 @@ func (c *Cache[K, V]) waitGone(ctx context.Context, sh *shard[K, V], key K, cl *
 	w, overdue := c.waitOut(ctx, cl, slow)
 	if overdue {
 		sh.mu.Lock()
-		c.giveUp(sh, key, cl)
+		gaveUp := c.giveUp(sh, key, cl)
 		sh.mu.Unlock()
+		if gaveUp {
+			c.reportGiveUp(ctx, cl)
+		}
 		return w, false
 	}
 	return w, w.slow || w.ctxDone
@@ -176,9 +181,12 @@ func (c *Cache[K, V]) loadEnded(ctx context.Context, sh *shard[K, V], key K, cl 
 	switch {
 	case overdue:
 		sh.mu.Lock()
-		c.giveUp(sh, key, cl)
+		gaveUp := c.giveUp(sh, key, cl)
 		expired := cl.expired
 		sh.mu.Unlock()
+		if gaveUp {
+			c.reportGiveUp(ctx, cl)
+		}
 		if !expired { // it finished meanwhile
 			<-cl.done
 			return c.finished(cl)
@@ -237,10 +245,13 @@ func (c *Cache[K, V]) waitOut(ctx context.Context, cl *call[V], slow <-chan time
 // giveUp gives up on cl, which is past its LoadTimeout with its loader not
 // returned: it takes cl off the key, so that the next Get starts a new
 // load, and marks its result to be dropped. The loader keeps its goroutine
-// until it returns. The caller holds the shard's mutex.
-func (c *Cache[K, V]) giveUp(sh *shard[K, V], key K, cl *call[V]) {
+// until it returns. It reports whether it gave up on cl (false: cl had
+// finished, or was given up on already); the caller, who holds the
+// shard's mutex, then reports the end of the load with reportGiveUp once
+// it has let go of the mutex.
+func (c *Cache[K, V]) giveUp(sh *shard[K, V], key K, cl *call[V]) bool {
 	if cl.finished || cl.expired {
-		return
+		return false
 	}
 	cl.expired = true
 	cl.cancel()
@@ -253,6 +264,36 @@ func (c *Cache[K, V]) giveUp(sh *shard[K, V], key K, cl *call[V]) {
 	sh.stuck[key]++
 	c.stuck.Add(1)
 	c.loadErrors.Add(1)
+	return true
+}
+
+// reportGiveUp reports the end of cl, a load the cache gave up on at its
+// LoadTimeout: for the cache it ends there, whenever its loader returns.
+// ctx is that of the Get that gave up on it.
+func (c *Cache[K, V]) reportGiveUp(ctx context.Context, cl *call[V]) {
+	if c.obs != nil {
+		c.reportLoad(ctx, c.now(), cl, c.errGaveUp)
+	}
+}
+
+// reportLoad reports, to the Observer, which is not nil, the end at now of
+// the load cl with the error err: a not-found answer is no failure, and is
+// told apart by its Reason.
+func (c *Cache[K, V]) reportLoad(ctx context.Context, now int64, cl *call[V], err error) {
+	e := resilience.Event{Kind: resilience.EventCacheLoad, Policy: "cache", Name: c.name,
+		Duration: time.Duration(now - cl.started(c.s.loadTimeout)), Err: err}
+	if pe, ok := err.(*PanicError); ok {
+		e.Err = pe.clone() // the Observer may keep it: its own, as every caller's
+	} else if err != nil && errors.Is(err, ErrNotFound) {
+		e.Err, e.Reason = nil, ReasonNotFound
+	}
+	c.obs.Observe(ctx, e)
+}
+
+// started returns when cl started, in Unix nanoseconds: its deadline less
+// the LoadTimeout it was given.
+func (cl *call[V]) started(loadTimeout time.Duration) int64 {
+	return cl.deadline - int64(loadTimeout)
 }
 
 // leave takes off cl a waiter whose context ended, and cancels the load
@@ -286,8 +327,11 @@ func (c *Cache[K, V]) refresh(ctx context.Context, key K, e *entry[V], now int64
 	sh.mu.Lock()
 	cur, _ := c.store.GetIfPresent(key)
 	fl := sh.flights[key]
+	var gaveUp *call[V]
 	if fl != nil && c.overdue(fl) {
-		c.giveUp(sh, key, fl)
+		if c.giveUp(sh, key, fl) {
+			gaveUp = fl
+		}
 		fl = nil
 	}
 	// cur != e: a load has replaced e (or Delete removed it) since the
@@ -302,6 +346,9 @@ func (c *Cache[K, V]) refresh(ctx context.Context, key K, e *entry[V], now int64
 		e.refreshing.Store(0)
 	}
 	sh.mu.Unlock()
+	if gaveUp != nil {
+		c.reportGiveUp(ctx, gaveUp)
+	}
 }
 
 // start starts a load of key, with a context detached from parent, and
@@ -351,7 +398,7 @@ func (c *Cache[K, V]) run(ctx context.Context, sh *shard[K, V], key K, cl *call[
 			pe = &PanicError{Key: key, Value: r, Stack: debug.Stack()}
 			err = pe
 		}
-		c.finish(sh, key, cl, v, err)
+		c.finish(ctx, sh, key, cl, v, err)
 		c.bg.Done()
 		if pe != nil {
 			c.s.onPanic(ctx, pe)
@@ -361,9 +408,10 @@ func (c *Cache[K, V]) run(ctx context.Context, sh *shard[K, V], key K, cl *call[
 	returned = true
 }
 
-// finish stores the result of cl (unless something made it moot) and wakes
-// its waiters.
-func (c *Cache[K, V]) finish(sh *shard[K, V], key K, cl *call[V], v V, err error) {
+// finish stores the result of cl (unless something made it moot), reports
+// the end of the load (unless the cache gave up on it, which reported it
+// then) and wakes its waiters. ctx is the load's.
+func (c *Cache[K, V]) finish(ctx context.Context, sh *shard[K, V], key K, cl *call[V], v V, err error) {
 	now := c.now()
 	loadedAt := now
 	if t := cl.reported.Load(); t != 0 && t < now {
@@ -420,6 +468,11 @@ func (c *Cache[K, V]) finish(sh *shard[K, V], key K, cl *call[V], v V, err error
 		c.stuck.Add(-1) // counted as a load error when given up
 	case err != nil && !notFound:
 		c.loadErrors.Add(1)
+	}
+	// Report before waking the waiters too: a Get that returns has seen
+	// the event of the load it waited for.
+	if c.obs != nil && !expired {
+		c.reportLoad(ctx, now, cl, err)
 	}
 	close(cl.done)
 	cl.cancel() // after done, so that waiters see done first

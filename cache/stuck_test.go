@@ -292,6 +292,7 @@ func TestStuckBackgroundRefreshIsReplaced(t *testing.T) {
 func TestHammerStuckLoads(t *testing.T) {
 	t.Parallel()
 	var running, maxRunning, calls atomic.Int64
+	var events countingObserver
 	c := cache.New(func(context.Context, string) (int, error) {
 		n := running.Add(1)
 		defer running.Add(-1)
@@ -305,7 +306,7 @@ func TestHammerStuckLoads(t *testing.T) {
 		time.Sleep(time.Duration(rand.IntN(400)) * time.Microsecond) // ignores its context
 		return 1, nil
 	}, cache.Config{TTL: 100 * time.Microsecond, StaleIfError: time.Millisecond, StaleIfSlow: 50 * time.Microsecond,
-		LoadTimeout: 200 * time.Microsecond})
+		LoadTimeout: 200 * time.Microsecond, Observer: &events})
 
 	var wg sync.WaitGroup
 	for w := range 16 {
@@ -338,6 +339,28 @@ func TestHammerStuckLoads(t *testing.T) {
 	m := c.Metrics()
 	assert.Zero(t, m.LoadsInFlight)
 	assert.Zero(t, m.LoadsStuck)
+	// Every Get reported how it was answered, and every load its end,
+	// given up on or not.
+	assert.Equal(t, m.Hits, events.n[resilience.EventCacheHit].Load(), "hits")
+	assert.Equal(t, m.Misses, events.n[resilience.EventCacheMiss].Load(), "misses")
+	assert.Equal(t, m.StaleServed, events.n[resilience.EventCacheStale].Load(), "stale")
+	assert.Equal(t, m.Loads, events.n[resilience.EventCacheLoad].Load(), "loads")
+	assert.Equal(t, m.LoadErrors, events.loadErrors.Load(), "load errors")
+	assert.Equal(t, uint64(16*300-6-5), m.Hits+m.Misses+m.StaleServed, "one per Get")
+}
+
+// countingObserver counts the events of each kind, and the loads that
+// failed.
+type countingObserver struct {
+	n          [32]atomic.Uint64
+	loadErrors atomic.Uint64
+}
+
+func (o *countingObserver) Observe(_ context.Context, e resilience.Event) {
+	o.n[e.Kind].Add(1)
+	if e.Kind == resilience.EventCacheLoad && e.Err != nil {
+		o.loadErrors.Add(1)
+	}
 }
 
 // TestLongLoadTimeout: a LoadTimeout as long as resilience.Forever is a

@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -102,5 +103,64 @@ func Outbox(ob *outbox.Outbox, limits OutboxLimits) Check {
 		}
 		last.ObservedValue, last.ObservedUnit = st.Backlog, "messages"
 		return last
+	}
+}
+
+// CacheLimits bounds the age of the data a cache answers with. Every zero
+// field means no bound.
+//
+// A cache answers with fresh values, younger than its TTL, and with stale
+// ones: while its source fails (StaleIfError), and, in normal operation,
+// within StaleWhileRevalidate past the TTL. Set the bounds above TTL plus
+// StaleWhileRevalidate, so that only a source that has failed for a while,
+// or an old snapshot served because no load can replace it, passes them.
+type CacheLimits struct {
+	// WarnAge makes the check Warn while the cache has answered, within
+	// the last minute or two, with a stale value older than WarnAge. It
+	// must be less than MaxAge when both are set.
+	WarnAge time.Duration
+	// MaxAge makes the check Fail while the cache has answered, within
+	// the last minute or two, with a stale value older than MaxAge.
+	MaxAge time.Duration
+}
+
+// StaleAger is what [Cache] checks: a *cache.Cache[K, V] of package cache,
+// of any K and V, has this method. StaleAge returns the age of the oldest
+// value the cache answered with stale within the last cache.StaleWindow
+// (one to two minutes), zero when it served nothing stale.
+type StaleAger interface {
+	StaleAge() time.Duration
+}
+
+// Cache returns a check of c against limits: Fail when the oldest value c
+// answered a Get with stale in the last minute or two is older than
+// limits.MaxAge, Warn when it is older than limits.WarnAge, Pass
+// otherwise. The observed value is that age in seconds (unit "s"; 0 when
+// nothing was served stale). It reads c.StaleAge on every probe, which
+// costs a few atomic loads. Once the source answers again and the cache
+// serves fresh values, the check passes again within two minutes.
+//
+// It panics when c is nil, a limit is negative, or WarnAge is not less
+// than MaxAge.
+func Cache(c StaleAger, limits CacheLimits) Check {
+	if c == nil || reflect.ValueOf(c).Kind() == reflect.Pointer && reflect.ValueOf(c).IsNil() {
+		panic("health: Cache with a nil cache")
+	}
+	switch {
+	case limits.WarnAge < 0 || limits.MaxAge < 0:
+		panic("health: negative CacheLimits")
+	case limits.WarnAge > 0 && limits.MaxAge > 0 && limits.WarnAge >= limits.MaxAge:
+		panic(fmt.Sprintf("health: CacheLimits.WarnAge %v is not less than MaxAge %v", limits.WarnAge, limits.MaxAge))
+	}
+	return func(context.Context) Result {
+		age := c.StaleAge()
+		r := Result{Status: Pass, ObservedValue: age.Seconds(), ObservedUnit: "s"}
+		switch {
+		case limits.MaxAge > 0 && age > limits.MaxAge:
+			r.Status, r.Output = Fail, fmt.Sprintf("cache served stale data %v old, over %v", age.Round(time.Second), limits.MaxAge)
+		case limits.WarnAge > 0 && age > limits.WarnAge:
+			r.Status, r.Output = Warn, fmt.Sprintf("cache served stale data %v old, over %v", age.Round(time.Second), limits.WarnAge)
+		}
+		return r
 	}
 }

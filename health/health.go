@@ -2,16 +2,26 @@
 // state of its policies, and drains it on shutdown.
 //
 // A [Health] holds named checks — an open breaker, a saturated bulkhead,
-// an outbox whose backlog, lag or dead letters are over their bounds, or
-// any [Check] of your own — and serves two endpoints with bodies in the
+// an outbox whose backlog, lag or dead letters are over their bounds, a
+// cache that answers with stale data older than its bounds, or any
+// [Check] of your own — and serves two endpoints with bodies in the
 // shape of the IETF draft draft-inadarei-api-health-check
 // (application/health+json):
 //
 //	h := health.New(health.Config{ServiceID: "payments"})
 //	h.Add("breaker:ledger", "component", health.Breaker(ledgerBreaker))
 //	h.Add("outbox", "datastore", health.Outbox(ob, health.OutboxLimits{MaxLag: time.Minute}))
+//	h.Add("cache:users", "component", health.Cache(users, health.CacheLimits{WarnAge: 5 * time.Minute, MaxAge: time.Hour}))
 //	mux.Handle("/livez", h.Live())   // 200 while the process serves
 //	mux.Handle("/readyz", h.Ready()) // 503 when a check fails or the service drains
+//
+// A cache's check reads [StaleAger].StaleAge (cache.Cache.StaleAge): the
+// age of the oldest value it answered with stale in the last minute or
+// two. It grows while the cache's source fails and the cache serves what
+// it has (StaleIfError), and it is old at once when a process restored an
+// old snapshot (cache.Cache.Load) and its source cannot replace it; a
+// cache whose source answers serves values younger than its TTL (plus
+// StaleWhileRevalidate), which CacheLimits should allow.
 //
 // Liveness is kept apart from readiness: a dependency that is down makes
 // the service not ready (the load balancer sends its traffic elsewhere),
