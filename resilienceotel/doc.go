@@ -93,10 +93,12 @@
 // status code of a *resilience.StatusError in the chain ("503"); "timeout"
 // for an error matching context.DeadlineExceeded (a time limit, the
 // caller's deadline) or one whose Timeout() says true; "canceled" for one
-// matching context.Canceled; else the name of Err's type, once the wrappers
-// of fmt.Errorf are peeled off, as semconv.ErrorType names it
-// ("*breaker.OpenError", "*retry.ExhaustedError", "*net.OpError"). A
-// program has only so many types, so the last is bounded too.
+// matching context.Canceled; else the name of Err's type, as
+// semconv.ErrorType names it ("*breaker.OpenError", "*net.OpError"), once
+// the wrappers of fmt.Errorf and a *retry.ExhaustedError (the last
+// attempt's failure is what matters; the event says the retry gave up)
+// are peeled off. A program has only so many types, so this is bounded
+// too.
 //
 // # Spans
 //

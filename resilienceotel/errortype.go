@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/retry"
 )
 
 // errorTyper is the semantic conventions' way for an error to name its
@@ -47,7 +48,7 @@ func (o *Observer) classify(err error) string {
 	if errors.Is(err, context.Canceled) {
 		return "canceled"
 	}
-	err = unwrapFmt(err)
+	err = peel(err)
 	return o.types.get(typeKey{reflect.TypeOf(err)}, typeName)
 }
 
@@ -68,17 +69,26 @@ func typeName(k typeKey) string {
 
 var fmtWrapError = reflect.TypeOf(fmt.Errorf("%w", errors.New("")))
 
-// unwrapFmt unwraps the errors fmt.Errorf made with one %w: their type
-// says nothing.
-func unwrapFmt(err error) error {
-	for reflect.TypeOf(err) == fmtWrapError {
-		u := errors.Unwrap(err)
+// peel unwraps the errors whose type says nothing of the failure: those
+// fmt.Errorf made with one %w, and a retry's *retry.ExhaustedError, which
+// says only that the retry gave up (the event says that) and wraps the
+// failure of its last attempt.
+func peel(err error) error {
+	for {
+		var u error
+		switch e := err.(type) {
+		case *retry.ExhaustedError:
+			u = e.Err
+		default:
+			if reflect.TypeOf(err) == fmtWrapError {
+				u = errors.Unwrap(err)
+			}
+		}
 		if u == nil {
 			return err
 		}
 		err = u
 	}
-	return err
 }
 
 // statusCodes are the HTTP status codes as strings, made once.

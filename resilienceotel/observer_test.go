@@ -18,6 +18,7 @@ import (
 
 	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/resilienceotel"
+	"github.com/resiliencekit/resilience/retry"
 )
 
 var _ resilience.Observer = (*resilienceotel.Observer)(nil)
@@ -122,6 +123,8 @@ func TestErrorType(t *testing.T) {
 		{"named type", fullError{}, "github.com/resiliencekit/resilience/resilienceotel_test.fullError"},
 		{"errors.New", errors.New("connection refused by 10.1.2.3"), "*errors.errorString"},
 		{"joined", errors.Join(errors.New("x"), errors.New("y")), "*errors.joinError"},
+		{"retry exhausted", fmt.Errorf("a: %w", &retry.ExhaustedError{Attempts: 3, Err: fmt.Errorf("b: %w", &myError{})}), "*resilienceotel_test.myError"},
+		{"retry exhausted, no error", &retry.ExhaustedError{Attempts: 3}, "*retry.ExhaustedError"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
