@@ -11,10 +11,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"golang.org/x/time/rate"
 
 	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/breaker"
 	"github.com/resiliencekit/resilience/bulkhead"
+	"github.com/resiliencekit/resilience/cache"
+	"github.com/resiliencekit/resilience/ratelimit"
 	"github.com/resiliencekit/resilience/resilienceotel"
 	"github.com/resiliencekit/resilience/retry"
 	"github.com/resiliencekit/resilience/timelimit"
@@ -207,4 +210,66 @@ func TestBulkheadGroupEvents(t *testing.T) {
 		}, events)
 		assert.Empty(t, attrs, "the proposal has no bulkhead")
 	}
+}
+
+// A real cache: a Get that loads, then one that hits, in virtual time.
+// Each is counted, the load measured on its span event, and the span's
+// cache.usage is that of the last Get.
+func TestCacheEvents(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, resilienceotel.Config{})
+		c := cache.New(func(context.Context, int) (string, error) {
+			time.Sleep(40 * time.Millisecond)
+			return "alice", nil
+		}, cache.Config{Name: "users", TTL: time.Hour, Observer: e.obs})
+		defer c.Close()
+		ctx, span := e.tracer.Start(context.Background(), "call")
+		for range 2 {
+			v, err := c.Get(ctx, 1)
+			require.NoError(t, err)
+			require.Equal(t, "alice", v)
+		}
+		span.End()
+
+		assertMetric(t, eventsMetric(
+			count(1, eventName("cache_load"), severity("debug"), policyKind("cache"), policyName("users"), outcome("success")),
+			count(1, eventName("cache_miss"), severity("debug"), policyKind("cache"), policyName("users")),
+			count(1, eventName("cache_hit"), severity("debug"), policyKind("cache"), policyName("users")),
+		), e.metric(t, "resilience.events"))
+		events, attrs := e.spanEvents(t)
+		assert.Equal(t, []spanEvent{
+			{"resilience.cache_load", []attribute.KeyValue{policyKind("cache"), policyName("users"), durationS(0.04), outcome("success")}},
+			{"resilience.cache_miss", []attribute.KeyValue{policyKind("cache"), policyName("users")}},
+			{"resilience.cache_hit", []attribute.KeyValue{policyKind("cache"), policyName("users")}},
+		}, events)
+		assert.ElementsMatch(t, []attribute.KeyValue{
+			attribute.String("cache.name", "users"),
+			attribute.String("cache.usage", "hit"),
+		}, attrs)
+	})
+}
+
+// A real rate limiter that refuses a call: ratelimiter.* on the span.
+func TestLimiterEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, resilienceotel.Config{})
+	l := ratelimit.New(rate.Every(time.Hour), 1, ratelimit.Config{Name: "api", Observer: e.obs})
+	ctx, span := e.tracer.Start(context.Background(), "call")
+	require.NoError(t, l.Do(ctx, succeed))
+	err := l.Do(ctx, succeed)
+	span.End()
+	require.ErrorIs(t, err, ratelimit.ErrLimited)
+
+	assertMetric(t, eventsMetric(
+		count(1, eventName("rejected"), severity("warn"), policyKind("ratelimit"), policyName("api"), reason("limited"), errorType("*ratelimit.LimitedError")),
+	), e.metric(t, "resilience.events"))
+	events, attrs := e.spanEvents(t)
+	assert.Equal(t, []spanEvent{
+		{"resilience.rejected", []attribute.KeyValue{policyKind("ratelimit"), policyName("api"), reason("limited"), errorType("*ratelimit.LimitedError")}},
+	}, events)
+	assert.ElementsMatch(t, []attribute.KeyValue{
+		attribute.String("ratelimiter.name", "api"),
+		attribute.String("ratelimiter.result", "rejected"),
+	}, attrs)
 }
