@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -269,18 +270,26 @@ func (o *Observer) RegisterCache(c Cache) (metric.Registration, error) {
 	}, o.gauges.cacheSize, o.gauges.cacheHitRatio)
 }
 
+// OutboxStatsTimeout bounds each read of an outbox's Stats by
+// RegisterOutbox: a collection (a Prometheus scrape) does not wait longer
+// for a database that does not answer.
+const OutboxStatsTimeout = 5 * time.Second
+
 // RegisterOutbox reports the backlog, the lag and the dead letters of ob
 // (resilience.outbox.backlog, .lag, .dead_letters), named by its table
 // (resilience.policy.name). It reads ob.Stats at each collection, under
-// the collection's context; Stats counts the rows waiting, so collect
-// every few seconds at most, as a periodic reader or a Prometheus scrape
-// does. A failed read is returned to the collection, which reports it to
-// otel.Handle, and leaves the outbox's series out of that collection. It
+// the collection's context and for at most OutboxStatsTimeout; Stats
+// counts the rows waiting, so collect every few seconds at most, as a
+// periodic reader or a Prometheus scrape does. A failed read is returned
+// to the collection, which reports it (the Prometheus exporter to
+// otel.Handle), and leaves the outbox's series out of that collection. It
 // panics if ob is nil.
 func (o *Observer) RegisterOutbox(ob *outbox.Outbox) (metric.Registration, error) {
 	mustHave("Outbox", ob)
 	set := metric.WithAttributeSet(policySet("outbox", ob.Table(), "", false))
 	return o.meter.RegisterCallback(func(ctx context.Context, obs metric.Observer) error {
+		ctx, cancel := context.WithTimeout(ctx, OutboxStatsTimeout)
+		defer cancel()
 		st, err := ob.Stats(ctx)
 		if err != nil {
 			return err

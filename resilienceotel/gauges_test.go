@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -262,6 +263,25 @@ func TestRegisterOutbox(t *testing.T) {
 	}
 }
 
+// A database that does not answer holds a collection for
+// OutboxStatsTimeout at most (in virtual time).
+func TestRegisterOutboxTimeout(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, resilienceotel.Config{})
+		statsDB := &fakeStats{}
+		statsDB.hang.Store(true)
+		db := sql.OpenDB(statsDB)
+		defer db.Close()
+		reg := register(t)(e.obs.RegisterOutbox(outbox.New(db, outbox.Config{Dialect: outbox.SQLite})))
+		defer func() { require.NoError(t, reg.Unregister()) }()
+		start := time.Now()
+		var rm metricdata.ResourceMetrics
+		assert.ErrorIs(t, e.reader.Collect(context.Background(), &rm), context.DeadlineExceeded)
+		assert.Equal(t, resilienceotel.OutboxStatsTimeout, time.Since(start))
+	})
+}
+
 // Nil policies panic at registration, as the module's constructors do.
 func TestRegisterNil(t *testing.T) {
 	t.Parallel()
@@ -281,7 +301,7 @@ var errStats = errors.New("stats: connection lost")
 // microseconds, as the dialects return them), and the dead letters.
 type fakeStats struct {
 	backlog, lagMicros, dead atomic.Int64
-	fail                     atomic.Bool
+	fail, hang               atomic.Bool
 }
 
 func (f *fakeStats) Connect(context.Context) (driver.Conn, error) { return (*statsConn)(f), nil }
@@ -293,10 +313,14 @@ func (c *statsConn) Prepare(string) (driver.Stmt, error) { return nil, errors.Ne
 func (c *statsConn) Close() error                        { return nil }
 func (c *statsConn) Begin() (driver.Tx, error)           { return nil, errors.New("not supported") }
 
-func (c *statsConn) QueryContext(_ context.Context, query string, _ []driver.NamedValue) (driver.Rows, error) {
+func (c *statsConn) QueryContext(ctx context.Context, query string, _ []driver.NamedValue) (driver.Rows, error) {
 	f := (*fakeStats)(c)
 	if f.fail.Load() {
 		return nil, errStats
+	}
+	if f.hang.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
 	}
 	const now = int64(1_800_000_000_000_000)
 	if strings.Contains(query, "published_at IS NULL") {
