@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/internal/sqldialect"
 )
 
@@ -120,6 +121,9 @@ func (o *Outbox) DeadLetters(ctx context.Context, f Filter) ([]DeadLetter, error
 // of its key that are waiting: redriving restores delivery, not the
 // original order. A message whose ID is in the outbox again (added anew)
 // makes Redrive fail and move nothing.
+//
+// When it moved any, Redrive tells Config.Observer, if set: an
+// EventRedrive with Count n, on the caller's goroutine and with ctx.
 func (o *Outbox) Redrive(ctx context.Context, f Filter) (n int, err error) {
 	tx, err := o.begin(ctx)
 	if err != nil {
@@ -164,6 +168,9 @@ func (o *Outbox) Redrive(ctx context.Context, f Filter) (n int, err error) {
 	}
 	if err = tx.Commit(); err != nil {
 		return 0, err
+	}
+	if o.obs != nil && len(seqs) > 0 {
+		o.obs.Observe(ctx, resilience.Event{Kind: resilience.EventRedrive, Policy: "outbox", Name: o.name, Count: len(seqs)})
 	}
 	return len(seqs), nil
 }

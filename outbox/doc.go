@@ -92,6 +92,39 @@
 // (Inbox, or the broker: JetStream's Nats-Msg-Id, Kafka's idempotent
 // producer).
 //
+// # Fencing
+//
+// A relay paused for longer than its lease — a long GC pause, a frozen VM,
+// a process stopped with SIGSTOP — cannot tell while it is paused. When it
+// goes on it may send the batch it held although another relay has taken
+// its keys over and published them further: the broker then has older
+// messages of a key after newer ones. Nothing a relay does can stop bytes
+// already on their way, so the order is restored where it can be checked:
+//
+//   - Every claim takes a number from a counter in the database (a
+//     sequence on PostgreSQL, a row on MySQL and SQLite), under the lock
+//     that serializes claims, and each message goes out with the fence
+//     (FenceHeader) of its claim and its position in the batch. For one
+//     key, fences only grow in the order the relays publish; the late
+//     copies of a paused relay carry smaller ones than what the relay
+//     that took over sent.
+//   - Inbox.ProcessFenced keeps the highest fence processed per key and
+//     skips what is not above it, in the handler's transaction: a consumer
+//     that uses it sees each key in order and each message once. A
+//     consumer without an Inbox sees the late copies (repeats of messages
+//     it had, after newer ones of their key) unless it keeps such a mark
+//     itself.
+//   - The acknowledgement is fenced too: a relay records outcomes only for
+//     the keys it still holds, so a relay that woke up cannot delete,
+//     delay or dead-letter rows that another relay is responsible for
+//     (Metrics.Fenced counts what it left alone).
+//
+// The paused-relay test of outbox/outboxtest stops relays with SIGSTOP for
+// longer than their lease while messages flow, on every dialect, and checks
+// that a consumer with Inbox.ProcessFenced sees no message out of its key's
+// order and none twice. RelayConfig.ID must be unique among running
+// relays (the default is).
+//
 // # Wake-ups
 //
 // A relay that found less than a full batch sleeps for
@@ -104,13 +137,47 @@
 //
 // Inbox.Process runs a consumer's handler only if the message ID is not
 // recorded yet, and records it in the same transaction as the handler's
-// effects: at-least-once delivery, exactly-once effects.
+// effects: at-least-once delivery, exactly-once effects. Inbox.ProcessFenced
+// does the same and also drops the late copies of a paused relay (see
+// Fencing), so that the effects of a key also happen in order.
 //
 // # Observing
 //
 // Relay.Metrics counts what a relay published, what failed and what it
 // dead-lettered; Outbox.Stats reads the backlog, the age of the oldest
-// waiting message (lag) and the number of dead letters.
+// waiting message (lag) and the number of dead letters. The readiness
+// check health.Outbox bounds them. RelayConfig.Observer and
+// Config.Observer get events (below); RelayConfig.Name and Config.Name
+// name the relay and the outbox for telemetry.
+//
+// # Events
+//
+// A relay with RelayConfig.Observer set reports what it does as
+// resilience.Events with Policy "outbox" and Name RelayConfig.Name (Key is
+// ""), on its goroutine, with the context of Run:
+//
+//   - EventPublish after each publish call of a batch (a batch of only
+//     expired messages makes none): Count is how many of its messages the
+//     broker acknowledged, Duration how long the call took. A call that
+//     published nothing is a failure: Count is 0 and Err the first
+//     failure of a message (ErrNotSent only when every message got it),
+//     or the error of RelayConfig.Breaker when it refused the call. A
+//     call that published some has a nil Err; its failed messages show as
+//     attempts (Metrics.Failed) and, in the end, as dead letters.
+//   - EventDeadLetter for each message the relay moved to the dead-letter
+//     table, once that is recorded: Reason is its DeadLetter.Reason
+//     (ReasonMaxAttempts, ReasonRejected, ReasonExpired), Err the failure
+//     of its last attempt (nil for an expired message), Attempt how many
+//     attempts failed.
+//
+// An Outbox with Config.Observer set reports, with Policy "outbox" and
+// Name Config.Name, on the caller's goroutine and with its context:
+//
+//   - EventRedrive each time Redrive moved dead letters back: Count is how
+//     many.
+//
+// The two may be the same Observer. Without one nothing is reported, and
+// the relay reads no clock for it.
 //
 // # Tables
 //

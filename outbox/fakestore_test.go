@@ -174,12 +174,15 @@ func (s *fakeStore) renew(ctx context.Context, owner string, ttl time.Duration) 
 	return n, nil
 }
 
-func (s *fakeStore) releaseLocked(owner string) {
+func (s *fakeStore) releaseLocked(owner string) map[string]bool {
+	held := map[string]bool{}
 	for k, l := range s.leases {
 		if l.owner == owner {
+			held[k] = true
 			delete(s.leases, k)
 		}
 	}
+	return held
 }
 
 func (s *fakeStore) row(seq int64) *fakeRow {
@@ -212,9 +215,14 @@ func (s *fakeStore) ack(ctx context.Context, owner string, out []outcome, retain
 		return err
 	}
 	s.acks++
-	s.releaseLocked(owner)
+	held := s.releaseLocked(owner)
 	now := time.Now()
-	for _, o := range out {
+	for i := range out {
+		o := &out[i]
+		if !held[o.key] {
+			o.kind = lost
+			continue
+		}
 		r := s.row(o.seq)
 		if r == nil {
 			continue
@@ -223,7 +231,7 @@ func (s *fakeStore) ack(ctx context.Context, owner string, out []outcome, retain
 		case published:
 			r.published, r.pubAt = true, now
 		case dead:
-			s.dead = append(s.dead, o)
+			s.dead = append(s.dead, *o)
 			r.published = true
 		case failed:
 			r.msg.Attempts = o.attempts

@@ -31,6 +31,8 @@ type Inbox struct {
 	db                   *sql.DB
 	d                    Dialect
 	table, insert, purge string
+	// The high-water marks of ProcessFenced, in Table+"_keys".
+	raise, addKey, purgeKeys string
 }
 
 // NewInbox returns an Inbox over db. It panics with an "outbox: ..."
@@ -59,23 +61,45 @@ func NewInbox(db *sql.DB, c InboxConfig) *Inbox {
 		in.insert = sqldialect.Rebind(c.Dialect, "INSERT INTO "+t+" (id, processed_at) VALUES (?, "+now+") ON CONFLICT (id) DO NOTHING")
 	}
 	in.purge = sqldialect.Rebind(c.Dialect, "DELETE FROM "+t+" WHERE processed_at < "+now+" - ?")
+	k := sqldialect.Qualified(c.Dialect, c.Table, "_keys")
+	in.raise = sqldialect.Rebind(c.Dialect, "UPDATE "+k+" SET fence = ?, processed_at = "+now+" WHERE msg_key = ? AND fence < ?")
+	switch c.Dialect {
+	case MySQL:
+		in.addKey = "INSERT IGNORE INTO " + k + " (msg_key, fence, processed_at) VALUES (?, ?, " + now + ")"
+	default:
+		in.addKey = sqldialect.Rebind(c.Dialect, "INSERT INTO "+k+" (msg_key, fence, processed_at) VALUES (?, ?, "+now+") ON CONFLICT (msg_key) DO NOTHING")
+	}
+	in.purgeKeys = sqldialect.Rebind(c.Dialect, "DELETE FROM "+k+" WHERE processed_at < "+now+" - ?")
 	return in
 }
 
-// Migrate creates the inbox table if it does not exist.
+// Migrate creates the inbox table, and the table of the keys' high-water
+// marks (Table+"_keys", used by ProcessFenced), if they do not exist.
 func (in *Inbox) Migrate(ctx context.Context) error {
 	t := sqldialect.Qualified(in.d, in.table, "")
-	var s string
+	k := sqldialect.Qualified(in.d, in.table, "_keys")
+	var s []string
 	switch in.d {
 	case Postgres:
-		s = "CREATE TABLE IF NOT EXISTS " + t + " (id TEXT PRIMARY KEY, processed_at BIGINT NOT NULL)"
+		s = []string{
+			"CREATE TABLE IF NOT EXISTS " + t + " (id TEXT PRIMARY KEY, processed_at BIGINT NOT NULL)",
+			"CREATE TABLE IF NOT EXISTS " + k + ` (msg_key TEXT COLLATE "C" PRIMARY KEY, fence BIGINT NOT NULL, processed_at BIGINT NOT NULL)`,
+		}
 	case MySQL:
-		s = "CREATE TABLE IF NOT EXISTS " + t + " (id VARCHAR(" + strconv.Itoa(MaxIDLen) +
-			") NOT NULL PRIMARY KEY, processed_at BIGINT NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+		const opts = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+		s = []string{
+			"CREATE TABLE IF NOT EXISTS " + t + " (id VARCHAR(" + strconv.Itoa(MaxIDLen) +
+				") NOT NULL PRIMARY KEY, processed_at BIGINT NOT NULL)" + opts,
+			"CREATE TABLE IF NOT EXISTS " + k + " (msg_key VARCHAR(" + strconv.Itoa(MaxKeyLen) +
+				") NOT NULL PRIMARY KEY, fence BIGINT NOT NULL, processed_at BIGINT NOT NULL)" + opts,
+		}
 	default:
-		s = "CREATE TABLE IF NOT EXISTS " + t + " (id TEXT PRIMARY KEY, processed_at INTEGER NOT NULL)"
+		s = []string{
+			"CREATE TABLE IF NOT EXISTS " + t + " (id TEXT PRIMARY KEY, processed_at INTEGER NOT NULL)",
+			"CREATE TABLE IF NOT EXISTS " + k + " (msg_key TEXT PRIMARY KEY, fence INTEGER NOT NULL, processed_at INTEGER NOT NULL)",
+		}
 	}
-	return migrate(ctx, in.db, in.d, in.table, []string{s})
+	return migrate(ctx, in.db, in.d, in.table, s)
 }
 
 // Process runs fn, within tx, unless the message messageID was processed
@@ -118,15 +142,81 @@ func (in *Inbox) Process(ctx context.Context, tx *sql.Tx, messageID string, fn f
 	return true, nil
 }
 
-// Purge deletes the records of messages processed more than olderThan ago
-// and returns how many it deleted. A message redelivered after its record
-// was purged is processed again, so keep records longer than the broker
-// may redeliver (its deduplication window or retention).
+// ProcessFenced is Process for a message sent by a relay, which carries a
+// fence (its FenceHeader, read with ParseFence): it also keeps, per key,
+// the highest fence processed, and skips (false, nil) a message whose fence
+// is not above it. Such a message is a copy sent late by a relay that had
+// lost its lease (it was paused longer than its lease, and another relay
+// took the key over and published further); processing it would undo the
+// key's order. The mark is raised in tx, with the record of the ID, so it
+// commits or rolls back with fn's effects; a message of a newer fence whose
+// ID was processed before (the other relay's copy of it) raises the mark
+// and is skipped.
+//
+// A fence of 0 (a message without a FenceHeader) is not compared: the
+// message is deduplicated by ID only, as Process does. key is the message's
+// Key; the same checks as the ID's apply to it (at most MaxKeyLen bytes,
+// valid UTF-8, no NUL).
+func (in *Inbox) ProcessFenced(ctx context.Context, tx *sql.Tx, messageID, key string, fence uint64, fn func(ctx context.Context, tx *sql.Tx) error) (bool, error) {
+	if fence == 0 {
+		return in.Process(ctx, tx, messageID, fn)
+	}
+	if messageID == "" || len(messageID) > MaxIDLen {
+		return false, fmt.Errorf("%w: inbox message ID must have 1 to %d bytes", ErrInvalidMessage, MaxIDLen)
+	}
+	if err := text("inbox message ID", messageID); err != nil {
+		return false, err
+	}
+	if len(key) > MaxKeyLen {
+		return false, fmt.Errorf("%w: inbox key longer than %d bytes", ErrInvalidMessage, MaxKeyLen)
+	}
+	if err := text("inbox key", key); err != nil {
+		return false, err
+	}
+	if fence > 1<<63-1 {
+		return false, fmt.Errorf("%w: fence %d out of range", ErrInvalidMessage, fence)
+	}
+	f := int64(fence)
+	// Raise the mark; if it did not move, the key is new (insert it) or
+	// the mark is already there. A concurrent first message of the key
+	// makes the insert wait and find its row: raise again, against it.
+	for _, step := range [...]struct {
+		q    string
+		args []any
+	}{
+		{in.raise, []any{f, key, f}},
+		{in.addKey, []any{key, f}},
+		{in.raise, []any{f, key, f}},
+	} {
+		res, err := tx.ExecContext(ctx, step.q, step.args...)
+		if err != nil {
+			return false, fmt.Errorf("outbox: inbox: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return false, fmt.Errorf("outbox: inbox: %w", err)
+		}
+		if n > 0 {
+			return in.Process(ctx, tx, messageID, fn)
+		}
+	}
+	return false, nil
+}
+
+// Purge deletes the records of messages processed more than olderThan ago,
+// and the high-water marks of keys that saw no message for as long, and
+// returns how many records it deleted. A message redelivered after its
+// record was purged is processed again, and a late copy of a key's message
+// after its mark was purged is not recognized as late, so keep them longer
+// than the broker may redeliver (its deduplication window or retention).
 func (in *Inbox) Purge(ctx context.Context, olderThan time.Duration) (int64, error) {
 	res, err := in.db.ExecContext(ctx, in.purge, olderThan.Microseconds())
 	if err != nil {
 		return 0, fmt.Errorf("outbox: inbox purge: %w", err)
 	}
 	n, _ := res.RowsAffected()
+	if _, err := in.db.ExecContext(ctx, in.purgeKeys, olderThan.Microseconds()); err != nil {
+		return n, fmt.Errorf("outbox: inbox purge: %w", err)
+	}
 	return n, nil
 }

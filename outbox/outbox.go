@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/internal/sqldialect"
 )
 
@@ -62,6 +63,19 @@ type Config struct {
 	// same) or to swell a relay's batch. Zero means DefaultMaxMessageBytes
 	// (1 MiB); negative panics.
 	MaxMessageBytes int
+
+	// Name names the outbox for telemetry (logs, metrics labels): the Name
+	// of its events, and Outbox.Name. Zero means "".
+	Name string
+
+	// Observer, when not nil, is told of the Outbox's own doings, as
+	// resilience.Events with Policy "outbox" and Name the Outbox's Name,
+	// on the caller's goroutine with its context: an EventRedrive (Count:
+	// how many) each time Redrive moved dead letters back. What a relay
+	// does is told to RelayConfig.Observer, which may be the same. See
+	// "Events" in the package documentation. Zero means no observer:
+	// nothing is reported and nothing is paid. A typed nil panics in New.
+	Observer resilience.Observer
 }
 
 // DefaultMaxMessageBytes is the default of Config.MaxMessageBytes.
@@ -79,6 +93,8 @@ type Outbox struct {
 	lockKey  bool
 	maxBytes int
 	q        queries
+	name     string
+	obs      resilience.Observer
 }
 
 // New returns an Outbox for db. It panics with an "outbox: ..." message
@@ -102,9 +118,15 @@ func New(db *sql.DB, c Config) *Outbox {
 	case c.MaxMessageBytes == 0:
 		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
+	if c.Observer != nil && typedNil(c.Observer) {
+		panic(fmt.Sprintf("outbox: Config.Observer is a nil %T", c.Observer))
+	}
 	return &Outbox{db: db, d: c.Dialect, table: c.Table, lockKey: c.LockKeys, maxBytes: c.MaxMessageBytes,
-		q: newQueries(c.Dialect, c.Table)}
+		q: newQueries(c.Dialect, c.Table), name: c.Name, obs: c.Observer}
 }
+
+// Name returns Config.Name: the name of the outbox for telemetry.
+func (o *Outbox) Name() string { return o.name }
 
 // Dialect returns the dialect the Outbox was made with.
 func (o *Outbox) Dialect() Dialect { return o.d }
@@ -212,6 +234,9 @@ func check(m *Message) error {
 	for name, v := range m.Headers {
 		if err := headerName(name); err != nil {
 			return err
+		}
+		if strings.EqualFold(name, FenceHeader) {
+			return fmt.Errorf("%w: header %s is the relay's to set", ErrInvalidMessage, FenceHeader)
 		}
 		if err := text("header "+strconv.Quote(name), v); err != nil {
 			return err

@@ -158,9 +158,9 @@ func TestSchemaQuotesNames(t *testing.T) {
 		table string
 		want  []string
 	}{
-		{Postgres, "app.events", []string{`"app"."events"`, `"app"."events_dead"`, `"app"."events_lease"`, `"events_waiting"`, `pg_notify('app.events'`}},
-		{MySQL, "events", []string{"`events`", "`events_dead`", "`events_lease`", "`events_lock`", "`events_keylock`", "utf8mb4_bin"}},
-		{SQLite, "events", []string{`"events"`, `"events_dead"`, `"events_lease"`, "AUTOINCREMENT"}},
+		{Postgres, "app.events", []string{`"app"."events"`, `"app"."events_dead"`, `"app"."events_lease"`, `"app"."events_fence"`, `"events_waiting"`, `pg_notify('app.events'`}},
+		{MySQL, "events", []string{"`events`", "`events_dead`", "`events_lease`", "`events_fence`", "`events_keylock`", "utf8mb4_bin"}},
+		{SQLite, "events", []string{`"events"`, `"events_dead"`, `"events_lease"`, `"events_fence"`, "AUTOINCREMENT"}},
 	} {
 		t.Run(tc.d.String(), func(t *testing.T) {
 			t.Parallel()

@@ -11,17 +11,19 @@ import (
 // that do not depend on a row count, built once by New. Statements are
 // written with ? placeholders and rebound for PostgreSQL.
 type queries struct {
-	d                                 Dialect
-	table, dead, lease, lock, keylock string // quoted
-	name, deadName                    string // unquoted, unqualified (index names)
-	now                               string
+	d                                  Dialect
+	table, dead, lease, fence, keylock string // quoted
+	name, deadName                     string // unquoted, unqualified (index names)
+	now                                string
 
 	stats, deadCount string
-	claimLock        string // PostgreSQL and MySQL: take the claim lock, return now
+	claimLock        string // take the claim lock (SQLite: with sweepLeases)
+	claimFence       string // return now and the claim's number
 	sweepLeases      string
 	claimSelect      string
 	anyDue           string // SQLite: is there a message to claim, read without the write lock
 	renew, release   string
+	held             string // MySQL: lock owner's leases before release
 	failed           string
 	deadFromOutbox   string
 	purge            string
@@ -33,19 +35,29 @@ func newQueries(d Dialect, table string) queries {
 	_, name := sqldialect.SplitTable(table)
 	qual := func(suffix string) string { return sqldialect.Qualified(d, table, suffix) }
 	q := queries{
-		d: d, table: qual(""), dead: qual("_dead"), lease: qual("_lease"), lock: qual("_lock"),
+		d: d, table: qual(""), dead: qual("_dead"), lease: qual("_lease"), fence: qual("_fence"),
 		keylock: qual("_keylock"), name: name, deadName: name + "_dead", now: nowExpr(d),
 	}
 	r := func(q string) string { return sqldialect.Rebind(d, q) }
 	q.stats = "SELECT COUNT(*), COALESCE(MIN(created_at), 0), " + q.now + " FROM " + q.table + " WHERE published_at IS NULL"
 	q.deadCount = "SELECT COUNT(*) FROM " + q.dead
+	// The claim lock serializes the claims of all relays of the table, and
+	// each claim takes the next number of the fence counter under it, so
+	// that the numbers grow in the order the claims are made.
+	q.sweepLeases = r("DELETE FROM " + q.lease + " WHERE until <= " + q.now)
 	switch d {
 	case Postgres:
-		q.claimLock = r("SELECT " + q.now + " FROM (SELECT pg_advisory_xact_lock(?)) AS l")
+		q.claimFence = r("SELECT " + q.now + ", nextval('" + q.fence + "') FROM (SELECT pg_advisory_xact_lock(?)) AS l")
 	case MySQL:
-		q.claimLock = "SELECT " + q.now + " FROM " + q.lock + " WHERE id = 1 FOR UPDATE"
+		// The update of the counter's row is the lock.
+		q.claimLock = "UPDATE " + q.fence + " SET n = LAST_INSERT_ID(n + 1) WHERE id = 1"
+		q.claimFence = "SELECT " + q.now + ", LAST_INSERT_ID()"
+	default:
+		// A write first (sweepLeases), so that SQLite takes its write
+		// lock at once rather than fail to upgrade a read transaction.
+		q.claimLock = q.sweepLeases
+		q.claimFence = "UPDATE " + q.fence + " SET n = n + 1 WHERE id = 1 RETURNING " + q.now + ", n"
 	}
-	q.sweepLeases = r("DELETE FROM " + q.lease + " WHERE until <= " + q.now)
 	q.anyDue = "SELECT 1 FROM " + q.table + " WHERE published_at IS NULL AND available_at <= " + q.now + " LIMIT 1"
 	// The window: the first rows by seq among those waiting whose key no
 	// other relay holds (and that no back-off marker blocks). gate is the
@@ -74,6 +86,11 @@ func newQueries(d Dialect, table string) queries {
 		" WHERE b.upto - b.size < ? ORDER BY b.seq LIMIT ?")
 	q.renew = r("UPDATE " + q.lease + " SET until = " + q.now + " + ? WHERE owner = ?")
 	q.release = r("DELETE FROM " + q.lease + " WHERE owner = ?")
+	if d == MySQL {
+		q.held = "SELECT msg_key FROM " + q.lease + " WHERE owner = ? FOR UPDATE"
+	} else {
+		q.release += " RETURNING msg_key"
+	}
 	q.failed = r("UPDATE " + q.table + " SET attempts = ?, last_error = ?, available_at = " + q.now + " + ? WHERE seq = ?")
 	q.deadFromOutbox = r("INSERT INTO " + q.dead + " (" + msgCols + ", last_error, reason, dead_at)" +
 		" SELECT id, topic, msg_key, payload, headers, created_at, expires_at, ?, ?, ?, " + q.now +
@@ -188,6 +205,7 @@ func (q *queries) postgresSchema() []string {
 	dead_at BIGINT NOT NULL
 )`,
 		"CREATE INDEX IF NOT EXISTS " + q.idx("_dead_id") + " ON " + q.dead + " (id)",
+		"CREATE SEQUENCE IF NOT EXISTS " + q.fence,
 		"CREATE OR REPLACE FUNCTION " + fn + "() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('" +
 			channel + "', ''); RETURN NULL; END $$",
 		"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '" + q.name + "_notify' AND tgrelid = '" +
@@ -235,8 +253,8 @@ func (q *queries) mysqlSchema() []string {
 	dead_at BIGINT NOT NULL,
 	KEY ` + q.idx("_dead_id") + ` (id)
 )` + opts,
-		"CREATE TABLE IF NOT EXISTS " + q.lock + " (id INT NOT NULL PRIMARY KEY)" + opts,
-		"INSERT IGNORE INTO " + q.lock + " (id) VALUES (1)",
+		"CREATE TABLE IF NOT EXISTS " + q.fence + " (id INT NOT NULL PRIMARY KEY, n BIGINT NOT NULL)" + opts,
+		"INSERT IGNORE INTO " + q.fence + " (id, n) VALUES (1, 0)",
 		"CREATE TABLE IF NOT EXISTS " + q.keylock + " (k BIGINT NOT NULL PRIMARY KEY)" + opts,
 	}
 }
@@ -280,5 +298,7 @@ func (q *queries) sqliteSchema() []string {
 	dead_at INTEGER NOT NULL
 )`,
 		"CREATE INDEX IF NOT EXISTS " + q.idx("_dead_id") + " ON " + q.dead + " (id)",
+		"CREATE TABLE IF NOT EXISTS " + q.fence + " (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)",
+		"INSERT OR IGNORE INTO " + q.fence + " (id, n) VALUES (1, 0)",
 	}
 }

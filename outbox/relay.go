@@ -148,6 +148,24 @@ type RelayConfig struct {
 	// that context carries. It is called on the relay's goroutines, with
 	// no lock held.
 	OnError func(ctx context.Context, err error)
+
+	// Name names the relay for telemetry (logs, metrics labels): the Name
+	// of its events, and Relay.Name. Unlike ID it should be the same in
+	// every process, as it labels metrics. Zero means "".
+	Name string
+
+	// Observer, when not nil, is told what the relay does, one
+	// resilience.Event each, with Policy "outbox" and Name the relay's
+	// Name, on the relay's goroutine with the context of Run and no lock
+	// held: each publish call of a batch (EventPublish: Count the messages
+	// the broker acknowledged, Duration how long the call took, Err the
+	// failure when none was) and each message moved to the dead-letter
+	// table (EventDeadLetter: Reason ReasonMaxAttempts, ReasonRejected or
+	// ReasonExpired, Err the last failure, Attempt the attempts). See
+	// "Events" in the package documentation; the Outbox's own events
+	// (Redrive) go to Config.Observer. Zero means no observer: nothing is
+	// reported and nothing is paid. A typed nil panics in NewRelay.
+	Observer resilience.Observer
 }
 
 // Relay publishes the messages of an Outbox: it claims batches of due
@@ -165,7 +183,7 @@ type Relay struct {
 	ackR    *retry.Retry
 	running atomic.Bool
 
-	published, failed, unavailable, dead, expired, batches, storeErrors atomic.Uint64
+	published, failed, unavailable, dead, expired, batches, storeErrors, fenced atomic.Uint64
 }
 
 // NewRelay returns a relay that publishes the messages of ob with pub. It
@@ -185,6 +203,8 @@ func newRelay(st store, pub Publisher, c RelayConfig) *Relay {
 	switch {
 	case c.BatchSize < 0, c.BatchBytes < 0, c.ScanWindow < 0, c.MaxAttempts < 0:
 		panic("outbox: RelayConfig: negative BatchSize, BatchBytes, ScanWindow or MaxAttempts")
+	case c.BatchSize > MaxBatchSize:
+		panic(fmt.Sprintf("outbox: RelayConfig.BatchSize over MaxBatchSize (%d)", MaxBatchSize))
 	case c.PollInterval < 0, c.LeaseTTL < 0, c.Retention < 0, c.ShutdownTimeout < 0:
 		panic("outbox: RelayConfig: negative duration")
 	case len(c.ID) > MaxIDLen:
@@ -193,6 +213,8 @@ func newRelay(st store, pub Publisher, c RelayConfig) *Relay {
 		panic("outbox: RelayConfig.LeaseTTL below 100 ms")
 	case c.Breaker != nil && typedNil(c.Breaker):
 		panic(fmt.Sprintf("outbox: RelayConfig.Breaker is a nil %T", c.Breaker))
+	case c.Observer != nil && typedNil(c.Observer):
+		panic(fmt.Sprintf("outbox: RelayConfig.Observer is a nil %T", c.Observer))
 	}
 	if c.ID == "" {
 		c.ID = NewID()
@@ -263,6 +285,9 @@ func typedNil(p any) bool {
 
 // ID returns the relay's name in the lease table.
 func (r *Relay) ID() string { return r.c.ID }
+
+// Name returns RelayConfig.Name: the name of the relay for telemetry.
+func (r *Relay) Name() string { return r.c.Name }
 
 func (r *Relay) report(ctx context.Context, err error) {
 	r.storeErrors.Add(1)
@@ -361,13 +386,22 @@ func (r *Relay) cycle(ctx context.Context) (full bool, _ time.Duration, _ error)
 		idx = append(idx, i)
 	}
 	var pause time.Duration
+	var causes []error // with an Observer: the error of each outcome, for its dead letter
 	if len(msgs) > 0 {
 		errs := make([]error, len(msgs))
 		keys := map[string]struct{}{}
 		for i := range batch {
 			keys[batch[i].msg.Key] = struct{}{}
 		}
+		var pubStart time.Time
+		if r.c.Observer != nil {
+			pubStart = time.Now()
+		}
 		pubCtx, err := r.publish(ctx, start.Add(r.c.LeaseTTL-r.c.LeaseTTL/5), len(keys), msgs, errs)
+		if r.c.Observer != nil {
+			r.reportPublish(ctx, time.Since(pubStart), err, errs)
+			causes = make([]error, len(out))
+		}
 		if err != nil { // the breaker refused: nothing was sent
 			pause, _ = resilience.RetryAfter(err)
 			pause = max(pause, 10*time.Millisecond)
@@ -378,6 +412,9 @@ func (r *Relay) cycle(ctx context.Context) (full bool, _ time.Duration, _ error)
 			down := false
 			for j, i := range idx {
 				down = r.classify(&out[i], &batch[i], errs[j], pubCtx) || down
+				if causes != nil {
+					causes[i] = errs[j]
+				}
 			}
 			if down {
 				// The broker could not be reached: back off as a whole,
@@ -394,14 +431,45 @@ func (r *Relay) cycle(ctx context.Context) (full bool, _ time.Duration, _ error)
 	}
 	for i := range out {
 		switch out[i].kind {
+		case lost:
+			r.fenced.Add(1)
 		case dead:
 			r.dead.Add(1)
 			if out[i].reason == ReasonExpired {
 				r.expired.Add(1)
 			}
+			if r.c.Observer != nil {
+				var cause error
+				if causes != nil {
+					cause = causes[i]
+				}
+				r.c.Observer.Observe(ctx, resilience.Event{Kind: resilience.EventDeadLetter, Policy: "outbox", Name: r.c.Name,
+					Reason: out[i].reason, Err: cause, Attempt: out[i].attempts})
+			}
 		}
 	}
 	return full, pause, nil
+}
+
+// reportPublish reports a publish call of a batch that took d: refused by
+// the breaker with refused, or made, with the messages' outcomes in errs.
+// A call that published nothing is a failure, with its first error.
+func (r *Relay) reportPublish(ctx context.Context, d time.Duration, refused error, errs []error) {
+	e := resilience.Event{Kind: resilience.EventPublish, Policy: "outbox", Name: r.c.Name, Duration: d, Err: refused}
+	if refused == nil {
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				e.Count++
+			case e.Err == nil, errors.Is(e.Err, ErrNotSent) && !errors.Is(err, ErrNotSent):
+				e.Err = err // the first failure, ErrNotSent only when all are
+			}
+		}
+		if e.Count > 0 {
+			e.Err = nil
+		}
+	}
+	r.c.Observer.Observe(ctx, e)
 }
 
 // ack records out, retrying each failed or timed-out attempt (at most
@@ -610,6 +678,12 @@ type Metrics struct {
 	// StoreErrors is how many database operations failed (and were
 	// retried).
 	StoreErrors uint64
+	// Fenced is how many outcomes of published batches the relay did not
+	// record because it had lost the key's lease meanwhile (it was paused
+	// for longer than LeaseTTL and another relay took the key over). The
+	// messages it sent then carry an older fence (FenceHeader) than the
+	// other relay's.
+	Fenced uint64
 }
 
 // Metrics returns the relay's counters. It is cheap and safe to call
@@ -623,5 +697,6 @@ func (r *Relay) Metrics() Metrics {
 		Expired:      r.expired.Load(),
 		Batches:      r.batches.Load(),
 		StoreErrors:  r.storeErrors.Load(),
+		Fenced:       r.fenced.Load(),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -19,7 +20,9 @@ type store interface {
 	// renew extends owner's leases to ttl from now and reports how many
 	// keys it holds.
 	renew(ctx context.Context, owner string, ttl time.Duration) (int64, error)
-	// ack records the outcomes of a batch and releases owner's leases.
+	// ack records the outcomes of a batch and releases owner's leases. It
+	// records only the outcomes of keys owner still holds, and turns the
+	// others into lost ones, in out.
 	ack(ctx context.Context, owner string, out []outcome, retain bool) error
 	// purge deletes the published rows kept longer than retention.
 	purge(ctx context.Context, retention time.Duration) (int64, error)
@@ -40,6 +43,7 @@ const (
 	failed                // attempt counted, retried after delay
 	unsent                // not attempted: retried without counting
 	dead                  // moved to the dead letters
+	lost                  // not recorded: the relay had lost the key's lease
 )
 
 // outcome is what became of a claimed message.
@@ -91,21 +95,26 @@ func (o *Outbox) claim(ctx context.Context, owner string, limit, maxBytes, windo
 		}
 	}()
 	// Serialize the claims of all relays of this table: with the lock held
-	// no other relay can lease a key between our look and our lease.
-	var now int64
-	switch o.d {
-	case Postgres:
-		err = tx.QueryRowContext(ctx, o.q.claimLock, lockID(o.table)).Scan(&now)
-	case MySQL:
-		err = tx.QueryRowContext(ctx, o.q.claimLock).Scan(&now)
-		if errors.Is(err, sql.ErrNoRows) {
-			err = errors.New("the lock row is missing: run Migrate")
+	// no other relay can lease a key between our look and our lease. The
+	// claim's number, taken under the lock, fences its messages.
+	var now, claimNo int64
+	if o.q.claimLock != "" {
+		var res sql.Result
+		if res, err = tx.ExecContext(ctx, o.q.claimLock); err == nil && o.d == MySQL {
+			if n, _ := res.RowsAffected(); n == 0 {
+				err = errors.New("the fence row is missing: run Migrate")
+			}
 		}
-	default:
-		// A write first, so that SQLite takes its write lock now rather
-		// than fail to upgrade a read transaction later.
-		if _, err = tx.ExecContext(ctx, o.q.sweepLeases); err == nil {
-			err = tx.QueryRowContext(ctx, "SELECT "+o.q.now).Scan(&now)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if o.d == Postgres {
+		err = tx.QueryRowContext(ctx, o.q.claimFence, lockID(o.table)).Scan(&now, &claimNo)
+	} else {
+		err = tx.QueryRowContext(ctx, o.q.claimFence).Scan(&now, &claimNo)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = errors.New("the fence row is missing: run Migrate")
 		}
 	}
 	if err != nil {
@@ -134,6 +143,10 @@ func (o *Outbox) claim(ctx context.Context, owner string, limit, maxBytes, windo
 			rows.Close()
 			return nil, err
 		}
+		if c.msg.Headers == nil {
+			c.msg.Headers = make(map[string]string, 1)
+		}
+		c.msg.Headers[FenceHeader] = strconv.FormatUint(fence(claimNo, len(out)), 10)
 		c.msg.CreatedAt = fromMicros(created)
 		c.msg.ExpiresAt = fromMicros(expires)
 		c.expired = expires != 0 && expires <= now
@@ -191,12 +204,23 @@ func (o *Outbox) ack(ctx context.Context, owner string, out []outcome, retain bo
 			err = fmt.Errorf("outbox: ack: %w", err)
 		}
 	}()
-	if _, err = tx.ExecContext(ctx, o.q.release, owner); err != nil {
+	// Release the leases, and learn which keys this relay still held: the
+	// outcomes of the others are not its to record. It lost them while
+	// paused for longer than the lease, another relay took them over and
+	// published or is publishing them; recording would delete or delay
+	// rows that relay is responsible for.
+	held, err := o.release(ctx, tx, owner)
+	if err != nil {
 		return err
 	}
 	var gone, done []any // rows to delete; published rows to keep
 	var blocked []outcome
-	for _, r := range out {
+	for i := range out {
+		r := &out[i]
+		if _, ok := held[r.key]; !ok {
+			r.kind = lost
+			continue
+		}
 		switch r.kind {
 		case published:
 			if retain {
@@ -213,7 +237,7 @@ func (o *Outbox) ack(ctx context.Context, owner string, out []outcome, retain bo
 			if _, err = tx.ExecContext(ctx, o.q.failed, r.attempts, nullString(r.err), r.delay.Microseconds(), r.seq); err != nil {
 				return err
 			}
-			blocked = append(blocked, r)
+			blocked = append(blocked, *r)
 		}
 	}
 	if err = o.execChunks(ctx, tx, gone, func(n int) string { return o.q.deleteSeqs(o.q.table, n) }); err != nil {
@@ -245,6 +269,36 @@ func (o *Outbox) ack(ctx context.Context, owner string, out []outcome, retain bo
 		}
 	}
 	return tx.Commit()
+}
+
+// release deletes owner's leases in tx and returns the keys they were for.
+func (o *Outbox) release(ctx context.Context, tx *sql.Tx, owner string) (map[string]struct{}, error) {
+	q := o.q.release
+	if o.d == MySQL {
+		q = o.q.held
+	}
+	rows, err := tx.QueryContext(ctx, q, owner)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	held := map[string]struct{}{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		held[k] = struct{}{}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if o.d == MySQL {
+		if _, err := tx.ExecContext(ctx, o.q.release, owner); err != nil {
+			return nil, err
+		}
+	}
+	return held, nil
 }
 
 // execChunks runs stmt(n) with args, at most maxRowsPerStatement at a time.

@@ -53,12 +53,16 @@ func testAddAndPublish(t *testing.T, s Suite) {
 	got, err := pub.Wait(waitCtx(t, 20*time.Second), 3)
 	require.NoError(t, err)
 	require.Len(t, got, 3)
+	var last uint64
 	for i, m := range got {
 		assert.Equal(t, in[i].ID, m.ID)
 		assert.Equal(t, in[i].Topic, m.Topic)
 		assert.Equal(t, in[i].Key, m.Key)
 		assert.Equal(t, string(in[i].Payload), string(m.Payload))
-		assert.Equal(t, in[i].Headers, m.Headers)
+		f := fenceOf(t, m)
+		assert.Greater(t, f, last, "fences grow in publishing order")
+		last = f
+		assert.Equal(t, in[i].Headers, withoutFence(m.Headers))
 		assert.Zero(t, m.Attempts)
 		assert.True(t, m.CreatedAt.After(before), "CreatedAt %v", m.CreatedAt)
 	}
@@ -307,7 +311,8 @@ func testRelaysShare(t *testing.T, s Suite) {
 }
 
 func testPoison(t *testing.T, s Suite) {
-	e := newEnv(t, s, outbox.Config{})
+	obs := &observed{}
+	e := newEnv(t, s, outbox.Config{Name: "orders", Observer: obs})
 	poison := errors.New("broker refuses this one")
 	rec := NewRecorder()
 	rec.SetHook(func(ctx context.Context, m outbox.Message) error {
@@ -318,7 +323,8 @@ func testPoison(t *testing.T, s Suite) {
 	})
 	e.add(t, msgs("k", 0, 3)...)
 	e.add(t, msgs("other", 0, 2)...)
-	r := e.run(t, rec, outbox.RelayConfig{MaxAttempts: 3, Backoff: constantBackoff(20 * time.Millisecond)})
+	r := e.run(t, rec, outbox.RelayConfig{MaxAttempts: 3, Backoff: constantBackoff(20 * time.Millisecond),
+		Name: "orders-relay", Observer: obs})
 	rec.WaitLen(t, 4, 20*time.Second)
 	got := payloads(rec.Messages())
 	assert.ElementsMatch(t, []string{"k/0", "k/2", "other/0", "other/1"}, got)
@@ -340,6 +346,31 @@ func testPoison(t *testing.T, s Suite) {
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, st.Dead)
 
+	// The relay reported the dead letter, and its publish calls: the
+	// messages the broker took, and the calls of only the poison message
+	// (its second and third attempts) as failures.
+	dead := obs.of(resilience.EventDeadLetter)
+	require.Len(t, dead, 1)
+	assert.Equal(t, "outbox", dead[0].Policy)
+	assert.Equal(t, "orders-relay", dead[0].Name)
+	assert.Equal(t, outbox.ReasonMaxAttempts, dead[0].Reason)
+	assert.Equal(t, 3, dead[0].Attempt)
+	assert.ErrorIs(t, dead[0].Err, poison)
+	eventually(t, 10*time.Second, func() bool { return obs.published() == 4 && r.Metrics().Published == 4 },
+		"the four publications reported")
+	failures := 0
+	for _, ev := range obs.of(resilience.EventPublish) {
+		assert.Equal(t, "orders-relay", ev.Name)
+		assert.Positive(t, ev.Duration)
+		if ev.Err != nil {
+			failures++
+			assert.Zero(t, ev.Count)
+			assert.ErrorIs(t, ev.Err, poison)
+		}
+	}
+	assert.GreaterOrEqual(t, failures, 1)
+	assert.Empty(t, obs.of(resilience.EventRedrive))
+
 	none, err := e.ob.DeadLetters(ctx, outbox.Filter{Topic: "nope"})
 	require.NoError(t, err)
 	assert.Empty(t, none)
@@ -348,6 +379,9 @@ func testPoison(t *testing.T, s Suite) {
 	n, err := e.ob.Redrive(ctx, outbox.Filter{IDs: []string{dl.ID}, Reason: outbox.ReasonMaxAttempts})
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
+	redrives := obs.of(resilience.EventRedrive)
+	require.Len(t, redrives, 1)
+	assert.Equal(t, resilience.Event{Kind: resilience.EventRedrive, Policy: "outbox", Name: "orders", Count: 1}, redrives[0])
 	rec.WaitLen(t, 5, 20*time.Second)
 	last := rec.Messages()[4]
 	assert.Equal(t, "k/1", string(last.Payload))
@@ -359,6 +393,8 @@ func testPoison(t *testing.T, s Suite) {
 	n, err = e.ob.Redrive(ctx, outbox.Filter{})
 	require.NoError(t, err)
 	assert.Zero(t, n)
+	assert.Len(t, obs.of(resilience.EventRedrive), 1, "moving none is not reported")
+	eventually(t, 10*time.Second, func() bool { return obs.published() == 5 }, "every publication reported")
 }
 
 func indexOf(list []string, s string) int {
@@ -399,11 +435,16 @@ func testExpired(t *testing.T, s Suite) {
 		outbox.Message{Topic: "t", Key: "k", Payload: []byte("fresh"), ExpiresAt: time.Now().Add(time.Hour)},
 	)
 	pub := outbox.NewMemoryPublisher()
-	r := e.run(t, pub, outbox.RelayConfig{})
+	obs := &observed{}
+	r := e.run(t, pub, outbox.RelayConfig{Observer: obs})
 	got, err := pub.Wait(waitCtx(t, 20*time.Second), 1)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"fresh"}, payloads(got))
 	eventually(t, 10*time.Second, func() bool { return r.Metrics().Expired == 1 }, "expired")
+	dead := obs.of(resilience.EventDeadLetter)
+	require.Len(t, dead, 1)
+	assert.Equal(t, resilience.Event{Kind: resilience.EventDeadLetter, Policy: "outbox", Reason: outbox.ReasonExpired}, dead[0],
+		"never attempted: no Err, no Attempt")
 	dls, err := e.ob.DeadLetters(context.Background(), outbox.Filter{Reason: outbox.ReasonExpired})
 	require.NoError(t, err)
 	require.Len(t, dls, 1)
@@ -542,6 +583,8 @@ func testExactInputs(t *testing.T, s Suite) {
 		{"space in a header name", outbox.Message{Topic: "t", Headers: map[string]string{"a b": "v"}}},
 		{"line break in a header value", outbox.Message{Topic: "t", Headers: map[string]string{"h": "a\r\nX-Injected: 1"}}},
 		{"NUL in a header value", outbox.Message{Topic: "t", Headers: map[string]string{"h": "a\x00"}}},
+		{"the relay's fence header", outbox.Message{Topic: "t", Headers: map[string]string{outbox.FenceHeader: "1"}}},
+		{"the relay's fence header in lower case", outbox.Message{Topic: "t", Headers: map[string]string{"outbox-fence": "1"}}},
 	}
 	tx, err := e.db.BeginTx(ctx, nil)
 	require.NoError(t, err)
@@ -574,7 +617,34 @@ func testExactInputs(t *testing.T, s Suite) {
 	assert.Equal(t, good.Key, got[0].Key)
 	assert.Equal(t, good.ID, got[0].ID)
 	assert.Equal(t, good.Payload, got[0].Payload)
-	assert.Equal(t, good.Headers, got[0].Headers)
+	assert.Equal(t, good.Headers, withoutFence(got[0].Headers))
+	fenceOf(t, got[0])
+}
+
+// fenceOf returns the fence the relay sent m with, which must be there.
+func fenceOf(t testing.TB, m outbox.Message) uint64 {
+	t.Helper()
+	v, ok := m.Headers[outbox.FenceHeader]
+	require.True(t, ok, "message %s has no %s header", m.ID, outbox.FenceHeader)
+	f, err := outbox.ParseFence(v)
+	require.NoError(t, err)
+	require.NotZero(t, f)
+	return f
+}
+
+// withoutFence returns h without the relay's FenceHeader (nil when that
+// was all), as Add was given it.
+func withoutFence(h map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range h {
+		if k != outbox.FenceHeader {
+			out[k] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // testByteBudgets: Add refuses a message over Config.MaxMessageBytes, and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,8 @@ const (
 	envDSN   = "OUTBOXTEST_DSN"
 	envTable = "OUTBOXTEST_TABLE"
 	envBlock = "OUTBOXTEST_BLOCK" // a payload the child's broker never acknowledges
+	envDelay = "OUTBOXTEST_DELAY" // how long each publish call of the child's broker takes
+	envBatch = "OUTBOXTEST_BATCH" // the child relay's BatchSize, when not CrashBatch
 )
 
 // Child runs a crash child's relay and exits, when the environment says
@@ -39,10 +42,21 @@ func runChild(s Suite, dsn, table string) error {
 	defer db.Close()
 	ob := outbox.New(db, outbox.Config{Dialect: s.Dialect, Table: table})
 	rec := &dbRecorder{db: db, d: s.Dialect, table: quote(s.Dialect, table+"_rec"), block: os.Getenv(envBlock)}
+	if d := os.Getenv(envDelay); d != "" {
+		if rec.delay, err = time.ParseDuration(d); err != nil {
+			return err
+		}
+	}
 	// A child stops by itself in case its parent could not kill it.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	r := outbox.NewRelay(ob, rec, CrashRelayConfig())
+	c := CrashRelayConfig()
+	if b := os.Getenv(envBatch); b != "" {
+		if c.BatchSize, err = strconv.Atoi(b); err != nil {
+			return err
+		}
+	}
+	r := outbox.NewRelay(ob, rec, c)
 	return r.Run(ctx)
 }
 
@@ -54,6 +68,7 @@ type dbRecorder struct {
 	d     outbox.Dialect
 	table string
 	block string
+	delay time.Duration
 }
 
 func (r *dbRecorder) Publish(ctx context.Context, msgs []outbox.Message, errs []error) {
@@ -74,7 +89,15 @@ func (r *dbRecorder) Publish(ctx context.Context, msgs []outbox.Message, errs []
 			select {} // hangs, holding the lease, until killed
 		}
 	}
-	q := "INSERT INTO " + r.table + " (payload) VALUES " + strings.TrimSuffix(strings.Repeat("(?),", len(msgs)), ",")
+	if r.delay > 0 {
+		// A slow broker: the messages are on the wire, and arrive (are
+		// recorded) after the delay whatever becomes of the relay's
+		// context meanwhile, so that a pause of the process between
+		// the claim and the arrival delivers them late.
+		time.Sleep(r.delay)
+		ctx = context.WithoutCancel(ctx)
+	}
+	q := "INSERT INTO " + r.table + " (payload, fence) VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?),", len(msgs)), ",")
 	if r.d == outbox.Postgres {
 		var b strings.Builder
 		n := 0
@@ -88,9 +111,9 @@ func (r *dbRecorder) Publish(ctx context.Context, msgs []outbox.Message, errs []
 		}
 		q = b.String()
 	}
-	args := make([]any, len(msgs))
-	for i, m := range msgs {
-		args[i] = string(m.Payload)
+	args := make([]any, 0, 2*len(msgs))
+	for _, m := range msgs {
+		args = append(args, string(m.Payload), m.Headers[outbox.FenceHeader])
 	}
 	_, err := r.db.ExecContext(ctx, q, args...)
 	for i := range errs {
@@ -102,11 +125,11 @@ func recTable(d outbox.Dialect, table string) string {
 	t := quote(d, table+"_rec")
 	switch d {
 	case outbox.Postgres:
-		return "CREATE TABLE " + t + " (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload TEXT NOT NULL)"
+		return "CREATE TABLE " + t + " (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload TEXT NOT NULL, fence TEXT)"
 	case outbox.MySQL:
-		return "CREATE TABLE " + t + " (seq BIGINT AUTO_INCREMENT PRIMARY KEY, payload VARCHAR(255) NOT NULL)"
+		return "CREATE TABLE " + t + " (seq BIGINT AUTO_INCREMENT PRIMARY KEY, payload VARCHAR(255) NOT NULL, fence VARCHAR(32))"
 	default:
-		return "CREATE TABLE " + t + " (seq INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL)"
+		return "CREATE TABLE " + t + " (seq INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL, fence TEXT)"
 	}
 }
 

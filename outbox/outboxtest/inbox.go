@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,7 @@ func newInbox(t *testing.T, s Suite) (*sql.DB, *outbox.Inbox, string) {
 	t.Cleanup(func() {
 		_, _ = db.Exec("DROP TABLE IF EXISTS " + quote(s.Dialect, table))
 		_, _ = db.Exec("DROP TABLE IF EXISTS " + quote(s.Dialect, table+"_rec"))
+		_, _ = db.Exec("DROP TABLE IF EXISTS " + quote(s.Dialect, table+"_keys"))
 	})
 	return db, in, table
 }
@@ -165,4 +167,106 @@ func retryable(err error) bool {
 		}
 	}
 	return false
+}
+
+// testInboxFenced: ProcessFenced keeps a high-water mark of fences per key
+// and skips what is not above it; a newer copy of a processed message
+// raises the mark without running again; a fence of 0 is deduplicated by
+// ID only.
+func testInboxFenced(t *testing.T, s Suite) {
+	db, in, table := newInbox(t, s)
+	ctx := context.Background()
+	process := func(id, key string, fence uint64) bool {
+		t.Helper()
+		tx, err := db.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		ran, err := in.ProcessFenced(ctx, tx, id, key, fence, effect(s, table))
+		require.NoError(t, err, "%s", id)
+		require.NoError(t, tx.Commit())
+		return ran
+	}
+	assert.True(t, process("a", "k", 10), "the first message of a key")
+	assert.False(t, process("b", "k", 9), "a late copy under the mark")
+	assert.False(t, process("a", "k", 10), "a redelivery")
+	assert.False(t, process("a", "k", 20), "the other relay's copy of a processed message raises the mark")
+	assert.False(t, process("c", "k", 15), "so that what was sent before it is late now")
+	assert.True(t, process("d", "k", 21))
+	assert.True(t, process("e", "other", 1), "marks are per key")
+	assert.True(t, process("f", "", 5), "the empty key is a key")
+	assert.True(t, process("g", "k", 0), "no fence: by ID only")
+	assert.False(t, process("g", "k", 0))
+	assert.Equal(t, 5, count(t, db, s, table))
+
+	// A failed effect rolls the mark back with it.
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	boom := errors.New("boom")
+	_, err = in.ProcessFenced(ctx, tx, "h", "k", 30, func(context.Context, *sql.Tx) error { return boom })
+	require.ErrorIs(t, err, boom)
+	require.NoError(t, tx.Rollback())
+	assert.True(t, process("i", "k", 25), "the mark stayed at 21")
+
+	tx, err = db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	for _, c := range []struct{ id, key string }{
+		{"", "k"}, {"x", "a\x00b"}, {"x", "a\xffb"}, {"x", strings.Repeat("k", outbox.MaxKeyLen+1)},
+	} {
+		_, err := in.ProcessFenced(ctx, tx, c.id, c.key, 40, effect(s, table))
+		require.ErrorIs(t, err, outbox.ErrInvalidMessage, "%q %q", c.id, c.key)
+	}
+	_, err = in.ProcessFenced(ctx, tx, "x", "k", 1<<63, effect(s, table))
+	require.ErrorIs(t, err, outbox.ErrInvalidMessage)
+	require.NoError(t, tx.Rollback()) // SQLite: it holds the write lock
+
+	// Eight consumers get the first messages of a new key at once, each
+	// with a fence of its own: the insert of the key's row is raced, and
+	// the mark still ends at the highest fence.
+	var wg sync.WaitGroup
+	var ran atomic.Int32
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Go(func() {
+			for {
+				tx, err := db.BeginTx(ctx, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				did, err := in.ProcessFenced(ctx, tx, fmt.Sprintf("new-%d", i), "new", uint64(100+i), effect(s, table))
+				if err == nil {
+					err = tx.Commit()
+				} else {
+					_ = tx.Rollback()
+				}
+				if err != nil && retryable(err) {
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				if err != nil {
+					errs <- err
+				}
+				if did {
+					ran.Add(1)
+				}
+				return
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	assert.GreaterOrEqual(t, ran.Load(), int32(1))
+	var mark int64
+	require.NoError(t, db.QueryRow("SELECT fence FROM "+quote(s.Dialect, table+"_keys")+" WHERE msg_key = 'new'").Scan(&mark))
+	assert.EqualValues(t, 107, mark, "the highest fence is the mark")
+	assert.False(t, process("late", "new", 106), "under the mark")
+
+	time.Sleep(5 * time.Millisecond)
+	_, err = in.Purge(ctx, 0)
+	require.NoError(t, err)
+	var keys int
+	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM "+quote(s.Dialect, table+"_keys")).Scan(&keys))
+	assert.Zero(t, keys, "Purge drops the marks of quiet keys")
 }

@@ -71,3 +71,10 @@ func (c *Process) Kill() string {
 	_ = c.cmd.Wait()
 	return c.out.String()
 }
+
+// Pause stops the child with SIGSTOP, as a long GC pause or a frozen VM
+// would: its clocks run on, its timers fire late.
+func (c *Process) Pause() { _ = c.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume lets a paused child go on with SIGCONT.
+func (c *Process) Resume() { _ = c.cmd.Process.Signal(syscall.SIGCONT) }

@@ -48,6 +48,11 @@ type Suite struct {
 	// CrashMessages is how many messages the crash test sends (default
 	// 20,000).
 	CrashMessages int
+	// OwnDSN, when not nil, returns the DSN of a database of its own named
+	// name, for the paused-relay test: a relay stopped with SIGSTOP while it
+	// holds a database-wide lock (SQLite's one write lock) would stop every
+	// other test on the database for as long. Nil: the tests share DSN.
+	OwnDSN func(name string) string
 }
 
 // Run runs every conformance test, in parallel, each on tables of its own.
@@ -76,9 +81,11 @@ func Run(t *testing.T, s Suite) {
 		{"Shutdown", testShutdown},
 		{"Inbox", testInbox},
 		{"InboxConcurrent", testInboxConcurrent},
+		{"InboxFenced", testInboxFenced},
 		{"ConnectionLoss", testConnectionLoss},
 		{"Crash", testCrash},
 		{"Takeover", testTakeover},
+		{"PausedRelay", testPaused},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -127,11 +134,12 @@ func open(t *testing.T, s Suite, dsn string) *sql.DB {
 func dropTables(db *sql.DB, d outbox.Dialect, table string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, suffix := range []string{"", "_dead", "_lease", "_lock", "_keylock", "_rec", "_inbox"} {
+	for _, suffix := range []string{"", "_dead", "_lease", "_lock", "_keylock", "_rec", "_inbox", "_fence"} {
 		_, _ = db.ExecContext(ctx, "DROP TABLE IF EXISTS "+quote(d, table+suffix))
 	}
 	if d == outbox.Postgres {
 		_, _ = db.ExecContext(ctx, "DROP FUNCTION IF EXISTS "+quote(d, table+"_notify")+"()")
+		_, _ = db.ExecContext(ctx, "DROP SEQUENCE IF EXISTS "+quote(d, table+"_fence"))
 	}
 }
 

@@ -20,6 +20,7 @@ func suite(dir string) outboxtest.Suite {
 		Dialect: outbox.SQLite,
 		DSN:     filepath.Join(dir, "outbox.db"),
 		Open:    func(dsn string) (*sql.DB, error) { return sqlite.Open(dsn) },
+		OwnDSN:  func(name string) string { return filepath.Join(dir, name+".db") },
 	}
 }
 
