@@ -57,7 +57,7 @@
 //	resilience.ratelimit.waiting    Int64ObservableUpDownCounter  {call}     resilience.policy.kind, resilience.policy.name
 //	resilience.cache.size           Int64ObservableUpDownCounter  {entry}    resilience.policy.kind, resilience.policy.name
 //	resilience.cache.hit_ratio      Float64ObservableGauge        1          the same
-//	resilience.outbox.backlog       Int64ObservableUpDownCounter  {message}  resilience.policy.kind ("outbox"), resilience.policy.name (the table)
+//	resilience.outbox.backlog       Int64ObservableUpDownCounter  {message}  resilience.policy.kind ("outbox"), resilience.policy.name (its Name, or its table)
 //	resilience.outbox.lag           Float64ObservableGauge        s          the same
 //	resilience.outbox.dead_letters  Int64ObservableUpDownCounter  {message}  the same
 //

@@ -276,8 +276,9 @@ func (o *Observer) RegisterCache(c Cache) (metric.Registration, error) {
 const OutboxStatsTimeout = 5 * time.Second
 
 // RegisterOutbox reports the backlog, the lag and the dead letters of ob
-// (resilience.outbox.backlog, .lag, .dead_letters), named by its table
-// (resilience.policy.name). It reads ob.Stats at each collection, under
+// (resilience.outbox.backlog, .lag, .dead_letters), named
+// (resilience.policy.name) by its Name, or by its table when it has none.
+// It reads ob.Stats at each collection, under
 // the collection's context and for at most OutboxStatsTimeout; Stats
 // counts the rows waiting, so collect every few seconds at most, as a
 // periodic reader or a Prometheus scrape does. A failed read is returned
@@ -286,7 +287,11 @@ const OutboxStatsTimeout = 5 * time.Second
 // panics if ob is nil.
 func (o *Observer) RegisterOutbox(ob *outbox.Outbox) (metric.Registration, error) {
 	mustHave("Outbox", ob)
-	set := metric.WithAttributeSet(policySet("outbox", ob.Table(), "", false))
+	name := ob.Name()
+	if name == "" {
+		name = ob.Table()
+	}
+	set := metric.WithAttributeSet(policySet("outbox", name, "", false))
 	return o.meter.RegisterCallback(func(ctx context.Context, obs metric.Observer) error {
 		ctx, cancel := context.WithTimeout(ctx, OutboxStatsTimeout)
 		defer cancel()

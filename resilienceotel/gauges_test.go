@@ -244,14 +244,22 @@ func TestRegisterOutbox(t *testing.T) {
 	statsDB.backlog.Store(7)
 	statsDB.lagMicros.Store(int64(90 * time.Second / time.Microsecond))
 	statsDB.dead.Store(2)
-	ob := outbox.New(db, outbox.Config{Dialect: outbox.SQLite, Table: "orders_outbox"})
-	reg := register(t)(e.obs.RegisterOutbox(ob))
-	defer func() { require.NoError(t, reg.Unregister()) }()
-	attrs := []attributeKV{policyKind("outbox"), policyName("orders_outbox")}
+	// Named by its Name, or by its table.
+	named := outbox.New(db, outbox.Config{Dialect: outbox.SQLite, Table: "orders_outbox", Name: "orders"})
+	unnamed := outbox.New(db, outbox.Config{Dialect: outbox.SQLite, Table: "billing_outbox"})
+	for _, ob := range []*outbox.Outbox{named, unnamed} {
+		reg := register(t)(e.obs.RegisterOutbox(ob))
+		defer func() { require.NoError(t, reg.Unregister()) }()
+	}
+	orders := []attributeKV{policyKind("outbox"), policyName("orders")}
+	billing := []attributeKV{policyKind("outbox"), policyName("billing_outbox")}
 	got := e.collect(t)
-	assertMetric(t, upDown("resilience.outbox.backlog", "Messages of an outbox waiting to be published.", "{message}", point[int64](7, attrs...)), got["resilience.outbox.backlog"])
-	assertMetric(t, gauge("resilience.outbox.lag", "Age of the oldest message of an outbox waiting to be published.", "s", point(90.0, attrs...)), got["resilience.outbox.lag"])
-	assertMetric(t, upDown("resilience.outbox.dead_letters", "Messages in the dead-letter table of an outbox.", "{message}", point[int64](2, attrs...)), got["resilience.outbox.dead_letters"])
+	assertMetric(t, upDown("resilience.outbox.backlog", "Messages of an outbox waiting to be published.", "{message}",
+		point[int64](7, orders...), point[int64](7, billing...)), got["resilience.outbox.backlog"])
+	assertMetric(t, gauge("resilience.outbox.lag", "Age of the oldest message of an outbox waiting to be published.", "s",
+		point(90.0, orders...), point(90.0, billing...)), got["resilience.outbox.lag"])
+	assertMetric(t, upDown("resilience.outbox.dead_letters", "Messages in the dead-letter table of an outbox.", "{message}",
+		point[int64](2, orders...), point[int64](2, billing...)), got["resilience.outbox.dead_letters"])
 
 	statsDB.fail.Store(true)
 	var rm metricdata.ResourceMetrics
