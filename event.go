@@ -150,7 +150,8 @@ const (
 	// failure, if any.
 	EventCacheStale
 	// EventCacheLoad: a cache loaded a value from its source. Duration is
-	// how long the load took, Err its failure.
+	// how long the load took, Err its failure; Reason "not_found" for a
+	// load that found nothing (not a failure).
 	EventCacheLoad
 	// EventWait: a call waited for a permit or a token and got it. Duration
 	// is how long it waited.
