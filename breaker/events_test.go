@@ -14,6 +14,7 @@ import (
 
 	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/breaker"
+	"github.com/resiliencekit/resilience/internal/observetest"
 )
 
 type ctxKey struct{}
@@ -24,21 +25,21 @@ type ctxKey struct{}
 func TestEventsOpenRejectHalfOpenClose(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		rec := &eventLog{}
+		rec := &observetest.Log{}
 		b := breaker.New(breaker.Config{Name: "db", ConsecutiveFailures: 2, OpenDuration: 10 * time.Second, Observer: rec})
 		ctx := context.WithValue(context.Background(), ctxKey{}, "call")
 
 		require.ErrorIs(t, b.Do(ctx, fail), errBoom)
-		assert.Empty(t, rec.events(), "a failure is no event")
+		assert.Empty(t, rec.TakeEvents(), "a failure is no event")
 		require.ErrorIs(t, b.Do(ctx, fail), errBoom)
-		evs, ctxs := rec.take()
+		evs, ctxs := rec.Take()
 		require.Equal(t, []resilience.Event{change("db", "", breaker.Closed, breaker.Open, errBoom)}, evs)
 		assert.Equal(t, "call", ctxs[0].Value(ctxKey{}), "the context of the call that tripped it")
 
 		time.Sleep(4 * time.Second)
 		rejected := b.Do(ctx, ok)
 		requireOpen(t, rejected, breaker.Open, 6*time.Second)
-		evs, ctxs = rec.take()
+		evs, ctxs = rec.Take()
 		require.Equal(t, []resilience.Event{rejection("db", "", "open", rejected)}, evs)
 		assert.Same(t, rejected, evs[0].Err, "the very error returned")
 		assert.Equal(t, "call", ctxs[0].Value(ctxKey{}))
@@ -46,7 +47,7 @@ func TestEventsOpenRejectHalfOpenClose(t *testing.T) {
 
 		time.Sleep(6 * time.Second)
 		require.NoError(t, b.Do(ctx, ok))
-		evs, ctxs = rec.take()
+		evs, ctxs = rec.Take()
 		require.Equal(t, []resilience.Event{
 			change("db", "", breaker.Open, breaker.HalfOpen, nil),
 			change("db", "", breaker.HalfOpen, breaker.Closed, nil),
@@ -56,7 +57,7 @@ func TestEventsOpenRejectHalfOpenClose(t *testing.T) {
 		}
 
 		require.NoError(t, b.Do(ctx, ok))
-		assert.Empty(t, rec.events(), "a success in Closed is no event")
+		assert.Empty(t, rec.TakeEvents(), "a success in Closed is no event")
 
 		// A failed probe opens it again, with the probe's failure.
 		probeErr := errors.New("probe failed")
@@ -68,7 +69,7 @@ func TestEventsOpenRejectHalfOpenClose(t *testing.T) {
 			change("db", "", breaker.Closed, breaker.Open, errBoom),
 			change("db", "", breaker.Open, breaker.HalfOpen, nil),
 			change("db", "", breaker.HalfOpen, breaker.Open, probeErr),
-		}, rec.events())
+		}, rec.TakeEvents())
 	})
 }
 
@@ -78,7 +79,7 @@ func TestEventsOpenRejectHalfOpenClose(t *testing.T) {
 func TestEventsHalfOpenFullAndManual(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		rec := &eventLog{}
+		rec := &observetest.Log{}
 		b := breaker.New(breaker.Config{Name: "db", ConsecutiveFailures: 1, OpenDuration: time.Second, Observer: rec})
 		_ = call(b, fail)
 		time.Sleep(time.Second)
@@ -95,7 +96,7 @@ func TestEventsHalfOpenFullAndManual(t *testing.T) {
 			change("db", "", breaker.Open, breaker.HalfOpen, nil),
 			rejection("db", "", "half_open", rejected),
 			change("db", "", breaker.HalfOpen, breaker.Closed, nil),
-		}, rec.events())
+		}, rec.TakeEvents())
 
 		b.ForceOpen()
 		forced := call(b, ok)
@@ -103,7 +104,7 @@ func TestEventsHalfOpenFullAndManual(t *testing.T) {
 		b.Reset()
 		b.Disable()
 		b.Reset()
-		evs, ctxs := rec.take()
+		evs, ctxs := rec.Take()
 		require.Equal(t, []resilience.Event{
 			change("db", "", breaker.Closed, breaker.ForcedOpen, nil),
 			rejection("db", "", "forced_open", forced),
@@ -152,7 +153,7 @@ func TestEventsAfterOnStateChange(t *testing.T) {
 func TestEventsGroupKey(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		rec := &eventLog{}
+		rec := &observetest.Log{}
 		g := breaker.NewGroup(breaker.GroupConfig{
 			Config:  breaker.Config{Name: "hosts", ConsecutiveFailures: 1, OpenDuration: time.Minute, Observer: rec},
 			MaxKeys: 3,
@@ -168,11 +169,11 @@ func TestEventsGroupKey(t *testing.T) {
 		require.Equal(t, []resilience.Event{
 			change("hosts", "a.example", breaker.Closed, breaker.Open, errBoom),
 			rejection("hosts", "a.example", "open", rejected),
-		}, rec.events())
+		}, rec.TakeEvents())
 
 		long := strings.Repeat("x", 200)
 		require.ErrorIs(t, g.Do(resilience.WithKey(ctx, long), fail), errBoom)
-		evs := rec.events()
+		evs := rec.TakeEvents()
 		require.Len(t, evs, 1)
 		assert.True(t, strings.HasPrefix(evs[0].Key, "sha256:"), evs[0].Key)
 		var held []string
@@ -184,14 +185,14 @@ func TestEventsGroupKey(t *testing.T) {
 		_ = g.Do(own, fail)
 		require.Equal(t, []resilience.Event{
 			change("hosts", "own", breaker.Closed, breaker.Open, errBoom),
-		}, rec.events(), "ConfigFor's breaker: the group's Name and Observer")
+		}, rec.TakeEvents(), "ConfigFor's breaker: the group's Name and Observer")
 
 		// Three open breakers: no room for a fourth key.
 		refused := g.Do(resilience.WithKey(ctx, "b.example"), ok)
 		require.ErrorIs(t, refused, breaker.ErrTooManyKeys)
 		require.Equal(t, []resilience.Event{
 			rejection("hosts", "b.example", "too_many_keys", refused),
-		}, rec.events())
+		}, rec.TakeEvents())
 	})
 }
 
@@ -200,7 +201,7 @@ func TestEventsGroupKey(t *testing.T) {
 func TestEventsHealthCheck(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		rec := &eventLog{}
+		rec := &observetest.Log{}
 		checkErr := errors.New("still down")
 		var healthy bool
 		var mu sync.Mutex
@@ -224,7 +225,7 @@ func TestEventsHealthCheck(t *testing.T) {
 		mu.Unlock()
 		time.Sleep(time.Second)
 		synctest.Wait()
-		evs, ctxs := rec.take()
+		evs, ctxs := rec.Take()
 		require.Equal(t, []resilience.Event{
 			change("", "k", breaker.Closed, breaker.Open, errBoom),
 			change("", "k", breaker.Open, breaker.HalfOpen, nil),
@@ -242,11 +243,11 @@ func TestEventsHealthCheck(t *testing.T) {
 // group's: no lock is held while it runs.
 func TestEventsObserverCallsBack(t *testing.T) {
 	t.Parallel()
-	rec := &eventLog{}
+	rec := &observetest.Log{}
 	var b *breaker.Breaker
 	var g *breaker.Group
 	var states []breaker.State
-	rec.on = func(_ context.Context, e resilience.Event) {
+	rec.On = func(_ context.Context, e resilience.Event) {
 		var m breaker.Metrics
 		if e.Key == "" {
 			m = b.Metrics()
@@ -276,7 +277,7 @@ func TestEventsObserverCallsBack(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("deadlock: an Observer that calls back into the breaker blocks")
 	}
-	evs := rec.events()
+	evs := rec.TakeEvents()
 	require.Equal(t, []resilience.Event{
 		change("", "", breaker.Closed, breaker.Open, errBoom),
 		change("", "", breaker.Open, breaker.ForcedOpen, nil),
@@ -291,11 +292,11 @@ func TestEventsObserverCallsBack(t *testing.T) {
 // A typed nil Observer panics in New and NewGroup, not at the first event.
 func TestObserverTypedNilPanics(t *testing.T) {
 	t.Parallel()
-	var nilLog *eventLog
-	require.PanicsWithValue(t, "breaker: Observer is a nil *breaker_test.eventLog", func() {
+	var nilLog *observetest.Log
+	require.PanicsWithValue(t, "breaker: Observer is a nil *observetest.Log", func() {
 		breaker.New(breaker.Config{Observer: nilLog})
 	})
-	require.PanicsWithValue(t, "breaker: Observer is a nil *breaker_test.eventLog", func() {
+	require.PanicsWithValue(t, "breaker: Observer is a nil *observetest.Log", func() {
 		breaker.NewGroup(breaker.GroupConfig{Config: breaker.Config{Observer: nilLog}})
 	})
 }

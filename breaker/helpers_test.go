@@ -3,7 +3,6 @@ package breaker_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,42 +62,6 @@ func (r *recorder) drain() [][2]breaker.State {
 			return out
 		}
 	}
-}
-
-// eventLog is an Observer that records the events it gets, and their
-// contexts. on, when set, is called first from Observe: a test's way to
-// call back into the policy.
-type eventLog struct {
-	on   func(ctx context.Context, e resilience.Event)
-	mu   sync.Mutex
-	evs  []resilience.Event
-	ctxs []context.Context
-}
-
-func (l *eventLog) Observe(ctx context.Context, e resilience.Event) {
-	if l.on != nil {
-		l.on(ctx, e)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.evs = append(l.evs, e)
-	l.ctxs = append(l.ctxs, ctx)
-}
-
-// take returns the events recorded since the last take, and their
-// contexts.
-func (l *eventLog) take() ([]resilience.Event, []context.Context) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	evs, ctxs := l.evs, l.ctxs
-	l.evs, l.ctxs = nil, nil
-	return evs, ctxs
-}
-
-// events returns the events recorded since the last take.
-func (l *eventLog) events() []resilience.Event {
-	evs, _ := l.take()
-	return evs
 }
 
 // observers are the Observers the allocation tests run with: none, and
