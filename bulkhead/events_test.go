@@ -14,42 +14,8 @@ import (
 
 	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/bulkhead"
+	"github.com/resiliencekit/resilience/internal/observetest"
 )
-
-// eventLog is an Observer that records the events it gets, and their
-// contexts. on, when set, is called first from Observe: a test's way to
-// call back into the policy.
-type eventLog struct {
-	on   func(ctx context.Context, e resilience.Event)
-	mu   sync.Mutex
-	evs  []resilience.Event
-	ctxs []context.Context
-}
-
-func (l *eventLog) Observe(ctx context.Context, e resilience.Event) {
-	if l.on != nil {
-		l.on(ctx, e)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.evs = append(l.evs, e)
-	l.ctxs = append(l.ctxs, ctx)
-}
-
-// take returns the events recorded since the last take, and their
-// contexts.
-func (l *eventLog) take() ([]resilience.Event, []context.Context) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	evs, ctxs := l.evs, l.ctxs
-	l.evs, l.ctxs = nil, nil
-	return evs, ctxs
-}
-
-func (l *eventLog) events() []resilience.Event {
-	evs, _ := l.take()
-	return evs
-}
 
 // rejection is the EventReject of the bulkhead name, of key key.
 func rejection(name, key, reason string, waited time.Duration, err error) resilience.Event {
@@ -71,14 +37,14 @@ type ctxKey struct{}
 func TestEventsFull(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		rec := &eventLog{}
+		rec := &observetest.Log{}
 		b := bulkhead.New(1, bulkhead.Config{Name: "db", Observer: rec})
 		release := occupy(b, t.Context(), 1)
 		defer release()
 		ctx := context.WithValue(t.Context(), ctxKey{}, "call")
 		err := b.Do(ctx, noop)
 		require.ErrorIs(t, err, bulkhead.ErrFull)
-		evs, ctxs := rec.take()
+		evs, ctxs := rec.Take()
 		require.Equal(t, []resilience.Event{rejection("db", "", "full", 0, err)}, evs)
 		assert.Same(t, err, evs[0].Err)
 		assert.Equal(t, "call", ctxs[0].Value(ctxKey{}))
@@ -90,7 +56,7 @@ func TestEventsFull(t *testing.T) {
 func TestEventsWaitAndTimeout(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		rec := &eventLog{}
+		rec := &observetest.Log{}
 		b := bulkhead.New(1, bulkhead.Config{Name: "db", MaxWait: time.Second, Observer: rec})
 		ctx := context.WithValue(t.Context(), ctxKey{}, "waiter")
 
@@ -98,21 +64,21 @@ func TestEventsWaitAndTimeout(t *testing.T) {
 		ch := start(b, ctx, nil)
 		time.Sleep(300 * time.Millisecond)
 		synctest.Wait()
-		assert.Empty(t, rec.events(), "still waiting")
+		assert.Empty(t, rec.TakeEvents(), "still waiting")
 		release()
 		require.NoError(t, (<-ch).err)
-		evs, ctxs := rec.take()
+		evs, ctxs := rec.Take()
 		require.Equal(t, []resilience.Event{waited("db", "", 300*time.Millisecond)}, evs)
 		assert.Equal(t, "waiter", ctxs[0].Value(ctxKey{}))
 
 		require.NoError(t, b.Do(ctx, noop))
-		assert.Empty(t, rec.events(), "a call that finds a permit is no event")
+		assert.Empty(t, rec.TakeEvents(), "a call that finds a permit is no event")
 
 		release = occupy(b, t.Context(), 1)
 		defer release()
 		err := b.Do(ctx, noop)
 		require.ErrorIs(t, err, bulkhead.ErrFull)
-		require.Equal(t, []resilience.Event{rejection("db", "", "timeout", time.Second, err)}, rec.events())
+		require.Equal(t, []resilience.Event{rejection("db", "", "timeout", time.Second, err)}, rec.TakeEvents())
 	})
 }
 
@@ -125,7 +91,7 @@ func TestEventsShed(t *testing.T) {
 		t.Run(order.String(), func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				rec := &eventLog{}
+				rec := &observetest.Log{}
 				b := bulkhead.New(1, bulkhead.Config{MaxWait: time.Minute, MaxQueue: 1, Order: order, Observer: rec})
 				release := occupy(b, t.Context(), 1)
 				victim := start(b, withCrit(t.Context(), shed), nil)
@@ -133,19 +99,19 @@ func TestEventsShed(t *testing.T) {
 				newcomer := start(b, withCrit(t.Context(), crit), nil)
 				shedErr := (<-victim).err
 				require.ErrorIs(t, shedErr, bulkhead.ErrFull)
-				require.Equal(t, []resilience.Event{rejection("", "", "shed", 2*time.Second, shedErr)}, rec.events())
+				require.Equal(t, []resilience.Event{rejection("", "", "shed", 2*time.Second, shedErr)}, rec.TakeEvents())
 
 				time.Sleep(time.Second)
 				refused := b.Do(withCrit(t.Context(), shed), noop)
 				require.ErrorIs(t, refused, bulkhead.ErrFull)
-				require.Equal(t, []resilience.Event{rejection("", "", "full", 0, refused)}, rec.events(),
+				require.Equal(t, []resilience.Event{rejection("", "", "full", 0, refused)}, rec.TakeEvents(),
 					"a sheddable call cannot push a critical one out")
 
 				if order == bulkhead.LIFO {
 					newer := start(b, withCrit(t.Context(), crit), nil)
 					pushed := (<-newcomer).err
 					require.ErrorIs(t, pushed, bulkhead.ErrFull)
-					require.Equal(t, []resilience.Event{rejection("", "", "shed", time.Second, pushed)}, rec.events())
+					require.Equal(t, []resilience.Event{rejection("", "", "shed", time.Second, pushed)}, rec.TakeEvents())
 					newcomer = newer
 				}
 				time.Sleep(time.Second)
@@ -155,7 +121,7 @@ func TestEventsShed(t *testing.T) {
 				if order == bulkhead.LIFO {
 					want = time.Second
 				}
-				require.Equal(t, []resilience.Event{waited("", "", want)}, rec.events())
+				require.Equal(t, []resilience.Event{waited("", "", want)}, rec.TakeEvents())
 			})
 		})
 	}
@@ -166,15 +132,15 @@ func TestEventsShed(t *testing.T) {
 func TestEventsReserved(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		rec := &eventLog{}
+		rec := &observetest.Log{}
 		b := bulkhead.New(2, bulkhead.Config{Reserve: 1, Observer: rec})
 		release := occupy(b, withCrit(t.Context(), shed), 1)
 		defer release()
 		err := b.Do(withCrit(t.Context(), shed), noop)
 		require.ErrorIs(t, err, bulkhead.ErrFull)
-		require.Equal(t, []resilience.Event{rejection("", "", "reserved", 0, err)}, rec.events())
+		require.Equal(t, []resilience.Event{rejection("", "", "reserved", 0, err)}, rec.TakeEvents())
 		require.NoError(t, b.Do(t.Context(), noop), "the reserved permit serves the others")
-		assert.Empty(t, rec.events())
+		assert.Empty(t, rec.TakeEvents())
 	})
 }
 
@@ -182,12 +148,12 @@ func TestEventsReserved(t *testing.T) {
 // context of the call whose outcome moved it.
 func TestEventsLimit(t *testing.T) {
 	t.Parallel()
-	rec := &eventLog{}
+	rec := &observetest.Log{}
 	b := bulkhead.New(10, bulkhead.Config{Name: "db", Adaptive: bulkhead.AIMD{}, Observer: rec})
 	ctx := context.WithValue(context.Background(), ctxKey{}, "dropped")
 	err := fmt.Errorf("call: %w", context.DeadlineExceeded)
 	require.ErrorIs(t, b.Do(ctx, func(context.Context) error { return err }), context.DeadlineExceeded)
-	evs, ctxs := rec.take()
+	evs, ctxs := rec.Take()
 	require.Equal(t, []resilience.Event{{Kind: resilience.EventLimit, Policy: "bulkhead", Name: "db", Count: 9}}, evs)
 	assert.Equal(t, "dropped", ctxs[0].Value(ctxKey{}))
 	assert.Equal(t, 9, b.Metrics().Limit)
@@ -200,7 +166,7 @@ func TestEventsLimit(t *testing.T) {
 func TestEventsGroupKey(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		rec := &eventLog{}
+		rec := &observetest.Log{}
 		g := bulkhead.NewGroup(1, bulkhead.GroupConfig{
 			Config:  bulkhead.Config{Name: "hosts", Observer: rec},
 			MaxKeys: 2,
@@ -222,7 +188,7 @@ func TestEventsGroupKey(t *testing.T) {
 		long := strings.Repeat("x", 200)
 		tooMany := g.Do(resilience.WithKey(t.Context(), long), noop)
 		require.ErrorIs(t, tooMany, bulkhead.ErrFull)
-		evs := rec.events()
+		evs := rec.TakeEvents()
 		require.Len(t, evs, 3)
 		assert.Equal(t, rejection("hosts", "a.example", "full", 0, full), evs[0])
 		assert.Equal(t, rejection("hosts", "own", "full", 0, ownFull), evs[1], "ConfigFor's bulkhead: the group's Name and Observer")
@@ -236,11 +202,11 @@ func TestEventsGroupKey(t *testing.T) {
 // held while it runs, and the change it is told of has happened.
 func TestEventsObserverCallsBack(t *testing.T) {
 	t.Parallel()
-	rec := &eventLog{}
+	rec := &observetest.Log{}
 	var fixed, adaptive *bulkhead.Bulkhead
 	var g *bulkhead.Group
 	var seen []string
-	rec.on = func(_ context.Context, e resilience.Event) {
+	rec.On = func(_ context.Context, e resilience.Event) {
 		var m bulkhead.Metrics
 		switch e.Name {
 		case "fixed":
@@ -298,11 +264,11 @@ func TestEventsObserverCallsBack(t *testing.T) {
 // A typed nil Observer panics in New and NewGroup, not at the first event.
 func TestObserverTypedNilPanics(t *testing.T) {
 	t.Parallel()
-	var nilLog *eventLog
-	require.PanicsWithValue(t, "bulkhead: Observer is a nil *bulkhead_test.eventLog", func() {
+	var nilLog *observetest.Log
+	require.PanicsWithValue(t, "bulkhead: Observer is a nil *observetest.Log", func() {
 		bulkhead.New(1, bulkhead.Config{Observer: nilLog})
 	})
-	require.PanicsWithValue(t, "bulkhead: Observer is a nil *bulkhead_test.eventLog", func() {
+	require.PanicsWithValue(t, "bulkhead: Observer is a nil *observetest.Log", func() {
 		bulkhead.NewGroup(1, bulkhead.GroupConfig{Config: bulkhead.Config{Observer: nilLog}})
 	})
 }
