@@ -14,43 +14,9 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observetest"
 	"github.com/resiliencekit/resilience/ratelimit"
 )
-
-// eventLog is an Observer that records the events it gets, and their
-// contexts. on, when set, is called first from Observe: a test's way to
-// call back into the policy.
-type eventLog struct {
-	on   func(ctx context.Context, e resilience.Event)
-	mu   sync.Mutex
-	evs  []resilience.Event
-	ctxs []context.Context
-}
-
-func (l *eventLog) Observe(ctx context.Context, e resilience.Event) {
-	if l.on != nil {
-		l.on(ctx, e)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.evs = append(l.evs, e)
-	l.ctxs = append(l.ctxs, ctx)
-}
-
-// take returns the events recorded since the last take, and their
-// contexts.
-func (l *eventLog) take() ([]resilience.Event, []context.Context) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	evs, ctxs := l.evs, l.ctxs
-	l.evs, l.ctxs = nil, nil
-	return evs, ctxs
-}
-
-func (l *eventLog) events() []resilience.Event {
-	evs, _ := l.take()
-	return evs
-}
 
 // rejection is the EventReject of the limiter name, of key key.
 func rejection(name, key, reason string, waited time.Duration, err error) resilience.Event {
@@ -72,21 +38,21 @@ type eventCtxKey struct{}
 func TestEventsLimiter(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		rec := &eventLog{}
+		rec := &observetest.Log{}
 		ctx := context.WithValue(context.Background(), eventCtxKey{}, "call")
 		l := ratelimit.New(1, 1, ratelimit.Config{Name: "api", Observer: rec})
 		require.NoError(t, l.Do(ctx, nop))
-		assert.Empty(t, rec.events(), "an admitted call is no event")
+		assert.Empty(t, rec.TakeEvents(), "an admitted call is no event")
 		err := l.Do(ctx, nop)
 		require.ErrorIs(t, err, ratelimit.ErrLimited)
-		evs, ctxs := rec.take()
+		evs, ctxs := rec.Take()
 		require.Equal(t, []resilience.Event{rejection("api", "", "limited", 0, err)}, evs)
 		assert.Same(t, err, evs[0].Err)
 		assert.Equal(t, "call", ctxs[0].Value(eventCtxKey{}))
 		assert.False(t, l.Allow())
-		assert.Empty(t, rec.events(), "Allow reports nothing")
+		assert.Empty(t, rec.TakeEvents(), "Allow reports nothing")
 		_, _ = l.Take(ctx, "", 1)
-		evs = rec.events()
+		evs = rec.TakeEvents()
 		require.Len(t, evs, 1)
 		assert.Equal(t, "limited", evs[0].Reason, "Take reports its refusals")
 
@@ -99,7 +65,7 @@ func TestEventsLimiter(t *testing.T) {
 		full := w.Wait(ctx)
 		require.ErrorIs(t, full, ratelimit.ErrLimited)
 		wg.Wait()
-		evs, ctxs = rec.take()
+		evs, ctxs = rec.Take()
 		require.Equal(t, []resilience.Event{
 			rejection("paced", "", "queue_full", 0, full),
 			waited("paced", "", 800*time.Millisecond),
@@ -109,7 +75,7 @@ func TestEventsLimiter(t *testing.T) {
 		costly := ratelimit.New(1, 1, ratelimit.Config{Cost: func(context.Context) int { return 2 }, Observer: rec})
 		tooCostly := costly.Do(ctx, nop)
 		require.ErrorIs(t, tooCostly, ratelimit.ErrLimited)
-		require.Equal(t, []resilience.Event{rejection("", "", "too_costly", 0, tooCostly)}, rec.events())
+		require.Equal(t, []resilience.Event{rejection("", "", "too_costly", 0, tooCostly)}, rec.TakeEvents())
 
 	})
 }
@@ -120,18 +86,18 @@ func TestEventsLimiter(t *testing.T) {
 func TestEventsLimiterPause(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		rec := &eventLog{}
+		rec := &observetest.Log{}
 		ctx := context.Background()
 		l := ratelimit.New(1, 1, ratelimit.Config{Observer: rec})
 		l.Pause(2 * time.Second)
 		paused := l.Do(ctx, nop)
 		require.ErrorIs(t, paused, ratelimit.ErrLimited)
-		require.Equal(t, []resilience.Event{rejection("", "", "paused", 0, paused)}, rec.events())
+		require.Equal(t, []resilience.Event{rejection("", "", "paused", 0, paused)}, rec.TakeEvents())
 
 		w := ratelimit.New(1, 1, ratelimit.Config{MaxWait: 5 * time.Second, Observer: rec})
 		w.Pause(2 * time.Second)
 		require.NoError(t, w.Do(ctx, nop))
-		require.Equal(t, []resilience.Event{waited("", "", 2*time.Second)}, rec.events())
+		require.Equal(t, []resilience.Event{waited("", "", 2*time.Second)}, rec.TakeEvents())
 
 		const slow = 1e-3 // a token every 1000 s
 		s := ratelimit.New(slow, 1, ratelimit.Config{MaxWait: 5 * time.Second, Observer: rec})
@@ -139,7 +105,7 @@ func TestEventsLimiterPause(t *testing.T) {
 		s.Pause(2 * time.Second)
 		refused := s.Do(ctx, nop)
 		require.ErrorIs(t, refused, ratelimit.ErrLimited)
-		require.Equal(t, []resilience.Event{rejection("", "", "limited", 2*time.Second, refused)}, rec.events(),
+		require.Equal(t, []resilience.Event{rejection("", "", "limited", 2*time.Second, refused)}, rec.TakeEvents(),
 			"waited out the pause, then the bucket was still short")
 	})
 }
@@ -148,20 +114,20 @@ func TestEventsLimiterPause(t *testing.T) {
 func TestEventsGroupKey(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		rec := &eventLog{}
+		rec := &observetest.Log{}
 		ctx := context.Background()
 		g := ratelimit.NewGroup(1, 1, ratelimit.GroupConfig{Config: ratelimit.Config{Name: "clients", MaxWait: 2 * time.Second, Observer: rec}})
 		a := resilience.WithKey(ctx, "10.0.0.1")
 		require.NoError(t, g.Do(a, nop))
 		require.NoError(t, g.Do(a, nop))
-		require.Equal(t, []resilience.Event{waited("clients", "10.0.0.1", time.Second)}, rec.events())
+		require.Equal(t, []resilience.Event{waited("clients", "10.0.0.1", time.Second)}, rec.TakeEvents())
 
 		f := ratelimit.NewGroup(1, 1, ratelimit.GroupConfig{Config: ratelimit.Config{Name: "clients", Observer: rec}})
 		require.NoError(t, f.Do(a, nop))
 		refused := f.Do(a, nop)
 		require.ErrorIs(t, refused, ratelimit.ErrLimited)
 		_, _ = f.Take(ctx, "10.0.0.1", 1)
-		evs := rec.events()
+		evs := rec.TakeEvents()
 		require.Len(t, evs, 2)
 		assert.Equal(t, rejection("clients", "10.0.0.1", "limited", 0, refused), evs[0])
 		assert.Equal(t, "10.0.0.1", evs[1].Key, "Take")
@@ -170,7 +136,7 @@ func TestEventsGroupKey(t *testing.T) {
 		require.True(t, f.Allow(long))
 		tooMany := f.Wait(ctx, long)
 		require.ErrorIs(t, tooMany, ratelimit.ErrLimited)
-		evs = rec.events()
+		evs = rec.TakeEvents()
 		require.Len(t, evs, 1)
 		assert.True(t, strings.HasPrefix(evs[0].Key, "sha256:"), evs[0].Key)
 		var held []string
@@ -183,20 +149,20 @@ func TestEventsGroupKey(t *testing.T) {
 		inf := ratelimit.NewGroup(rate.Inf, 1, ratelimit.GroupConfig{Config: ratelimit.Config{MaxWait: time.Minute, Observer: rec}})
 		inf.Pause("h", 3*time.Second)
 		require.NoError(t, inf.Do(resilience.WithKey(ctx, "h"), nop))
-		require.Equal(t, []resilience.Event{waited("", "h", 3*time.Second)}, rec.events(), "a rate.Inf key waits out its pause")
+		require.Equal(t, []resilience.Event{waited("", "h", 3*time.Second)}, rec.TakeEvents(), "a rate.Inf key waits out its pause")
 	})
 }
 
 // In dry-run, the calls Do would have refused are reported, and run.
 func TestEventsDryRun(t *testing.T) {
 	t.Parallel()
-	rec := &eventLog{}
+	rec := &observetest.Log{}
 	l := ratelimit.New(1e-3, 1, ratelimit.Config{DryRun: true, Observer: rec})
 	require.NoError(t, l.Do(context.Background(), nop))
 	ran := false
 	require.NoError(t, l.Do(context.Background(), func(context.Context) error { ran = true; return nil }))
 	assert.True(t, ran)
-	evs := rec.events()
+	evs := rec.TakeEvents()
 	require.Len(t, evs, 1)
 	assert.Equal(t, resilience.EventReject, evs[0].Kind)
 	assert.Equal(t, "limited", evs[0].Reason)
@@ -206,7 +172,7 @@ func TestEventsDryRun(t *testing.T) {
 // A Throttle reports each call it drops with Reason "throttled".
 func TestEventsThrottle(t *testing.T) {
 	t.Parallel()
-	rec := &eventLog{}
+	rec := &observetest.Log{}
 	th := ratelimit.NewThrottle(ratelimit.ThrottleConfig{Name: "backend", K: 1, Observer: rec})
 	ctx := context.WithValue(resilience.WithKey(context.Background(), "k"), eventCtxKey{}, "call")
 	overloaded := &resilience.StatusError{Code: 503}
@@ -217,7 +183,7 @@ func TestEventsThrottle(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, drops)
-	evs, ctxs := rec.take()
+	evs, ctxs := rec.Take()
 	require.Len(t, evs, len(drops))
 	for i, e := range evs {
 		assert.Equal(t, rejection("backend", "", "throttled", 0, drops[i]), e)
@@ -229,12 +195,12 @@ func TestEventsThrottle(t *testing.T) {
 // runs, and the refusal it is told of is counted already.
 func TestEventsObserverCallsBack(t *testing.T) {
 	t.Parallel()
-	rec := &eventLog{}
+	rec := &observetest.Log{}
 	var l *ratelimit.Limiter
 	var g *ratelimit.Group
 	var th *ratelimit.Throttle
 	var refused []uint64
-	rec.on = func(_ context.Context, e resilience.Event) {
+	rec.On = func(_ context.Context, e resilience.Event) {
 		switch e.Name {
 		case "limiter":
 			m := l.Metrics()
@@ -280,8 +246,8 @@ func TestEventsObserverCallsBack(t *testing.T) {
 // A typed nil Observer panics at construction, not at the first event.
 func TestObserverTypedNilPanics(t *testing.T) {
 	t.Parallel()
-	var nilLog *eventLog
-	const msg = "ratelimit: Observer is a nil *ratelimit_test.eventLog"
+	var nilLog *observetest.Log
+	const msg = "ratelimit: Observer is a nil *observetest.Log"
 	require.PanicsWithValue(t, msg, func() { ratelimit.New(1, 1, ratelimit.Config{Observer: nilLog}) })
 	require.PanicsWithValue(t, msg, func() {
 		ratelimit.NewGroup(1, 1, ratelimit.GroupConfig{Config: ratelimit.Config{Observer: nilLog}})

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -16,42 +15,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observetest"
 	"github.com/resiliencekit/resilience/ratelimit"
 	"github.com/resiliencekit/resilience/ratelimit/redis"
 )
-
-// eventLog is an Observer that records the events it gets, and their
-// contexts. on, when set, is called first from Observe: a test's way to
-// call back into the limiter.
-type eventLog struct {
-	on   func(ctx context.Context, e resilience.Event)
-	mu   sync.Mutex
-	evs  []resilience.Event
-	ctxs []context.Context
-}
-
-func (l *eventLog) Observe(ctx context.Context, e resilience.Event) {
-	if l.on != nil {
-		l.on(ctx, e)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.evs = append(l.evs, e)
-	l.ctxs = append(l.ctxs, ctx)
-}
-
-func (l *eventLog) take() ([]resilience.Event, []context.Context) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	evs, ctxs := l.evs, l.ctxs
-	l.evs, l.ctxs = nil, nil
-	return evs, ctxs
-}
-
-func (l *eventLog) events() []resilience.Event {
-	evs, _ := l.take()
-	return evs
-}
 
 func rejection(name, key, reason string, err error) resilience.Event {
 	return resilience.Event{Kind: resilience.EventReject, Policy: "ratelimit", Name: name, Key: key, Reason: reason, Err: err}
@@ -67,14 +34,14 @@ func withObserver(o resilience.Observer, c ratelimit.Config) ratelimit.GroupConf
 func TestEventsRejectAndWait(t *testing.T) {
 	t.Parallel()
 	c := sharedRedis(t)
-	rec := &eventLog{}
+	rec := &observetest.Log{}
 	ctx := context.WithValue(context.Background(), ctxKey{}, "call")
 	l := redis.New(c, 2, 1, redis.Config{Prefix: prefix(t),
 		GroupConfig: withObserver(rec, ratelimit.Config{Name: "api", MaxWait: 10 * time.Second, MaxQueue: 1})})
 	require.NoError(t, l.Wait(ctx, "k"))
-	assert.Empty(t, rec.events(), "a call admitted at once is no event")
+	assert.Empty(t, rec.TakeEvents(), "a call admitted at once is no event")
 	require.NoError(t, l.Wait(ctx, "k"), "waits for the next token")
-	evs, ctxs := rec.take()
+	evs, ctxs := rec.Take()
 	require.Len(t, evs, 1)
 	assert.Equal(t, resilience.EventWait, evs[0].Kind)
 	assert.Equal(t, "ratelimit", evs[0].Policy)
@@ -93,12 +60,12 @@ func TestEventsRejectAndWait(t *testing.T) {
 	require.ErrorIs(t, full, ratelimit.ErrLimited)
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
-	require.Equal(t, []resilience.Event{rejection("api", "k", "queue_full", full)}, rec.events(),
+	require.Equal(t, []resilience.Event{rejection("api", "k", "queue_full", full)}, rec.TakeEvents(),
 		"a wait that its caller gave up is no event")
 
 	_, err := l.Take(ctx, "k", 5)
 	require.NoError(t, err)
-	evs = rec.events()
+	evs = rec.TakeEvents()
 	require.Len(t, evs, 1)
 	assert.Equal(t, "too_costly", evs[0].Reason)
 
@@ -109,7 +76,7 @@ func TestEventsRejectAndWait(t *testing.T) {
 	refused := f.Do(keyed, nop)
 	require.ErrorIs(t, refused, ratelimit.ErrLimited)
 	sum := sha256.Sum256([]byte(long))
-	evs = rec.events()
+	evs = rec.TakeEvents()
 	require.Equal(t, []resilience.Event{rejection("api", "sha256:"+hex.EncodeToString(sum[:]), "limited", refused)}, evs)
 	assert.Same(t, refused, evs[0].Err)
 }
@@ -158,10 +125,10 @@ func (f *flaky) ScriptLoad(ctx context.Context, script string) *goredis.StringCm
 func TestEventsStateChange(t *testing.T) {
 	t.Parallel()
 	f := &flaky{Scripter: sharedRedis(t)}
-	rec := &eventLog{}
+	rec := &observetest.Log{}
 	var l *redis.Limiter
 	var order []string
-	rec.on = func(_ context.Context, e resilience.Event) {
+	rec.On = func(_ context.Context, e resilience.Event) {
 		m := l.Metrics()
 		order = append(order, e.Kind.String())
 		if e.Kind == resilience.EventStateChange {
@@ -178,7 +145,7 @@ func TestEventsStateChange(t *testing.T) {
 	d, err := l.Take(ctx, "k", 1)
 	require.NoError(t, err)
 	require.True(t, d.Allowed)
-	assert.Empty(t, rec.events())
+	assert.Empty(t, rec.TakeEvents())
 
 	f.down.Store(true)
 	_, refused := l.Take(ctx, "k", 1)
@@ -188,7 +155,7 @@ func TestEventsStateChange(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, d.Allowed)
 
-	evs, ctxs := rec.take()
+	evs, ctxs := rec.Take()
 	require.Equal(t, []resilience.Event{
 		{Kind: resilience.EventStateChange, Policy: "ratelimit", Name: "api", From: "available", To: "unavailable", Err: errDown},
 		rejection("api", "k", "unavailable", refused),
@@ -206,7 +173,7 @@ func TestEventsStateChange(t *testing.T) {
 func TestEventsFailLocal(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		rec := &eventLog{}
+		rec := &observetest.Log{}
 		l := redis.New(&downScripter{}, 1, 1, redis.Config{OnFailure: redis.FailLocal,
 			GroupConfig: withObserver(rec, ratelimit.Config{Name: "api", MaxWait: 5 * time.Second})})
 		ctx := context.Background()
@@ -215,7 +182,7 @@ func TestEventsFailLocal(t *testing.T) {
 		d, err := l.Take(ctx, "k", 1)
 		require.NoError(t, err)
 		require.False(t, d.Allowed)
-		evs := rec.events()
+		evs := rec.TakeEvents()
 		require.Len(t, evs, 3)
 		assert.Equal(t, resilience.Event{Kind: resilience.EventStateChange, Policy: "ratelimit", Name: "api",
 			From: "available", To: "unavailable", Err: errDown}, evs[0])
@@ -230,8 +197,8 @@ func TestEventsFailLocal(t *testing.T) {
 // A typed nil Observer panics in New.
 func TestObserverTypedNilPanics(t *testing.T) {
 	t.Parallel()
-	var nilLog *eventLog
-	require.PanicsWithValue(t, "ratelimit/redis: Observer is a nil *redis_test.eventLog", func() {
+	var nilLog *observetest.Log
+	require.PanicsWithValue(t, "ratelimit/redis: Observer is a nil *observetest.Log", func() {
 		redis.New(&downScripter{}, 1, 1, redis.Config{GroupConfig: withObserver(nilLog, ratelimit.Config{})})
 	})
 }
