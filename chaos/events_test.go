@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -14,35 +13,8 @@ import (
 
 	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/chaos"
+	"github.com/resiliencekit/resilience/internal/observetest"
 )
-
-// eventLog is an Observer that records the events it gets, and their
-// contexts. on, when set, is called first from Observe: a test's way to
-// call back into the injector.
-type eventLog struct {
-	on   func(ctx context.Context, e resilience.Event)
-	mu   sync.Mutex
-	evs  []resilience.Event
-	ctxs []context.Context
-}
-
-func (l *eventLog) Observe(ctx context.Context, e resilience.Event) {
-	if l.on != nil {
-		l.on(ctx, e)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.evs = append(l.evs, e)
-	l.ctxs = append(l.ctxs, ctx)
-}
-
-func (l *eventLog) take() ([]resilience.Event, []context.Context) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	evs, ctxs := l.evs, l.ctxs
-	l.evs, l.ctxs = nil, nil
-	return evs, ctxs
-}
 
 func inject(name, reason string) resilience.Event {
 	return resilience.Event{Kind: resilience.EventInject, Policy: "chaos", Name: name, Reason: reason}
@@ -56,7 +28,7 @@ type eventCtxKey struct{}
 func TestEventsInject(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		rec := &eventLog{}
+		rec := &observetest.Log{}
 		var inj *chaos.Injector
 		var order []string
 		start := time.Now()
@@ -70,7 +42,7 @@ func TestEventsInject(t *testing.T) {
 			chaos.Fault{When: chaos.First(1), Delay: chaos.Fixed(time.Second), Action: chaos.ConnReset()},
 			chaos.Fault{Match: chaos.Any(chaos.Key("other"), chaos.Host("other")), Action: chaos.Status(503)},
 		)
-		rec.on = func(_ context.Context, e resilience.Event) {
+		rec.On = func(_ context.Context, e resilience.Event) {
 			m := inj.Metrics()
 			_ = inj.Enabled()
 			order = append(order, "observer "+e.Reason)
@@ -83,7 +55,7 @@ func TestEventsInject(t *testing.T) {
 		err := inj.Do(ctx, func(context.Context) error { return nil })
 		require.Error(t, err)
 		assert.Equal(t, time.Second, time.Since(start))
-		evs, ctxs := rec.take()
+		evs, ctxs := rec.Take()
 		require.Equal(t, []resilience.Event{inject("db", "latency"), inject("db", "conn_reset")}, evs)
 		for _, c := range ctxs {
 			assert.Equal(t, "call", c.Value(eventCtxKey{}))
@@ -91,7 +63,7 @@ func TestEventsInject(t *testing.T) {
 		assert.Equal(t, []string{"hook latency", "observer latency", "hook conn-reset", "observer conn_reset"}, order)
 
 		require.NoError(t, inj.Do(ctx, func(context.Context) error { return nil }))
-		evs, _ = rec.take()
+		evs, _ = rec.Take()
 		assert.Empty(t, evs, "a call with no fault is no event")
 
 		other := context.WithValue(context.Background(), eventCtxKey{}, "request")
@@ -104,7 +76,7 @@ func TestEventsInject(t *testing.T) {
 		w := httptest.NewRecorder()
 		inj.Handler(http.NotFoundHandler()).ServeHTTP(w, req)
 		require.Equal(t, 503, w.Code)
-		evs, ctxs = rec.take()
+		evs, ctxs = rec.Take()
 		require.Equal(t, []resilience.Event{inject("db", "status"), inject("db", "status")}, evs)
 		for _, c := range ctxs {
 			assert.Equal(t, "request", c.Value(eventCtxKey{}), "the request's context")
@@ -112,7 +84,7 @@ func TestEventsInject(t *testing.T) {
 
 		inj.SetEnabled(false)
 		_ = inj.Do(resilience.WithKey(context.Background(), "other"), func(context.Context) error { return nil })
-		evs, _ = rec.take()
+		evs, _ = rec.Take()
 		assert.Empty(t, evs, "a disabled injector reports nothing")
 	})
 }
@@ -130,7 +102,7 @@ func TestEventsInjectReasons(t *testing.T) {
 		ptr(chaos.BodyError(1, nil)):        "body_error",
 		ptr(chaos.Panic("boom")):            "panic",
 	} {
-		rec := &eventLog{}
+		rec := &observetest.Log{}
 		inj := chaos.New(chaos.Config{Observer: rec}, chaos.Fault{Action: *action})
 		req := httptest.NewRequest(http.MethodGet, "http://svc/", nil)
 		func() {
@@ -139,7 +111,7 @@ func TestEventsInjectReasons(t *testing.T) {
 				resp.Body.Close()
 			}
 		}()
-		evs, _ := rec.take()
+		evs, _ := rec.Take()
 		assert.Equal(t, []resilience.Event{inject("", want)}, evs, want)
 	}
 }
@@ -171,8 +143,8 @@ func TestEventsAllocations(t *testing.T) {
 // A typed nil Observer panics in New.
 func TestObserverTypedNilPanics(t *testing.T) {
 	t.Parallel()
-	var nilLog *eventLog
-	require.PanicsWithValue(t, "chaos: Observer is a nil *chaos_test.eventLog", func() {
+	var nilLog *observetest.Log
+	require.PanicsWithValue(t, "chaos: Observer is a nil *observetest.Log", func() {
 		chaos.New(chaos.Config{Observer: nilLog})
 	})
 }
