@@ -3,7 +3,6 @@ package retry_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -12,26 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observetest"
 	"github.com/resiliencekit/resilience/retry"
 )
-
-// recorder is an Observer that keeps every event.
-type recorder struct {
-	mu     sync.Mutex
-	events []resilience.Event
-}
-
-func (r *recorder) Observe(_ context.Context, e resilience.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) got() []resilience.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]resilience.Event(nil), r.events...)
-}
 
 // ev is an event of the Retry named "ledger".
 func ev(k resilience.EventKind, attempt int, d time.Duration, err error) resilience.Event {
@@ -131,7 +113,7 @@ func TestEvents(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				rec := &recorder{}
+				rec := &observetest.Log{}
 				cfg := tt.cfg
 				cfg.Name, cfg.Observer, cfg.Jitter, cfg.RetryAfterJitter = "ledger", rec, retry.JitterNone, resilience.None
 				r := retry.New(cfg)
@@ -141,7 +123,7 @@ func TestEvents(t *testing.T) {
 					time.AfterFunc(tt.cancel, cancel)
 				}
 				err := r.Do(ctx, tt.op)
-				assert.Equal(t, tt.want(err), rec.got())
+				assert.Equal(t, tt.want(err), rec.Events())
 			})
 		})
 	}
@@ -158,22 +140,22 @@ func (rejection) LocalRejection() bool { return true }
 func TestEventsCarryTheCallersError(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		rec := &recorder{}
+		rec := &observetest.Log{}
 		r := retry.New(retry.Config{MaxRetries: resilience.None, Observer: rec})
 		err := r.Do(t.Context(), slowOp(errTransient))
 		var ex *retry.ExhaustedError
 		require.ErrorAs(t, err, &ex)
 		assert.Equal(t, retry.ReasonMaxRetries, ex.Reason)
-		events := rec.got()
+		events := rec.Events()
 		require.Len(t, events, 2)
 		assert.Same(t, ex, events[1].Err)
 
-		rec = &recorder{}
+		rec = &observetest.Log{}
 		r = retry.New(retry.Config{Budget: retry.NewTokenBudget(1, 1), Observer: rec})
 		err = r.Do(t.Context(), slowOp(errTransient))
 		require.ErrorAs(t, err, &ex)
 		assert.Equal(t, retry.ReasonBudget, ex.Reason)
-		events = rec.got()
+		events = rec.Events()
 		require.Len(t, events, 3)
 		assert.Equal(t, resilience.EventReject, events[1].Kind)
 		assert.Same(t, ex, events[1].Err)

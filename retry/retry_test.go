@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observetest"
 	"github.com/resiliencekit/resilience/retry"
 )
 
@@ -484,7 +485,7 @@ func TestInvalidConfigPanics(t *testing.T) {
 		{"RetryAfterJitter above 1", retry.Config{RetryAfterJitter: 1.5}},
 		{"negative RetryAfterJitter other than None", retry.Config{RetryAfterJitter: -0.5}},
 		{"NaN RetryAfterJitter", retry.Config{RetryAfterJitter: nan()}},
-		{"typed nil Observer", retry.Config{Observer: (*recorder)(nil)}},
+		{"typed nil Observer", retry.Config{Observer: (*observetest.Log)(nil)}},
 		{"nil ObserverFunc", retry.Config{Observer: resilience.ObserverFunc(nil)}},
 	}
 	for _, tt := range tests {
