@@ -3,7 +3,6 @@ package timelimit_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -12,26 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observetest"
 	"github.com/resiliencekit/resilience/timelimit"
 )
-
-// recorder is an Observer that keeps every event.
-type recorder struct {
-	mu     sync.Mutex
-	events []resilience.Event
-}
-
-func (r *recorder) Observe(_ context.Context, e resilience.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) got() []resilience.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]resilience.Event(nil), r.events...)
-}
 
 // The events of a time limit of 1 s, in virtual time: a timeout carries
 // the limit and the error Do returns; a late op is reported first, with
@@ -73,7 +55,7 @@ func TestEvents(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				rec := &recorder{}
+				rec := &observetest.Log{}
 				l := timelimit.New(time.Second, timelimit.Config{Name: "ledger", Grace: tt.grace, Observer: rec})
 				ctx := t.Context()
 				if tt.deadline > 0 {
@@ -82,8 +64,8 @@ func TestEvents(t *testing.T) {
 					defer cancel()
 				}
 				err := l.Do(ctx, tt.op)
-				assert.Equal(t, tt.want(err), rec.got())
-				for _, e := range rec.got() {
+				assert.Equal(t, tt.want(err), rec.Events())
+				for _, e := range rec.Events() {
 					if e.Kind == resilience.EventTimeout {
 						var te *timelimit.TimeoutError
 						require.ErrorAs(t, err, &te)
@@ -121,11 +103,11 @@ func TestEventsAfterHooks(t *testing.T) {
 // op late.)
 func TestEventsOfQueuedCalls(t *testing.T) {
 	t.Parallel()
-	rec := &recorder{}
+	rec := &observetest.Log{}
 	l := timelimit.New(time.Millisecond, timelimit.Config{Observer: rec, Grace: time.Hour})
 	err := l.Do(context.Background(), func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
 	require.ErrorIs(t, err, timelimit.ErrTimeout)
-	assert.Equal(t, []resilience.Event{{Kind: resilience.EventTimeout, Policy: "timelimit", Duration: time.Millisecond, Err: err}}, rec.got())
+	assert.Equal(t, []resilience.Event{{Kind: resilience.EventTimeout, Policy: "timelimit", Duration: time.Millisecond, Err: err}}, rec.Events())
 	require.NoError(t, l.Do(context.Background(), func(context.Context) error { return nil }))
-	assert.Len(t, rec.got(), 1, "a call in time reports nothing")
+	assert.Len(t, rec.Events(), 1, "a call in time reports nothing")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observetest"
 	"github.com/resiliencekit/resilience/timelimit"
 )
 
@@ -28,7 +29,7 @@ func TestNewPanics(t *testing.T) {
 		{"zero", 0, timelimit.Config{}, "timelimit: time limit 0s is not positive"},
 		{"negative", -time.Second, timelimit.Config{}, "timelimit: time limit -1s is not positive"},
 		{"negative grace", time.Second, timelimit.Config{Grace: -2}, "timelimit: negative Grace -2ns"},
-		{"typed nil Observer", time.Second, timelimit.Config{Observer: (*recorder)(nil)}, "timelimit: Observer is a nil *timelimit_test.recorder"},
+		{"typed nil Observer", time.Second, timelimit.Config{Observer: (*observetest.Log)(nil)}, "timelimit: Observer is a nil *observetest.Log"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
