@@ -8,6 +8,7 @@ import (
 
 	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/hedge"
+	"github.com/resiliencekit/resilience/internal/observetest"
 	"github.com/resiliencekit/resilience/retry"
 )
 
@@ -38,7 +39,7 @@ func TestConfigPanics(t *testing.T) {
 			"hedge: MinDelay 2s above MaxDelay 1s (zero means the defaults: 1ms and 1s)"},
 		{"typed nil Budget", hedge.Config{Budget: nilRatio}, "hedge: Budget is a nil *retry.RatioBudget"},
 		{"BudgetCountedByRetry without Budget", hedge.Config{BudgetCountedByRetry: true}, "hedge: BudgetCountedByRetry without a Budget"},
-		{"typed nil Observer", hedge.Config{Observer: (*recorder)(nil)}, "hedge: Observer is a nil *hedge_test.recorder"},
+		{"typed nil Observer", hedge.Config{Observer: (*observetest.Log)(nil)}, "hedge: Observer is a nil *observetest.Log"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

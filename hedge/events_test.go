@@ -14,25 +14,8 @@ import (
 
 	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/hedge"
+	"github.com/resiliencekit/resilience/internal/observetest"
 )
-
-// recorder is an Observer that keeps every event, from any goroutine.
-type recorder struct {
-	mu     sync.Mutex
-	events []resilience.Event
-}
-
-func (r *recorder) Observe(_ context.Context, e resilience.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) got() []resilience.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]resilience.Event(nil), r.events...)
-}
 
 // ev is an event of the Hedge named "replicas".
 func ev(k resilience.EventKind, attempt int, d time.Duration, err error) resilience.Event {
@@ -104,11 +87,11 @@ func TestEvents(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				rec := &recorder{}
+				rec := &observetest.Log{}
 				h := hedge.New(hedge.Config{Name: "replicas", Delay: ms(20), MaxHedges: tt.maxHedges, Observer: rec})
 				s := newScript(tt.steps...)
 				err := h.Do(t.Context(), s.plain)
-				got := rec.got()
+				got := rec.Events()
 				require.NotEmpty(t, got)
 				assert.Equal(t, ev(resilience.EventDone, s.attempts(), got[len(got)-1].Duration, err), got[len(got)-1], "Done: what Do returned")
 				if len(got) == 6 && got[3].Attempt > got[4].Attempt {
@@ -148,14 +131,14 @@ func TestEventsAfterOnHedge(t *testing.T) {
 func TestEventsOfAPanic(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		rec := &recorder{}
+		rec := &observetest.Log{}
 		h := hedge.New(hedge.Config{Name: "replicas", Delay: ms(20), Observer: rec})
 		s := newScript(step{latency: ms(100)}, step{latency: ms(10), panics: "boom"})
 		assert.PanicsWithValue(t, "boom", func() { _ = h.Do(t.Context(), s.plain) })
 		assert.Equal(t, []resilience.Event{
 			ev(resilience.EventHedge, 2, 0, nil),
 			ev(resilience.EventAttempt, 1, ms(30), hedge.ErrLost),
-		}, rec.got())
+		}, rec.Events())
 	})
 }
 
@@ -181,7 +164,7 @@ func TestEventsUnderTransport(t *testing.T) {
 		t.Run(tt.method, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				rec := &recorder{}
+				rec := &observetest.Log{}
 				srv := &fakeServer{latency: []time.Duration{ms(100), ms(10)}}
 				h := hedge.New(hedge.Config{Name: "replicas", Delay: ms(20), Observer: rec})
 				client := &http.Client{Transport: resilience.Transport(srv, h)}
@@ -191,7 +174,7 @@ func TestEventsUnderTransport(t *testing.T) {
 				require.NoError(t, err)
 				_, _ = io.Copy(io.Discard, resp.Body)
 				require.NoError(t, resp.Body.Close())
-				assert.Equal(t, tt.want, rec.got())
+				assert.Equal(t, tt.want, rec.Events())
 			})
 		})
 	}
