@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -16,25 +15,8 @@ import (
 
 	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/fallback"
+	"github.com/resiliencekit/resilience/internal/observetest"
 )
-
-// recorder is an Observer that keeps every event.
-type recorder struct {
-	mu     sync.Mutex
-	events []resilience.Event
-}
-
-func (r *recorder) Observe(_ context.Context, e resilience.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) got() []resilience.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]resilience.Event(nil), r.events...)
-}
 
 // fallbackEvent is the event of the fallback named "rates" answering err
 // with reason.
@@ -147,10 +129,10 @@ func TestEvents(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				rec := &recorder{}
+				rec := &observetest.Log{}
 				p := tt.make(fallback.Config{Name: "rates", Observer: rec})
 				require.NoError(t, tt.run(t.Context(), p))
-				assert.Equal(t, tt.want, rec.got())
+				assert.Equal(t, tt.want, rec.Events())
 			})
 		})
 	}
@@ -204,7 +186,7 @@ func TestEventsHTTP(t *testing.T) {
 					}
 					return response(req, http.StatusOK, nil, io.NopCloser(strings.NewReader("good"))), nil
 				})
-				rec := &recorder{}
+				rec := &observetest.Log{}
 				var hooked []error
 				fb := fallback.NewHTTP(tt.respond, fallback.HTTPConfig{
 					Name: "rates", Stale: tt.stale, Observer: rec,
@@ -213,7 +195,7 @@ func TestEventsHTTP(t *testing.T) {
 				c := &http.Client{Transport: resilience.Transport(rt, fb)}
 				_, body := get(t, c, "http://upstream.test/rates")
 				assert.Equal(t, "good", body)
-				assert.Empty(t, rec.got(), "a success reports nothing")
+				assert.Empty(t, rec.Events(), "a success reports nothing")
 				time.Sleep(tt.wait)
 				down = true
 				resp, err := c.Get("http://upstream.test/rates")
@@ -227,7 +209,7 @@ func TestEventsHTTP(t *testing.T) {
 				}
 				require.Len(t, hooked, 1)
 				assert.ErrorIs(t, hooked[0], errDown)
-				assert.Equal(t, []resilience.Event{fallbackEvent(tt.reason, hooked[0])}, rec.got())
+				assert.Equal(t, []resilience.Event{fallbackEvent(tt.reason, hooked[0])}, rec.Events())
 			})
 		})
 	}
@@ -236,9 +218,9 @@ func TestEventsHTTP(t *testing.T) {
 // NewHTTP outside resilience.Transport cannot answer, and says so.
 func TestEventsHTTPNoResult(t *testing.T) {
 	t.Parallel()
-	rec := &recorder{}
+	rec := &observetest.Log{}
 	fb := fallback.NewHTTP(fallback.StaticResponse(http.StatusOK, nil, "dummy"), fallback.HTTPConfig{Name: "rates", Observer: rec})
 	err := fb.Do(context.Background(), func(context.Context) error { return errDown })
 	require.ErrorIs(t, err, fallback.ErrNoResult)
-	assert.Equal(t, []resilience.Event{fallbackEvent("no_result", errDown)}, rec.got())
+	assert.Equal(t, []resilience.Event{fallbackEvent("no_result", errDown)}, rec.Events())
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/resiliencekit/resilience/breaker"
 	"github.com/resiliencekit/resilience/bulkhead"
 	"github.com/resiliencekit/resilience/fallback"
+	"github.com/resiliencekit/resilience/internal/observetest"
 	"github.com/resiliencekit/resilience/timelimit"
 )
 
@@ -71,8 +72,8 @@ func TestConstructionPanics(t *testing.T) {
 		{"NewFunc with Stale", func() {
 			fallback.NewFunc(func(context.Context, error) error { return nil }, fallback.Config{Stale: time.Second})
 		}, "fallback: NewFunc with Stale, MaxKeys or Key: alt writes its own result, there is no value to remember"},
-		{"New with a typed nil Observer", func() { fallback.New(sub, fallback.Config{Observer: (*recorder)(nil)}) },
-			"fallback: Observer is a nil *fallback_test.recorder"},
+		{"New with a typed nil Observer", func() { fallback.New(sub, fallback.Config{Observer: (*observetest.Log)(nil)}) },
+			"fallback: Observer is a nil *observetest.Log"},
 		{"NewHTTP with a nil ObserverFunc", func() {
 			fallback.NewHTTP(fallback.StaticResponse(200, nil, ""), fallback.HTTPConfig{Observer: resilience.ObserverFunc(nil)})
 		}, "fallback: Observer is a nil resilience.ObserverFunc"},
