@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -15,40 +14,11 @@ import (
 
 	"github.com/resiliencekit/resilience"
 	"github.com/resiliencekit/resilience/cache"
+	"github.com/resiliencekit/resilience/internal/observetest"
 )
 
-// recorder is an Observer that keeps every event, with its context.
-type recorder struct {
-	mu     sync.Mutex
-	events []resilience.Event
-	ctxs   []context.Context
-	during func(resilience.Event) // called in Observe, if set
-}
-
-func (r *recorder) Observe(ctx context.Context, e resilience.Event) {
-	if r.during != nil {
-		r.during(e)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-	r.ctxs = append(r.ctxs, ctx)
-}
-
-// take returns the events recorded since the last take, and forgets them.
-func (r *recorder) take() []resilience.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.events
-	r.events, r.ctxs = nil, nil
-	return out
-}
-
-// names returns the events recorded since the last take as "kind" or
-// "kind:reason", sorted (a background load and the Get that started it
-// report in either order), and forgets them.
-func (r *recorder) names() []string { return names(r.take()) }
-
+// names returns events as "kind" or "kind:reason", sorted (a background
+// load and the Get that started it report in either order).
 func names(events []resilience.Event) []string {
 	var out []string
 	for _, e := range events {
@@ -82,18 +52,18 @@ func TestEventsAreTheMetrics(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		src := newSource("a", 1, "b", 2)
-		rec := &recorder{}
+		rec := &observetest.Log{}
 		c := cache.New(src.load, cache.Config{Name: "users", TTL: time.Minute, StaleWhileRevalidate: time.Minute,
 			StaleIfError: time.Hour, Observer: rec})
 		defer c.Close()
-		rec.during = func(resilience.Event) { _ = c.Metrics() } // takes every shard's lock
+		rec.On = func(context.Context, resilience.Event) { _ = c.Metrics() } // takes every shard's lock
 		ctx := context.Background()
 		var all []resilience.Event
 		get := func(k string, want ...string) {
 			t.Helper()
 			_, _ = c.Get(ctx, k)
 			synctest.Wait()
-			events := rec.take()
+			events := rec.TakeEvents()
 			all = append(all, events...)
 			assert.Equal(t, want, names(events), "Get(%q)", k)
 		}
@@ -162,7 +132,7 @@ func TestStaleEventReasons(t *testing.T) {
 					<-ctx.Done() // hangs until LoadTimeout
 					return 0, ctx.Err()
 				}
-				rec := &recorder{}
+				rec := &observetest.Log{}
 				cfg := tt.cfg
 				cfg.TTL, cfg.LoadTimeout, cfg.Observer = time.Minute, 2*time.Second, rec
 				c := cache.New(load, cfg)
@@ -170,13 +140,13 @@ func TestStaleEventReasons(t *testing.T) {
 				ctx := context.Background()
 				_, err := c.Get(ctx, "k")
 				require.NoError(t, err)
-				rec.take()
+				rec.TakeEvents()
 				time.Sleep(2 * time.Minute)
 
 				e, err := c.GetEntry(ctx, "k")
 				require.NoError(t, err)
 				require.True(t, e.Stale)
-				stale := only(t, rec.take(), resilience.EventCacheStale)
+				stale := only(t, rec.TakeEvents(), resilience.EventCacheStale)
 				assert.Equal(t, tt.reason, stale.Reason)
 				if tt.reason == cache.ReasonLoadFailed {
 					assert.ErrorIs(t, stale.Err, errDown)
@@ -211,7 +181,7 @@ func TestLoadEvents(t *testing.T) {
 			}
 			return 7, nil
 		}
-		rec := &recorder{}
+		rec := &observetest.Log{}
 		c := cache.New(load, cache.Config{Name: "n", NegativeTTL: time.Minute, Observer: rec,
 			OnPanic: func(context.Context, *cache.PanicError) {}})
 		defer c.Close()
@@ -219,12 +189,10 @@ func TestLoadEvents(t *testing.T) {
 
 		_, err := c.Get(ctx, "ok")
 		require.NoError(t, err)
-		rec.mu.Lock()
-		require.Len(t, rec.events, 2)
-		ld, miss := rec.events[0], rec.events[1]
-		loadCtx, getCtx := rec.ctxs[0], rec.ctxs[1]
-		rec.mu.Unlock()
-		rec.take()
+		evs, ctxs := rec.Take()
+		require.Len(t, evs, 2)
+		ld, miss := evs[0], evs[1]
+		loadCtx, getCtx := ctxs[0], ctxs[1]
 		assert.Equal(t, resilience.EventCacheLoad, ld.Kind, "the load ends before its waiters wake")
 		assert.Equal(t, 300*time.Millisecond, ld.Duration)
 		assert.NoError(t, ld.Err)
@@ -237,25 +205,25 @@ func TestLoadEvents(t *testing.T) {
 
 		_, err = c.Get(ctx, "down")
 		require.ErrorIs(t, err, errDown)
-		ld = only(t, rec.take(), resilience.EventCacheLoad)
+		ld = only(t, rec.TakeEvents(), resilience.EventCacheLoad)
 		assert.ErrorIs(t, ld.Err, errDown)
 		assert.Equal(t, 300*time.Millisecond, ld.Duration)
 
 		_, err = c.Get(ctx, "gone")
 		require.ErrorIs(t, err, cache.ErrNotFound)
-		events := rec.take()
+		events := rec.TakeEvents()
 		ld = only(t, events, resilience.EventCacheLoad)
 		assert.NoError(t, ld.Err, "not found is an answer")
 		assert.Equal(t, cache.ReasonNotFound, ld.Reason)
 		only(t, events, resilience.EventCacheMiss)
 		_, err = c.Get(ctx, "gone")
 		require.ErrorIs(t, err, cache.ErrNotFound)
-		assert.Equal(t, []string{"cache_hit"}, rec.names(), "a remembered not-found is a hit")
+		assert.Equal(t, []string{"cache_hit"}, names(rec.TakeEvents()), "a remembered not-found is a hit")
 
 		_, err = c.Get(ctx, "panic")
 		var pe *cache.PanicError
 		require.ErrorAs(t, err, &pe)
-		ld = only(t, rec.take(), resilience.EventCacheLoad)
+		ld = only(t, rec.TakeEvents(), resilience.EventCacheLoad)
 		require.ErrorAs(t, ld.Err, &pe)
 		assert.Equal(t, "boom", pe.Value)
 	})
@@ -269,11 +237,11 @@ func TestLoadGivenUpReportsOnce(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		src := newStuck(func(n int64) bool { return n == 1 })
-		rec := &recorder{}
+		rec := &observetest.Log{}
 		c := cache.New(src.load, cache.Config{LoadTimeout: 2 * time.Second, Observer: rec})
 		defer c.Close()
 		defer src.free()
-		rec.during = func(resilience.Event) { _ = c.Metrics() }
+		rec.On = func(context.Context, resilience.Event) { _ = c.Metrics() }
 
 		waiters := []<-chan result{getAsync(c, "k"), getAsync(c, "k"), getAsync(c, "k")}
 		time.Sleep(2 * time.Second)
@@ -282,7 +250,7 @@ func TestLoadGivenUpReportsOnce(t *testing.T) {
 			require.True(t, ok)
 			require.ErrorIs(t, r.err, cache.ErrLoadTimeout)
 		}
-		events := rec.take()
+		events := rec.TakeEvents()
 		ld := only(t, events, resilience.EventCacheLoad)
 		assert.ErrorIs(t, ld.Err, cache.ErrLoadTimeout)
 		assert.ErrorIs(t, ld.Err, context.DeadlineExceeded)
@@ -291,15 +259,15 @@ func TestLoadGivenUpReportsOnce(t *testing.T) {
 
 		src.free() // the stuck loader returns: its answer is dropped, and not reported
 		synctest.Wait()
-		assert.Empty(t, rec.take())
+		assert.Empty(t, rec.TakeEvents())
 		assert.Equal(t, c.Metrics().LoadErrors, uint64(1))
 	})
 }
 
 func TestTypedNilObserverPanics(t *testing.T) {
 	t.Parallel()
-	var rec *recorder
-	assert.PanicsWithValue(t, "cache: Observer is a nil *cache_test.recorder", func() {
+	var rec *observetest.Log
+	assert.PanicsWithValue(t, "cache: Observer is a nil *observetest.Log", func() {
 		cache.New(noLoad, cache.Config{Observer: rec})
 	})
 	var f resilience.ObserverFunc
