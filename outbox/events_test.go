@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,33 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observetest"
 )
-
-// recorder is an Observer that keeps every event and its context.
-type recorder struct {
-	mu     sync.Mutex
-	events []resilience.Event
-	ctxs   []context.Context
-}
-
-func (r *recorder) Observe(ctx context.Context, e resilience.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-	r.ctxs = append(r.ctxs, ctx)
-}
-
-func (r *recorder) of(kind resilience.EventKind) []resilience.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []resilience.Event
-	for _, e := range r.events {
-		if e.Kind == kind {
-			out = append(out, e)
-		}
-	}
-	return out
-}
 
 // slowPublisher takes d for each call, then publishes.
 type slowPublisher struct {
@@ -62,7 +36,7 @@ func TestRelayPublishEvents(t *testing.T) {
 		st.add(keyed("a", 120)...)
 		st.add(keyed("b", 90)...)
 		st.add(keyed("c", 40)...)
-		rec := &recorder{}
+		rec := &observetest.Log{}
 		pub := slowPublisher{NewMemoryPublisher(), 200 * time.Millisecond}
 		r := newRelay(st, pub, RelayConfig{BatchSize: 100, Name: "orders", Observer: rec})
 		assert.Equal(t, "orders", r.Name())
@@ -75,7 +49,7 @@ func TestRelayPublishEvents(t *testing.T) {
 		require.NoError(t, <-done)
 
 		require.Equal(t, 250, len(pub.Messages()))
-		pubs := rec.of(resilience.EventPublish)
+		pubs := rec.Of(resilience.EventPublish)
 		require.Len(t, pubs, 3)
 		total := 0
 		for _, e := range pubs {
@@ -87,10 +61,11 @@ func TestRelayPublishEvents(t *testing.T) {
 		}
 		assert.Equal(t, []int{100, 100, 50}, []int{pubs[0].Count, pubs[1].Count, pubs[2].Count})
 		assert.Equal(t, int(r.Metrics().Published), total)
-		for _, c := range rec.ctxs {
+		assert.Empty(t, rec.Of(resilience.EventDeadLetter))
+		_, ctxs := rec.Take()
+		for _, c := range ctxs {
 			assert.Equal(t, "run", c.Value(traceKey{}), "the context of Run")
 		}
-		assert.Empty(t, rec.of(resilience.EventDeadLetter))
 	})
 }
 
@@ -132,7 +107,7 @@ func TestRelayPublishEventFailures(t *testing.T) {
 				st.add(keyed("b", 1)...)
 				pub := NewMemoryPublisher()
 				pub.SetFailure(tt.fail)
-				rec := &recorder{}
+				rec := &observetest.Log{}
 				c := RelayConfig{Observer: rec, Backoff: fixedBackoff(time.Hour)}
 				if tt.refuse {
 					c.Breaker = resilience.PolicyFunc(func(context.Context, func(context.Context) error) error {
@@ -143,7 +118,7 @@ func TestRelayPublishEventFailures(t *testing.T) {
 				stop := start(r)
 				synctest.Wait()
 				require.NoError(t, stop())
-				pubs := rec.of(resilience.EventPublish)
+				pubs := rec.Of(resilience.EventPublish)
 				require.Len(t, pubs, 1, "%v", pubs)
 				e := pubs[0]
 				assert.Equal(t, tt.wantN, e.Count)
@@ -183,7 +158,7 @@ func TestRelayDeadLetterEvents(t *testing.T) {
 			}
 			return nil
 		})
-		rec := &recorder{}
+		rec := &observetest.Log{}
 		r := newRelay(st, pub, RelayConfig{MaxAttempts: 3, Backoff: fixedBackoff(time.Second), Name: "n", Observer: rec})
 		stop := start(r)
 		time.Sleep(10 * time.Second)
@@ -191,7 +166,7 @@ func TestRelayDeadLetterEvents(t *testing.T) {
 		require.NoError(t, stop())
 
 		dead := map[string]resilience.Event{}
-		for _, e := range rec.of(resilience.EventDeadLetter) {
+		for _, e := range rec.Of(resilience.EventDeadLetter) {
 			assert.Equal(t, "outbox", e.Policy)
 			assert.Equal(t, "n", e.Name)
 			assert.Equal(t, slog.LevelWarn, e.Level())
@@ -212,7 +187,7 @@ func TestRelayDeadLetterEvents(t *testing.T) {
 		// The poison message's failed attempts were publish calls that
 		// published nothing.
 		failures := 0
-		for _, e := range rec.of(resilience.EventPublish) {
+		for _, e := range rec.Of(resilience.EventPublish) {
 			if e.Err != nil {
 				failures++
 				assert.Zero(t, e.Count)
@@ -233,27 +208,27 @@ func TestDeadLetterNotReportedUntilRecorded(t *testing.T) {
 		st.ackErr = []error{errors.New("db down"), errors.New("db down")}
 		pub := NewMemoryPublisher()
 		pub.SetFailure(func(Message) error { return resilience.Permanent(errors.New("invalid")) })
-		rec := &recorder{}
+		rec := &observetest.Log{}
 		r := newRelay(st, pub, RelayConfig{Observer: rec})
 		stop := start(r)
 		synctest.Wait()
 		require.NoError(t, stop())
 		require.Len(t, st.deadLetters(), 1)
-		assert.Len(t, rec.of(resilience.EventDeadLetter), 1, "reported once, when recorded")
+		assert.Len(t, rec.Of(resilience.EventDeadLetter), 1, "reported once, when recorded")
 	})
 }
 
 func TestObserverTypedNilPanics(t *testing.T) {
 	t.Parallel()
-	var rec *recorder
-	assert.PanicsWithValue(t, "outbox: RelayConfig.Observer is a nil *outbox.recorder", func() {
+	var rec *observetest.Log
+	assert.PanicsWithValue(t, "outbox: RelayConfig.Observer is a nil *observetest.Log", func() {
 		newRelay(newFakeStore(), NewMemoryPublisher(), RelayConfig{Observer: rec})
 	})
 	db := noDB()
 	defer db.Close()
-	assert.PanicsWithValue(t, "outbox: Config.Observer is a nil *outbox.recorder", func() {
+	assert.PanicsWithValue(t, "outbox: Config.Observer is a nil *observetest.Log", func() {
 		New(db, Config{Dialect: SQLite, Observer: rec})
 	})
-	ob := New(db, Config{Dialect: SQLite, Name: "orders", Observer: &recorder{}})
+	ob := New(db, Config{Dialect: SQLite, Name: "orders", Observer: &observetest.Log{}})
 	assert.Equal(t, "orders", ob.Name())
 }

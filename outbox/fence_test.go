@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observetest"
 )
 
 // TestAckFenced: a relay whose key was taken over while it published (it
@@ -35,7 +36,7 @@ func TestAckFenced(t *testing.T) {
 			st.mu.Unlock()
 			return resilience.Permanent(errors.New("rejected"))
 		})
-		rec := &recorder{}
+		rec := &observetest.Log{}
 		r := newRelay(st, pub, RelayConfig{Observer: rec})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
@@ -48,7 +49,7 @@ func TestAckFenced(t *testing.T) {
 		assert.EqualValues(t, 2, m.Fenced, "both outcomes of key a")
 		assert.Zero(t, m.DeadLettered)
 		assert.Empty(t, st.deadLetters())
-		assert.Empty(t, rec.of(resilience.EventDeadLetter))
+		assert.Empty(t, rec.Of(resilience.EventDeadLetter))
 		assert.Equal(t, 2, st.waiting(), "a's rows are left to the relay that holds them")
 		assert.EqualValues(t, 1, m.Published)
 	})
