@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,33 +13,23 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observetest"
 )
-
-type recorder struct {
-	mu     sync.Mutex
-	events []resilience.Event
-}
-
-func (r *recorder) Observe(_ context.Context, e resilience.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
 
 func TestObservers(t *testing.T) {
 	t.Parallel()
 	assert.Nil(t, resilience.Observers())
 	assert.Nil(t, resilience.Observers(nil, nil))
-	a, b := &recorder{}, &recorder{}
+	a, b := &observetest.Log{}, &observetest.Log{}
 	assert.Same(t, a, resilience.Observers(nil, a))
 	both := resilience.Observers(a, nil, b)
 	nested := resilience.Observers(both, a)
 	e := resilience.Event{Kind: resilience.EventRetry, Policy: "retry", Attempt: 2}
 	nested.Observe(context.Background(), e)
-	assert.Equal(t, []resilience.Event{e, e}, a.events)
-	assert.Equal(t, []resilience.Event{e}, b.events)
-	var typedNil *recorder
-	assert.PanicsWithValue(t, "resilience: Observers with a nil *resilience_test.recorder", func() {
+	assert.Equal(t, []resilience.Event{e, e}, a.Events())
+	assert.Equal(t, []resilience.Event{e}, b.Events())
+	var typedNil *observetest.Log
+	assert.PanicsWithValue(t, "resilience: Observers with a nil *observetest.Log", func() {
 		resilience.Observers(a, typedNil)
 	})
 	var n int
