@@ -62,62 +62,62 @@ type gauges struct {
 }
 
 func (g *gauges) init(m metric.Meter) {
-	handle := func(err error) {
-		if err != nil {
-			otel.Handle(err)
-		}
+	g.breakerState = int64Gauge(m, "resilience.breaker.state",
+		"State of a circuit breaker: 0 closed, 1 half-open, 2 open, 3 forced open, 4 disabled.", "")
+	g.bulkheadFlight = int64UpDown(m, "resilience.bulkhead.in_flight",
+		"Calls holding a permit of a bulkhead.", "{call}")
+	g.bulkheadQueued = int64UpDown(m, "resilience.bulkhead.queued",
+		"Calls waiting for a permit of a bulkhead.", "{call}")
+	g.bulkheadLimit = int64UpDown(m, "resilience.bulkhead.limit",
+		"Concurrency limit in force of a bulkhead (adaptive or fixed).", "{call}")
+	g.limiterTokens = float64Gauge(m, "resilience.ratelimit.tokens",
+		"Tokens in the bucket of a rate limiter (negative while waiting calls reserved more).", "{token}")
+	g.limiterWaiting = int64UpDown(m, "resilience.ratelimit.waiting",
+		"Calls waiting for tokens of a rate limiter.", "{call}")
+	g.cacheSize = int64UpDown(m, "resilience.cache.size",
+		"Keys a cache holds, not-found results included.", "{entry}")
+	g.cacheHitRatio = float64Gauge(m, "resilience.cache.hit_ratio",
+		"Share of a cache's Gets answered fresh from the cache, since it was made.", "1")
+	g.outboxBacklog = int64UpDown(m, "resilience.outbox.backlog",
+		"Messages of an outbox waiting to be published.", "{message}")
+	g.outboxLag = float64Gauge(m, "resilience.outbox.lag",
+		"Age of the oldest message of an outbox waiting to be published.", "s")
+	g.outboxDead = int64UpDown(m, "resilience.outbox.dead_letters",
+		"Messages in the dead-letter table of an outbox.", "{message}")
+}
+
+// int64Gauge, int64UpDown and float64Gauge make the observable instrument
+// name of m, described by desc, in unit ("" for none), through made.
+
+func int64Gauge(m metric.Meter, name, desc, unit string) metric.Int64ObservableGauge {
+	i, err := m.Int64ObservableGauge(name, metric.WithDescription(desc), metric.WithUnit(unit))
+	return made[metric.Int64ObservableGauge](i, err, noop.Int64ObservableGauge{})
+}
+
+func int64UpDown(m metric.Meter, name, desc, unit string) metric.Int64ObservableUpDownCounter {
+	i, err := m.Int64ObservableUpDownCounter(name, metric.WithDescription(desc), metric.WithUnit(unit))
+	return made[metric.Int64ObservableUpDownCounter](i, err, noop.Int64ObservableUpDownCounter{})
+}
+
+func float64Gauge(m metric.Meter, name, desc, unit string) metric.Float64ObservableGauge {
+	i, err := m.Float64ObservableGauge(name, metric.WithDescription(desc), metric.WithUnit(unit))
+	return made[metric.Float64ObservableGauge](i, err, noop.Float64ObservableGauge{})
+}
+
+// made returns inst, the instrument a Meter made with the failure err. It
+// hands a failure to otel.Handle. A provider that failed to make an
+// instrument returns nil for it on some implementations: made returns
+// none, a no-op instrument, in its place, so that RegisterCallback is not
+// handed a nil.
+func made[I comparable](inst I, err error, none I) I {
+	if err != nil {
+		otel.Handle(err)
 	}
-	var err error
-	g.breakerState, err = m.Int64ObservableGauge("resilience.breaker.state",
-		metric.WithDescription("State of a circuit breaker: 0 closed, 1 half-open, 2 open, 3 forced open, 4 disabled."))
-	handle(err)
-	g.bulkheadFlight, err = m.Int64ObservableUpDownCounter("resilience.bulkhead.in_flight",
-		metric.WithDescription("Calls holding a permit of a bulkhead."), metric.WithUnit("{call}"))
-	handle(err)
-	g.bulkheadQueued, err = m.Int64ObservableUpDownCounter("resilience.bulkhead.queued",
-		metric.WithDescription("Calls waiting for a permit of a bulkhead."), metric.WithUnit("{call}"))
-	handle(err)
-	g.bulkheadLimit, err = m.Int64ObservableUpDownCounter("resilience.bulkhead.limit",
-		metric.WithDescription("Concurrency limit in force of a bulkhead (adaptive or fixed)."), metric.WithUnit("{call}"))
-	handle(err)
-	g.limiterTokens, err = m.Float64ObservableGauge("resilience.ratelimit.tokens",
-		metric.WithDescription("Tokens in the bucket of a rate limiter (negative while waiting calls reserved more)."), metric.WithUnit("{token}"))
-	handle(err)
-	g.limiterWaiting, err = m.Int64ObservableUpDownCounter("resilience.ratelimit.waiting",
-		metric.WithDescription("Calls waiting for tokens of a rate limiter."), metric.WithUnit("{call}"))
-	handle(err)
-	g.cacheSize, err = m.Int64ObservableUpDownCounter("resilience.cache.size",
-		metric.WithDescription("Keys a cache holds, not-found results included."), metric.WithUnit("{entry}"))
-	handle(err)
-	g.cacheHitRatio, err = m.Float64ObservableGauge("resilience.cache.hit_ratio",
-		metric.WithDescription("Share of a cache's Gets answered fresh from the cache, since it was made."), metric.WithUnit("1"))
-	handle(err)
-	g.outboxBacklog, err = m.Int64ObservableUpDownCounter("resilience.outbox.backlog",
-		metric.WithDescription("Messages of an outbox waiting to be published."), metric.WithUnit("{message}"))
-	handle(err)
-	g.outboxLag, err = m.Float64ObservableGauge("resilience.outbox.lag",
-		metric.WithDescription("Age of the oldest message of an outbox waiting to be published."), metric.WithUnit("s"))
-	handle(err)
-	g.outboxDead, err = m.Int64ObservableUpDownCounter("resilience.outbox.dead_letters",
-		metric.WithDescription("Messages in the dead-letter table of an outbox."), metric.WithUnit("{message}"))
-	handle(err)
-	// A provider that failed to make an instrument returns nil for it on
-	// some implementations: put a no-op one in its place, so that
-	// RegisterCallback is not handed a nil.
-	if g.breakerState == nil {
-		g.breakerState = noop.Int64ObservableGauge{}
+	var zero I
+	if inst == zero {
+		return none
 	}
-	for _, p := range []*metric.Int64ObservableUpDownCounter{&g.bulkheadFlight, &g.bulkheadQueued, &g.bulkheadLimit,
-		&g.limiterWaiting, &g.cacheSize, &g.outboxBacklog, &g.outboxDead} {
-		if *p == nil {
-			*p = noop.Int64ObservableUpDownCounter{}
-		}
-	}
-	for _, p := range []*metric.Float64ObservableGauge{&g.limiterTokens, &g.cacheHitRatio, &g.outboxLag} {
-		if *p == nil {
-			*p = noop.Float64ObservableGauge{}
-		}
-	}
+	return inst
 }
 
 // policySet is the attribute set of a policy's gauges.

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"golang.org/x/time/rate"
 
@@ -351,4 +352,67 @@ func (r *statsRows) Next(dest []driver.Value) error {
 	r.done = true
 	copy(dest, r.row)
 	return nil
+}
+
+// failingMeter fails to make every observable instrument, and returns nil
+// for it with the error, as some providers do; it counts the nil
+// instruments handed to RegisterCallback.
+type failingMeter struct {
+	noop.Meter
+	nils atomic.Int64
+}
+
+var errInstrument = errors.New("instrument refused")
+
+func (*failingMeter) Int64ObservableGauge(string, ...metric.Int64ObservableGaugeOption) (metric.Int64ObservableGauge, error) {
+	return nil, errInstrument
+}
+
+func (*failingMeter) Int64ObservableUpDownCounter(string, ...metric.Int64ObservableUpDownCounterOption) (metric.Int64ObservableUpDownCounter, error) {
+	return nil, errInstrument
+}
+
+func (*failingMeter) Float64ObservableGauge(string, ...metric.Float64ObservableGaugeOption) (metric.Float64ObservableGauge, error) {
+	return nil, errInstrument
+}
+
+func (m *failingMeter) RegisterCallback(f metric.Callback, insts ...metric.Observable) (metric.Registration, error) {
+	for _, i := range insts {
+		if i == nil {
+			m.nils.Add(1)
+		}
+	}
+	return m.Meter.RegisterCallback(f, insts...)
+}
+
+type failingProvider struct {
+	noop.MeterProvider
+	m *failingMeter
+}
+
+func (p failingProvider) Meter(string, ...metric.MeterOption) metric.Meter { return p.m }
+
+// An instrument the provider failed to make, and returned nil for, is
+// replaced by a no-op one: no Register method hands RegisterCallback a
+// nil.
+func TestRegisterWithFailedInstruments(t *testing.T) {
+	t.Parallel()
+	m := &failingMeter{}
+	o := resilienceotel.New(resilienceotel.Config{MeterProvider: failingProvider{m: m}})
+	regs := []func() (metric.Registration, error){
+		func() (metric.Registration, error) { return o.RegisterBreaker(breaker.New(breaker.Config{})) },
+		func() (metric.Registration, error) { return o.RegisterBulkhead(bulkhead.New(1, bulkhead.Config{})) },
+		func() (metric.Registration, error) { return o.RegisterLimiter(ratelimit.New(1, 1, ratelimit.Config{})) },
+		func() (metric.Registration, error) {
+			c := cache.New(func(context.Context, int) (int, error) { return 0, nil }, cache.Config{})
+			t.Cleanup(c.Close)
+			return o.RegisterCache(c)
+		},
+	}
+	for _, reg := range regs {
+		r, err := reg()
+		require.NoError(t, err)
+		require.NoError(t, r.Unregister())
+	}
+	assert.Zero(t, m.nils.Load())
 }
