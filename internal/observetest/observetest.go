@@ -1,6 +1,7 @@
 // Package observetest holds the recording resilience.Observer that the
-// tests of the policies share, so that each test asserts on the events a
-// policy fired, and on their contexts, without a recorder of its own.
+// tests of the policies and the outbox's conformance suite share, so that
+// each asserts on the events a policy fired, and on their contexts,
+// without a recorder of its own.
 package observetest
 
 import (

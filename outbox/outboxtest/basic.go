@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resiliencekit/resilience"
+	"github.com/resiliencekit/resilience/internal/observetest"
 	"github.com/resiliencekit/resilience/outbox"
 	"github.com/resiliencekit/resilience/retry"
 )
@@ -311,7 +312,7 @@ func testRelaysShare(t *testing.T, s Suite) {
 }
 
 func testPoison(t *testing.T, s Suite) {
-	obs := &observed{}
+	obs := &observetest.Log{}
 	e := newEnv(t, s, outbox.Config{Name: "orders", Observer: obs})
 	poison := errors.New("broker refuses this one")
 	rec := NewRecorder()
@@ -349,17 +350,17 @@ func testPoison(t *testing.T, s Suite) {
 	// The relay reported the dead letter, and its publish calls: the
 	// messages the broker took, and the calls of only the poison message
 	// (its second and third attempts) as failures.
-	dead := obs.of(resilience.EventDeadLetter)
+	dead := obs.Of(resilience.EventDeadLetter)
 	require.Len(t, dead, 1)
 	assert.Equal(t, "outbox", dead[0].Policy)
 	assert.Equal(t, "orders-relay", dead[0].Name)
 	assert.Equal(t, outbox.ReasonMaxAttempts, dead[0].Reason)
 	assert.Equal(t, 3, dead[0].Attempt)
 	assert.ErrorIs(t, dead[0].Err, poison)
-	eventually(t, 10*time.Second, func() bool { return obs.published() == 4 && r.Metrics().Published == 4 },
+	eventually(t, 10*time.Second, func() bool { return published(obs) == 4 && r.Metrics().Published == 4 },
 		"the four publications reported")
 	failures := 0
-	for _, ev := range obs.of(resilience.EventPublish) {
+	for _, ev := range obs.Of(resilience.EventPublish) {
 		assert.Equal(t, "orders-relay", ev.Name)
 		assert.Positive(t, ev.Duration)
 		if ev.Err != nil {
@@ -369,7 +370,7 @@ func testPoison(t *testing.T, s Suite) {
 		}
 	}
 	assert.GreaterOrEqual(t, failures, 1)
-	assert.Empty(t, obs.of(resilience.EventRedrive))
+	assert.Empty(t, obs.Of(resilience.EventRedrive))
 
 	none, err := e.ob.DeadLetters(ctx, outbox.Filter{Topic: "nope"})
 	require.NoError(t, err)
@@ -379,7 +380,7 @@ func testPoison(t *testing.T, s Suite) {
 	n, err := e.ob.Redrive(ctx, outbox.Filter{IDs: []string{dl.ID}, Reason: outbox.ReasonMaxAttempts})
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-	redrives := obs.of(resilience.EventRedrive)
+	redrives := obs.Of(resilience.EventRedrive)
 	require.Len(t, redrives, 1)
 	assert.Equal(t, resilience.Event{Kind: resilience.EventRedrive, Policy: "outbox", Name: "orders", Count: 1}, redrives[0])
 	rec.WaitLen(t, 5, 20*time.Second)
@@ -393,8 +394,8 @@ func testPoison(t *testing.T, s Suite) {
 	n, err = e.ob.Redrive(ctx, outbox.Filter{})
 	require.NoError(t, err)
 	assert.Zero(t, n)
-	assert.Len(t, obs.of(resilience.EventRedrive), 1, "moving none is not reported")
-	eventually(t, 10*time.Second, func() bool { return obs.published() == 5 }, "every publication reported")
+	assert.Len(t, obs.Of(resilience.EventRedrive), 1, "moving none is not reported")
+	eventually(t, 10*time.Second, func() bool { return published(obs) == 5 }, "every publication reported")
 }
 
 func indexOf(list []string, s string) int {
@@ -435,13 +436,13 @@ func testExpired(t *testing.T, s Suite) {
 		outbox.Message{Topic: "t", Key: "k", Payload: []byte("fresh"), ExpiresAt: time.Now().Add(time.Hour)},
 	)
 	pub := outbox.NewMemoryPublisher()
-	obs := &observed{}
+	obs := &observetest.Log{}
 	r := e.run(t, pub, outbox.RelayConfig{Observer: obs})
 	got, err := pub.Wait(waitCtx(t, 20*time.Second), 1)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"fresh"}, payloads(got))
 	eventually(t, 10*time.Second, func() bool { return r.Metrics().Expired == 1 }, "expired")
-	dead := obs.of(resilience.EventDeadLetter)
+	dead := obs.Of(resilience.EventDeadLetter)
 	require.Len(t, dead, 1)
 	assert.Equal(t, resilience.Event{Kind: resilience.EventDeadLetter, Policy: "outbox", Reason: outbox.ReasonExpired}, dead[0],
 		"never attempted: no Err, no Attempt")
