@@ -158,31 +158,12 @@ func testCrash(t *testing.T, s Suite) {
 	}
 	const keys = 100
 	per := total / keys
-	want := map[string]int{}
-	for k := range keys {
-		want[fmt.Sprintf("key%03d", k)] = per
-	}
+	want := perKey(keys, per)
 
 	// The writer: per rounds of one message per key, in transactions of
-	// a hundred messages.
-	writeErr := make(chan error, 1)
-	go func() {
-		for i := range per {
-			batch := make([]outbox.Message, 0, keys)
-			for k := range keys {
-				key := fmt.Sprintf("key%03d", k)
-				batch = append(batch, outbox.Message{Topic: "t", Key: key, Payload: fmt.Appendf(nil, "%s/%d", key, i)})
-			}
-			if err := addRetrying(e, batch); err != nil {
-				writeErr <- err
-				return
-			}
-			// Spread the writes over about six seconds, so that the
-			// relays are killed while messages flow.
-			time.Sleep(6 * time.Second / time.Duration(per))
-		}
-		writeErr <- nil
-	}()
+	// a hundred messages, spread over about six seconds, so that the
+	// relays are killed while messages flow.
+	w := startWriter(e, keys, per, 6*time.Second/time.Duration(per))
 
 	var logs []string
 	children := []*Process{startChild(t, s, table), startChild(t, s, table)}
@@ -197,7 +178,6 @@ func testCrash(t *testing.T, s Suite) {
 		}
 	}()
 	kills := 0
-	writing := true
 	deadline := time.Now().Add(4 * time.Minute)
 	// Each child is killed at a random moment between 0.3 s and 1 s after
 	// it started (it needs a moment to start relaying), until the
@@ -206,15 +186,7 @@ func testCrash(t *testing.T, s Suite) {
 	due := []time.Time{killAt(), killAt()}
 	for {
 		time.Sleep(20 * time.Millisecond)
-		if writing {
-			select {
-			case err := <-writeErr:
-				require.NoError(t, err)
-				writing = false
-			default:
-			}
-		}
-		if !writing && e.backlog(t) == 0 {
+		if w.written(t) && e.backlog(t) == 0 {
 			break
 		}
 		require.False(t, time.Now().After(deadline), "backlog did not drain: %d left", e.backlog(t))
@@ -247,6 +219,61 @@ func testCrash(t *testing.T, s Suite) {
 	// messages it published and could not acknowledge.
 	assert.LessOrEqual(t, rep.Duplicates, kills*CrashBatch, "duplicates only from crash windows")
 	t.Logf("%s: %d messages, %d kills, %d duplicates", s.Dialect, total, kills, rep.Duplicates)
+}
+
+// perKey is the count of messages CheckOrder wants of each of keys keys
+// (key000, key001, ...) that a writer of per rounds adds.
+func perKey(keys, per int) map[string]int {
+	want := make(map[string]int, keys)
+	for k := range keys {
+		want[fmt.Sprintf("key%03d", k)] = per
+	}
+	return want
+}
+
+// A writer adds messages in the background while a test stops or kills
+// relays: per rounds of one message to each of keys keys (key000, key001,
+// ...; payload "key/round"), a round a transaction, with a pause after
+// each round.
+type writer struct {
+	err      chan error // the first failure, or nil once every round is written
+	finished bool
+}
+
+// startWriter starts a writer adding to e's outbox.
+func startWriter(e *env, keys, per int, pause time.Duration) *writer {
+	w := &writer{err: make(chan error, 1)}
+	go func() {
+		for i := range per {
+			batch := make([]outbox.Message, 0, keys)
+			for k := range keys {
+				key := fmt.Sprintf("key%03d", k)
+				batch = append(batch, outbox.Message{Topic: "t", Key: key, Payload: fmt.Appendf(nil, "%s/%d", key, i)})
+			}
+			if err := addRetrying(e, batch); err != nil {
+				w.err <- err
+				return
+			}
+			time.Sleep(pause)
+		}
+		w.err <- nil
+	}()
+	return w
+}
+
+// written reports whether every round was written, without waiting; it
+// fails t when the writer failed. It is called from the test's goroutine
+// only.
+func (w *writer) written(t *testing.T) bool {
+	if !w.finished {
+		select {
+		case err := <-w.err:
+			require.NoError(t, err)
+			w.finished = true
+		default:
+		}
+	}
+	return w.finished
 }
 
 // addRetrying adds msgs in a transaction, retried on the transient errors

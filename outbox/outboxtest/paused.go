@@ -3,7 +3,6 @@ package outboxtest
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -37,27 +36,9 @@ func testPaused(t *testing.T, s Suite) {
 	require.NoError(t, err)
 
 	const keys, per = 200, 20
-	want := map[string]int{}
-	for k := range keys {
-		want[fmt.Sprintf("key%03d", k)] = per
-	}
+	want := perKey(keys, per)
 	began := time.Now()
-	writeErr := make(chan error, 1)
-	go func() {
-		for i := range per {
-			batch := make([]outbox.Message, 0, keys)
-			for k := range keys {
-				key := fmt.Sprintf("key%03d", k)
-				batch = append(batch, outbox.Message{Topic: "t", Key: key, Payload: fmt.Appendf(nil, "%s/%d", key, i)})
-			}
-			if err := addRetrying(e, batch); err != nil {
-				writeErr <- err
-				return
-			}
-			time.Sleep(15 * time.Second / per) // messages flow through the pauses
-		}
-		writeErr <- nil
-	}()
+	w := startWriter(e, keys, per, 15*time.Second/per) // messages flow through the pauses
 
 	// Batches of 20 taking 100 ms each: the relays are busy publishing
 	// for the whole test, so every pause stops one in the middle of a
@@ -76,19 +57,11 @@ func testPaused(t *testing.T, s Suite) {
 	paused, done := -1, 0
 	var next, resumed time.Time
 	next = time.Now().Add(500 * time.Millisecond)
-	writing := true
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		time.Sleep(20 * time.Millisecond)
 		now := time.Now()
-		if writing {
-			select {
-			case err := <-writeErr:
-				require.NoError(t, err)
-				writing = false
-			default:
-			}
-		}
+		allWritten := w.written(t)
 		switch {
 		case paused >= 0 && now.After(next):
 			children[paused].Resume()
@@ -103,7 +76,7 @@ func testPaused(t *testing.T, s Suite) {
 		// Done when everything was written and published, every pause
 		// was served, and the last paused relay had a second to send
 		// what it held.
-		if !writing && paused < 0 && done == pauses && now.Sub(resumed) > time.Second && e.backlog(t) == 0 {
+		if allWritten && paused < 0 && done == pauses && now.Sub(resumed) > time.Second && e.backlog(t) == 0 {
 			break
 		}
 		require.False(t, now.After(deadline), "backlog did not drain: %d left", e.backlog(t))
