@@ -117,44 +117,10 @@ func testInbox(t *testing.T, s Suite) {
 func testInboxConcurrent(t *testing.T, s Suite) {
 	db, in, table := newInbox(t, s)
 	ctx := context.Background()
-	var ran atomic.Int32
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for range 8 {
-		wg.Go(func() {
-			for {
-				tx, err := db.BeginTx(ctx, nil)
-				if err != nil {
-					errs <- err
-					return
-				}
-				did, err := in.Process(ctx, tx, "same", effect(s, table))
-				if err == nil {
-					err = tx.Commit()
-				} else {
-					_ = tx.Rollback()
-				}
-				if err != nil && retryable(err) {
-					time.Sleep(5 * time.Millisecond)
-					continue // SQLite busy or a deadlock victim: the consumer retries
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-				if did {
-					ran.Add(1)
-				}
-				return
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
-	assert.EqualValues(t, 1, ran.Load())
+	ran := raceConsumers(t, db, 8, func(_ int, tx *sql.Tx) (bool, error) {
+		return in.Process(ctx, tx, "same", effect(s, table))
+	})
+	assert.EqualValues(t, 1, ran)
 	assert.Equal(t, 1, count(t, db, s, table))
 }
 
@@ -221,10 +187,36 @@ func testInboxFenced(t *testing.T, s Suite) {
 	// Eight consumers get the first messages of a new key at once, each
 	// with a fence of its own: the insert of the key's row is raced, and
 	// the mark still ends at the highest fence.
-	var wg sync.WaitGroup
+	ran := raceConsumers(t, db, 8, func(i int, tx *sql.Tx) (bool, error) {
+		return in.ProcessFenced(ctx, tx, fmt.Sprintf("new-%d", i), "new", uint64(100+i), effect(s, table))
+	})
+	assert.GreaterOrEqual(t, ran, int32(1))
+	var mark int64
+	require.NoError(t, db.QueryRow("SELECT fence FROM "+quote(s.Dialect, table+"_keys")+" WHERE msg_key = 'new'").Scan(&mark))
+	assert.EqualValues(t, 107, mark, "the highest fence is the mark")
+	assert.False(t, process("late", "new", 106), "under the mark")
+
+	time.Sleep(5 * time.Millisecond)
+	_, err = in.Purge(ctx, 0)
+	require.NoError(t, err)
+	var keys int
+	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM "+quote(s.Dialect, table+"_keys")).Scan(&keys))
+	assert.Zero(t, keys, "Purge drops the marks of quiet keys")
+}
+
+// raceConsumers calls process from n goroutines at once, the i-th with i,
+// each in a transaction of its own: committed when process succeeds,
+// rolled back when it fails. A consumer whose transaction fails with a
+// retryable error (SQLite busy, a deadlock victim) tries again; any other
+// failure fails t. It returns how many calls said they applied the
+// message.
+func raceConsumers(t *testing.T, db *sql.DB, n int, process func(i int, tx *sql.Tx) (bool, error)) int32 {
+	t.Helper()
+	ctx := context.Background()
 	var ran atomic.Int32
-	errs := make(chan error, 8)
-	for i := range 8 {
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
 		wg.Go(func() {
 			for {
 				tx, err := db.BeginTx(ctx, nil)
@@ -232,7 +224,7 @@ func testInboxFenced(t *testing.T, s Suite) {
 					errs <- err
 					return
 				}
-				did, err := in.ProcessFenced(ctx, tx, fmt.Sprintf("new-%d", i), "new", uint64(100+i), effect(s, table))
+				did, err := process(i, tx)
 				if err == nil {
 					err = tx.Commit()
 				} else {
@@ -244,6 +236,7 @@ func testInboxFenced(t *testing.T, s Suite) {
 				}
 				if err != nil {
 					errs <- err
+					return
 				}
 				if did {
 					ran.Add(1)
@@ -257,16 +250,5 @@ func testInboxFenced(t *testing.T, s Suite) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	assert.GreaterOrEqual(t, ran.Load(), int32(1))
-	var mark int64
-	require.NoError(t, db.QueryRow("SELECT fence FROM "+quote(s.Dialect, table+"_keys")+" WHERE msg_key = 'new'").Scan(&mark))
-	assert.EqualValues(t, 107, mark, "the highest fence is the mark")
-	assert.False(t, process("late", "new", 106), "under the mark")
-
-	time.Sleep(5 * time.Millisecond)
-	_, err = in.Purge(ctx, 0)
-	require.NoError(t, err)
-	var keys int
-	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM "+quote(s.Dialect, table+"_keys")).Scan(&keys))
-	assert.Zero(t, keys, "Purge drops the marks of quiet keys")
+	return ran.Load()
 }
