@@ -119,12 +119,22 @@ func (in *Inbox) Migrate(ctx context.Context) error {
 // messageID, or one that is not valid UTF-8 or holds a NUL, is an error
 // matching ErrInvalidMessage, returned before tx is used.
 func (in *Inbox) Process(ctx context.Context, tx *sql.Tx, messageID string, fn func(ctx context.Context, tx *sql.Tx) error) (bool, error) {
-	if messageID == "" || len(messageID) > MaxIDLen {
-		return false, fmt.Errorf("%w: inbox message ID must have 1 to %d bytes", ErrInvalidMessage, MaxIDLen)
-	}
-	if err := text("inbox message ID", messageID); err != nil {
+	if err := checkID(messageID); err != nil {
 		return false, err
 	}
+	return in.process(ctx, tx, messageID, fn)
+}
+
+// checkID refuses a message ID the inbox cannot store exactly.
+func checkID(id string) error {
+	if id == "" || len(id) > MaxIDLen {
+		return fmt.Errorf("%w: inbox message ID must have 1 to %d bytes", ErrInvalidMessage, MaxIDLen)
+	}
+	return text("inbox message ID", id)
+}
+
+// process is Process with messageID checked.
+func (in *Inbox) process(ctx context.Context, tx *sql.Tx, messageID string, fn func(ctx context.Context, tx *sql.Tx) error) (bool, error) {
 	res, err := tx.ExecContext(ctx, in.insert, messageID)
 	if err != nil {
 		return false, fmt.Errorf("outbox: inbox: %w", err)
@@ -161,10 +171,7 @@ func (in *Inbox) ProcessFenced(ctx context.Context, tx *sql.Tx, messageID, key s
 	if fence == 0 {
 		return in.Process(ctx, tx, messageID, fn)
 	}
-	if messageID == "" || len(messageID) > MaxIDLen {
-		return false, fmt.Errorf("%w: inbox message ID must have 1 to %d bytes", ErrInvalidMessage, MaxIDLen)
-	}
-	if err := text("inbox message ID", messageID); err != nil {
+	if err := checkID(messageID); err != nil {
 		return false, err
 	}
 	if len(key) > MaxKeyLen {
@@ -197,7 +204,7 @@ func (in *Inbox) ProcessFenced(ctx context.Context, tx *sql.Tx, messageID, key s
 			return false, fmt.Errorf("outbox: inbox: %w", err)
 		}
 		if n > 0 {
-			return in.Process(ctx, tx, messageID, fn)
+			return in.process(ctx, tx, messageID, fn)
 		}
 	}
 	return false, nil
